@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the quickstart on the embedded defaults (no server)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)  ## run the whole test suite
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/README.md
+	$(PY) benchmarks/search.py
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .omega-memory .pytest_cache

@@ -1,0 +1,53 @@
+"""omega-memory-plugin: event-sourced memory for agent frameworks.
+
+Every change is an immutable event in a durable log; a projector applies the log to a Qdrant
+index; the index can be rebuilt from the log at any time.
+"""
+
+from .errors import (
+    AppendVetoedError,
+    CollectionNotFoundError,
+    ConcurrencyError,
+    EventLogError,
+    FilterError,
+    IndexUnavailableError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMetadataError,
+    InvalidTextError,
+    InvalidVectorError,
+    MemoryClosedError,
+    OmegaMemoryError,
+    ReadOnlyMemoryError,
+    UnsupportedBackendError,
+)
+from .events import Distance, Event
+from .hookspecs import hookimpl
+from .memory import Memory
+from .records import MemoryRecord
+from .settings import Settings
+
+__all__ = [
+    "AppendVetoedError",
+    "CollectionNotFoundError",
+    "ConcurrencyError",
+    "Distance",
+    "Event",
+    "EventLogError",
+    "FilterError",
+    "IndexUnavailableError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMetadataError",
+    "InvalidTextError",
+    "InvalidVectorError",
+    "Memory",
+    "MemoryClosedError",
+    "MemoryRecord",
+    "OmegaMemoryError",
+    "ReadOnlyMemoryError",
+    "Settings",
+    "UnsupportedBackendError",
+    "hookimpl",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""One event loop on a background thread that runs every log and index call of a Memory.
+
+Sync methods block on it, async methods await it, so each behaviour is written once (as a
+coroutine) and works from scripts, threads and running event loops (Jupyter, FastAPI) alike.
+Running everything on one loop also serialises access to the embedded engines, which are not
+meant to be shared between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Engine:
+    def __init__(self, name: str = "omega-memory-engine") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @property
+    def in_engine_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the engine and wait for its result (from any thread but the engine's)."""
+        if self.in_engine_thread:
+            coro.close()
+            raise RuntimeError(
+                "a synchronous Memory method was called from inside the memory's own engine "
+                "(e.g. from a plugin hook); call the async twin (aupsert, asearch, ...) instead"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the engine from any event loop, including the engine's own."""
+        if self.in_engine_thread:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            if not self.in_engine_thread:
+                self._thread.join()
+        if not self.loop.is_running():
+            self.loop.close()

@@ -1,0 +1,82 @@
+"""The exceptions users catch.
+
+Every error the library raises on purpose derives from :class:`OmegaMemoryError`. Errors caused by
+bad input also derive from :class:`ValueError`, so framework code that catches ``ValueError``
+(LangChain, LlamaIndex) handles them without knowing this package. Driver errors are translated at
+the boundary with ``raise ... from exc`` so the cause stays visible.
+"""
+
+from __future__ import annotations
+
+
+class OmegaMemoryError(Exception):
+    """Root of every error raised by omega-memory-plugin."""
+
+
+class InvalidInputError(OmegaMemoryError, ValueError):
+    """A write or query was rejected before anything was written."""
+
+
+class InvalidVectorError(InvalidInputError):
+    """A vector has the wrong dimension, a non-finite value, or is not a flat list of numbers."""
+
+
+class InvalidTextError(InvalidInputError):
+    """Text is missing, not a string, or larger than the configured limit."""
+
+
+class InvalidMetadataError(InvalidInputError):
+    """Metadata is not a JSON object with string keys and JSON-serialisable values."""
+
+
+class InvalidIdError(InvalidInputError):
+    """A memory id is empty, not a string, or too long."""
+
+
+class FilterError(InvalidInputError):
+    """A metadata filter uses an unknown operator or a value of the wrong shape."""
+
+
+class ConcurrencyError(OmegaMemoryError):
+    """A write expected a memory at one version and found another.
+
+    Attributes name the memory and both versions so a caller can reload and retry.
+    """
+
+    def __init__(self, memory_id: str, expected: int, actual: int, namespace: str = "") -> None:
+        self.memory_id = memory_id
+        self.expected = expected
+        self.actual = actual
+        self.namespace = namespace
+        super().__init__(
+            f"memory {memory_id!r} (namespace {namespace!r}) is at version {actual}, "
+            f"but the write expected version {expected}; reload it with history()/get() and retry"
+        )
+
+
+class AppendVetoedError(OmegaMemoryError):
+    """A ``before_append`` plugin refused the write; nothing was appended."""
+
+
+class CollectionNotFoundError(OmegaMemoryError, LookupError):
+    """A search or read named a collection that has never been written to or created."""
+
+
+class UnsupportedBackendError(OmegaMemoryError):
+    """No installed plugin provides a log, index or embedder for the given URL or name."""
+
+
+class ReadOnlyMemoryError(OmegaMemoryError):
+    """A write was attempted on a read-only (point-in-time) memory."""
+
+
+class MemoryClosedError(OmegaMemoryError):
+    """The Memory was closed; open a new one."""
+
+
+class IndexUnavailableError(OmegaMemoryError):
+    """The index could not answer; writes are still safe in the log and will be projected later."""
+
+
+class EventLogError(OmegaMemoryError):
+    """The event log failed to read or write; the message says what the backend reported."""

@@ -1,0 +1,162 @@
+"""Event types and the envelope every event shares.
+
+Events are immutable pydantic models. A *pending* event (built by :class:`~omega_memory_plugin.Memory`)
+has ``position == 0`` and ``version == 0``; the log assigns both when it records the event and
+returns a copy carrying them. ``event_id`` is the idempotency key: appending an event whose id the
+log already holds is a no-op.
+
+Vectors travel as little-endian float32 bytes (``vectors={"dense": b"..."}``), never as JSON float
+lists; :func:`vector_array` turns them back into numpy arrays without copying.
+
+Example::
+
+    >>> from omega_memory_plugin.events import MemoryUpserted, MemoryUpsertedEvent, pack_vector
+    >>> ev = MemoryUpsertedEvent(collection="default", namespace="agent-1", memory_id="m1",
+    ...     data=MemoryUpserted(text="likes tea", vectors={"dense": pack_vector([0.1, 0.2])}))
+    >>> ev.position, ev.version
+    (0, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeAlias
+from uuid import UUID, uuid4
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+StreamKey: TypeAlias = tuple[str, str, str]
+"""(collection, namespace, memory_id): the unit a version counts in. Collection-level events use
+namespace ``""`` and memory_id ``""``; namespace-level events use memory_id ``""``."""
+
+
+class Distance(StrEnum):
+    """How vectors of a collection are compared."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    EUCLID = "euclid"
+
+
+def pack_vector(values: Sequence[float] | np.ndarray) -> bytes:
+    """Float values -> little-endian float32 bytes, the form events store."""
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def vector_array(blob: bytes) -> np.ndarray:
+    """Little-endian float32 bytes -> a read-only numpy view (no copy)."""
+    return np.frombuffer(blob, dtype="<f4")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+
+class MemoryUpserted(_Frozen):
+    """A memory was written (created, or replaced as a whole)."""
+
+    text: str
+    vectors: dict[str, bytes]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    embedding_model: str | None = None
+
+
+class MemoryDeleted(_Frozen):
+    """A memory was deleted."""
+
+
+class NamespaceErased(_Frozen):
+    """Every memory of one namespace in one collection was erased."""
+
+
+class CollectionCreated(_Frozen):
+    """A collection was created with fixed named dense vectors (name -> dimension)."""
+
+    vectors: dict[str, int]
+    distance: Distance = Distance.COSINE
+
+
+class _Envelope(_Frozen):
+    event_id: UUID = Field(default_factory=uuid4)
+    collection: str
+    namespace: str = ""
+    memory_id: str = ""
+    version: int = 0
+    position: int = 0
+    recorded_at: datetime | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def stream(self) -> StreamKey:
+        return (self.collection, self.namespace, self.memory_id)
+
+
+class MemoryUpsertedEvent(_Envelope):
+    type: Literal["memory.upserted"] = "memory.upserted"
+    data: MemoryUpserted
+
+
+class MemoryDeletedEvent(_Envelope):
+    type: Literal["memory.deleted"] = "memory.deleted"
+    data: MemoryDeleted = MemoryDeleted()
+
+
+class NamespaceErasedEvent(_Envelope):
+    type: Literal["namespace.erased"] = "namespace.erased"
+    data: NamespaceErased = NamespaceErased()
+
+
+class CollectionCreatedEvent(_Envelope):
+    type: Literal["collection.created"] = "collection.created"
+    data: CollectionCreated
+
+
+Event: TypeAlias = Annotated[
+    MemoryUpsertedEvent | MemoryDeletedEvent | NamespaceErasedEvent | CollectionCreatedEvent,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_CLASSES: dict[str, type[_Envelope]] = {
+    "memory.upserted": MemoryUpsertedEvent,
+    "memory.deleted": MemoryDeletedEvent,
+    "namespace.erased": NamespaceErasedEvent,
+    "collection.created": CollectionCreatedEvent,
+}
+_DATA_CLASSES: dict[str, type[_Frozen]] = {
+    "memory.upserted": MemoryUpserted,
+    "memory.deleted": MemoryDeleted,
+    "namespace.erased": NamespaceErased,
+    "collection.created": CollectionCreated,
+}
+
+# (event type, schema version it upgrades FROM) -> function turning that data dict into the next
+# version's. Old events are upcast on read and never rewritten in the log.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def decode_event(
+    *,
+    type: str,
+    data: dict[str, Any],
+    schema_version: int,
+    **envelope: Any,
+) -> Event:
+    """Build a recorded event from trusted storage fields, upcasting old data shapes.
+
+    Storage has already validated these values when they were appended, so the models are
+    constructed without re-validation (replay speed depends on it).
+    """
+    while schema_version < SCHEMA_VERSION:
+        data = UPCASTERS[(type, schema_version)](data)
+        schema_version += 1
+    payload = _DATA_CLASSES[type].model_construct(**data)
+    event: Event = EVENT_CLASSES[type].model_construct(  # type: ignore[assignment]
+        type=type, data=payload, schema_version=schema_version, **envelope
+    )
+    return event

@@ -1,0 +1,94 @@
+"""The Projection contract: a searchable view of the log, rebuildable at any time.
+
+A projection is fed events in position order by the projector and answers reads. It may be
+dropped and rebuilt from the log whenever needed, so it holds nothing the log does not.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..events import Event
+from ..filters import Node
+from ..records import MemoryRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """One vector search. ``namespace`` is mandatory: tenant scope is never optional."""
+
+    collection: str
+    namespace: str
+    vector: np.ndarray
+    using: str
+    limit: int = 10
+    filter: Node | None = None
+    score_threshold: float | None = None
+    with_vectors: bool = False
+    exact: bool = False
+
+
+class Projection(abc.ABC):
+    """Contract (checked by :mod:`omega_memory_plugin.testing.projection_conformance`):
+
+    * ``apply`` applies events in the order given; events at or below ``applied_position`` are
+      ignored, so applying an event twice gives the same state and an older event never
+      overwrites a newer one.
+    * ``flush`` makes everything applied durable; the projector saves its checkpoint only after.
+    * reads see every applied event (read-your-writes), flushed or not.
+    * a collection appears when its ``collection.created`` event is applied.
+    """
+
+    #: Names this projection's checkpoint in the log; unique per generation of the index.
+    name: str = "projection"
+    applied_position: int = 0
+
+    @abc.abstractmethod
+    async def apply(self, events: Sequence[Event]) -> None: ...
+
+    @abc.abstractmethod
+    async def flush(self) -> None: ...
+
+    @abc.abstractmethod
+    async def search(self, query: SearchQuery) -> list[MemoryRecord]: ...
+
+    @abc.abstractmethod
+    async def get(
+        self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
+    ) -> list[MemoryRecord]:
+        """The memories with these ids that exist, in the order of ``ids``."""
+
+    @abc.abstractmethod
+    async def scan(
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+    ) -> list[MemoryRecord]:
+        """Memories matching ``filter``, ordered by memory id."""
+
+    @abc.abstractmethod
+    async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int: ...
+
+    @abc.abstractmethod
+    async def fresh(self) -> Projection:
+        """A new, empty projection of the same kind and settings, not yet the current one."""
+
+    @abc.abstractmethod
+    async def promote(self, replaced: Projection) -> None:
+        """Make this projection the one future opens use, and drop ``replaced``."""
+
+    async def optimize(self) -> None:
+        """Build search indexes now (e.g. after a bulk load). A no-op where nothing is deferred."""
+
+    @abc.abstractmethod
+    async def drop(self) -> None:
+        """Delete everything this projection stores."""
+
+    async def open(self) -> None:
+        """Connect and prepare storage (create tables, indexes). Called once before any other
+        method; a no-op for backends that are ready on construction."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

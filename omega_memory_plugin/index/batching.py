@@ -1,0 +1,56 @@
+"""Turn a run of events into as few index writes as possible, without changing their meaning.
+
+Consecutive upserts to one collection become one bulk upsert (the last write of a memory wins),
+consecutive deletes one bulk delete; anything else keeps its place in the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..events import Distance, Event, MemoryUpsertedEvent
+from .payload import point_id
+
+
+@dataclass(slots=True)
+class WriteOp:
+    kind: Literal["create", "upsert", "delete", "erase"]
+    collection: str
+    namespace: str = ""
+    vectors: dict[str, int] = field(default_factory=dict)
+    distance: Distance = Distance.COSINE
+    by_point: dict[str, MemoryUpsertedEvent] = field(default_factory=dict)
+    point_ids: list[str] = field(default_factory=list)
+
+    @property
+    def upserts(self) -> list[MemoryUpsertedEvent]:
+        return list(self.by_point.values())
+
+
+def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
+    current: WriteOp | None = None
+    for event in events:
+        if event.type == "memory.upserted" or event.type == "memory.deleted":
+            kind: Literal["upsert", "delete"] = "upsert" if event.type == "memory.upserted" else "delete"
+            if current is None or current.kind != kind or current.collection != event.collection:
+                if current is not None:
+                    yield current
+                current = WriteOp(kind, event.collection)
+            pid = point_id(event.namespace, event.memory_id)
+            if kind == "upsert":
+                current.by_point.pop(pid, None)  # re-insert so the order follows the last write
+                current.by_point[pid] = event  # type: ignore[assignment]
+            else:
+                current.point_ids.append(pid)
+            continue
+        if current is not None:
+            yield current
+            current = None
+        if event.type == "collection.created":
+            yield WriteOp("create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance))
+        else:
+            yield WriteOp("erase", event.collection, namespace=event.namespace)
+    if current is not None:
+        yield current

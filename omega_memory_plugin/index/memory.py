@@ -1,0 +1,143 @@
+"""An exact, in-process index in plain Python and numpy: for tests and as the reference the Qdrant
+indexes are compared against. Selected by the URL ``memory://``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..events import Distance, Event, vector_array
+from ..filters import Node, matches
+from ..records import MemoryRecord
+from .base import Projection, SearchQuery
+from .batching import plan_writes
+from .payload import METADATA, NAMESPACE, point_id, to_payload, to_record
+from ..hookspecs import hookimpl
+from ..settings import Settings
+from ..urls import scheme
+
+
+@dataclass(slots=True)
+class _Point:
+    payload: dict[str, Any]
+    vectors: dict[str, np.ndarray]
+
+
+@dataclass(slots=True)
+class _Collection:
+    distance: Distance
+    points: dict[str, _Point] = field(default_factory=dict)
+
+
+def _score(distance: Distance, stored: np.ndarray, query: np.ndarray) -> float:
+    if distance == Distance.COSINE:
+        denominator = float(np.linalg.norm(stored) * np.linalg.norm(query)) or 1.0
+        return float(stored @ query) / denominator
+    if distance == Distance.DOT:
+        return float(stored @ query)
+    return float(np.linalg.norm(stored - query))
+
+
+class InMemoryProjection(Projection):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.applied_position = 0
+        self._collections: dict[str, _Collection] = {}
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        fresh = [e for e in events if e.position > self.applied_position]
+        for op in plan_writes(fresh):
+            if op.kind == "create":
+                self._collections.setdefault(op.collection, _Collection(op.distance))
+                continue
+            points = self._collections[op.collection].points
+            if op.kind == "upsert":
+                for pid, event in op.by_point.items():
+                    vectors = {name: vector_array(raw).astype(np.float32) for name, raw in event.data.vectors.items()}
+                    points[pid] = _Point(to_payload(event), vectors)
+            elif op.kind == "delete":
+                for pid in op.point_ids:
+                    points.pop(pid, None)
+            else:
+                for pid in [pid for pid, p in points.items() if p.payload[NAMESPACE] == op.namespace]:
+                    del points[pid]
+        if fresh:
+            self.applied_position = fresh[-1].position
+
+    async def flush(self) -> None:
+        pass
+
+    def _matching(self, collection: str, namespace: str | None, node: Node | None) -> list[_Point]:
+        found = self._collections.get(collection)
+        if found is None:
+            return []
+        return [
+            p
+            for p in found.points.values()
+            if (namespace is None or p.payload[NAMESPACE] == namespace) and matches(node, p.payload[METADATA])
+        ]
+
+    async def search(self, query: SearchQuery) -> list[MemoryRecord]:
+        found = self._collections.get(query.collection)
+        if found is None:
+            return []
+        distance = found.distance
+        scored = [
+            (_score(distance, p.vectors[query.using], query.vector), p)
+            for p in self._matching(query.collection, query.namespace, query.filter)
+            if query.using in p.vectors
+        ]
+        ascending = distance == Distance.EUCLID
+        if query.score_threshold is not None:
+            limit = query.score_threshold
+            scored = [(s, p) for s, p in scored if (s <= limit if ascending else s >= limit)]
+        scored.sort(key=lambda sp: sp[0], reverse=not ascending)
+        return [
+            to_record(query.collection, p.payload, score, _as_lists(p) if query.with_vectors else None)
+            for score, p in scored[: query.limit]
+        ]
+
+    async def get(
+        self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
+    ) -> list[MemoryRecord]:
+        found = self._collections.get(collection)
+        if found is None:
+            return []
+        points = [found.points.get(point_id(namespace, i)) for i in ids]
+        return [to_record(collection, p.payload, None, _as_lists(p) if with_vectors else None) for p in points if p]
+
+    async def scan(
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+    ) -> list[MemoryRecord]:
+        records = [to_record(collection, p.payload) for p in self._matching(collection, namespace, filter)]
+        records.sort(key=lambda r: r.id)
+        return records[offset : offset + limit]
+
+    async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
+        return len(self._matching(collection, namespace, filter))
+
+    async def fresh(self) -> InMemoryProjection:
+        return InMemoryProjection()
+
+    async def promote(self, replaced: Projection) -> None:
+        await replaced.drop()
+
+    async def drop(self) -> None:
+        self._collections.clear()
+
+    async def close(self) -> None:
+        pass
+
+
+def _as_lists(point: _Point) -> dict[str, list[float]]:
+    return {name: vector.tolist() for name, vector in point.vectors.items()}
+
+
+@hookimpl
+def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
+    return InMemoryProjection() if scheme(url) == "memory" else None

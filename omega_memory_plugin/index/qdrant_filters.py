@@ -1,0 +1,75 @@
+"""Translate a parsed filter into Qdrant's filter model.
+
+Qdrant Edge and qdrant-client spell the same model with slightly different classes, so the
+translation is written once against a small vocabulary that each index supplies. The namespace
+condition is added here, for every query, so tenant scope is enforced in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..filters import And, Compare, Node, Not, Or
+from .payload import NAMESPACE, metadata_key
+
+
+@dataclass(frozen=True, slots=True)
+class FilterVocabulary:
+    filter: Callable[..., Any]  # filter(must=[...], should=[...], must_not=[...])
+    match_value: Callable[[str, str | int | bool], Any]
+    match_any: Callable[[str, list[str]], Any]
+    range: Callable[..., Any]  # range(key, gt=..., gte=..., lt=..., lte=...)
+    is_empty: Callable[[str], Any]
+
+
+def scoped_filter(vocab: FilterVocabulary, namespace: str | None, node: Node | None) -> Any:
+    """The filter for one query: the namespace (when given) AND the user's conditions."""
+    must = []
+    if namespace is not None:
+        must.append(vocab.match_value(NAMESPACE, namespace))
+    if node is not None:
+        must.append(_condition(vocab, node))
+    return vocab.filter(must=must) if must else None
+
+
+def _condition(vocab: FilterVocabulary, node: Node) -> Any:
+    if isinstance(node, And):
+        return vocab.filter(must=[_condition(vocab, item) for item in node.items])
+    if isinstance(node, Or):
+        return vocab.filter(should=[_condition(vocab, item) for item in node.items])
+    if isinstance(node, Not):
+        return vocab.filter(must_not=[_condition(vocab, node.item)])
+    return _compare(vocab, node)
+
+
+def _equals(vocab: FilterVocabulary, key: str, value: Any) -> Any:
+    # Numbers match through a range so that 2 and 2.0 are equal, as they are in JSON.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return vocab.range(key, gte=value, lte=value)
+    return vocab.match_value(key, value)
+
+
+def _one_of(vocab: FilterVocabulary, key: str, values: tuple[Any, ...]) -> Any:
+    if all(isinstance(v, str) for v in values):
+        return vocab.match_any(key, list(values))
+    return vocab.filter(should=[_equals(vocab, key, v) for v in values])
+
+
+def _compare(vocab: FilterVocabulary, node: Compare) -> Any:
+    key = metadata_key(node.key)
+    match node.op:
+        case "eq":
+            return _equals(vocab, key, node.value)
+        case "ne":
+            return vocab.filter(must_not=[_equals(vocab, key, node.value)])
+        case "in":
+            return _one_of(vocab, key, node.value)
+        case "nin":
+            return vocab.filter(must_not=[_one_of(vocab, key, node.value)])
+        case "exists":
+            empty = vocab.is_empty(key)
+            return vocab.filter(must_not=[empty]) if node.value else empty
+        case op:
+            return vocab.range(key, **{op: node.value})

@@ -1,0 +1,106 @@
+"""An in-process EventLog that keeps events in a list: for tests and throwaway memories.
+
+Selected by the URL ``memory://`` (every open gives a new, empty log).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from ..events import Event, StreamKey
+from .base import EventLog, StreamHead
+from .versioning import plan_commit
+from ..hookspecs import hookimpl
+from ..settings import Settings
+from ..urls import scheme
+
+
+class InMemoryEventLog(EventLog):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._by_id: dict[UUID, Event] = {}
+        self._streams: dict[StreamKey, list[Event]] = {}
+        self._checkpoints: dict[str, int] = {}
+
+    async def append(
+        self,
+        events: Sequence[Event],
+        expected_versions: Mapping[StreamKey, int] | None = None,
+    ) -> list[Event]:
+        heads = {key: self._streams[key][-1].version for key in {e.stream for e in events} if key in self._streams}
+        recorded = {e.event_id: self._by_id[e.event_id] for e in events if e.event_id in self._by_id}
+        plan = plan_commit(events, recorded, heads, expected_versions)
+        now = datetime.now(UTC)
+        start = len(self._events)
+        stored = [
+            event.model_copy(update={"position": start + i + 1, "recorded_at": now})
+            for i, event in enumerate(plan.new)
+        ]
+        # Nothing above can fail half-way, so the commit is all or nothing.
+        for event in stored:
+            self._events.append(event)
+            self._by_id[event.event_id] = event
+            self._streams.setdefault(event.stream, []).append(event)
+        return plan.resolve(stored)
+
+    async def read(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Event]]:
+        last = await self._until_position(until)
+        position = from_position
+        while position < last:
+            chunk = self._events[position : min(position + batch, last)]
+            if not chunk:
+                return
+            yield chunk
+            position = chunk[-1].position
+
+    async def _until_position(self, until: int | datetime | None) -> int:
+        if until is None:
+            return len(self._events)
+        if isinstance(until, datetime):
+            return await self.position_at(until)
+        return min(until, len(self._events))
+
+    async def stream(self, key: StreamKey) -> list[Event]:
+        return list(self._streams.get(key, []))
+
+    async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
+        result = {}
+        for key in keys:
+            if key in self._streams:
+                last = self._streams[key][-1]
+                result[key] = StreamHead(last.version, last.type == "memory.deleted")
+        return result
+
+    async def collections(self) -> list[Event]:
+        return [e for e in self._events if e.type == "collection.created"]
+
+    async def last_position(self) -> int:
+        return len(self._events)
+
+    async def position_at(self, when: datetime) -> int:
+        times = [e.recorded_at for e in self._events]
+        return bisect.bisect_right(times, when)  # type: ignore[arg-type]
+
+    async def get_checkpoint(self, name: str) -> int:
+        return self._checkpoints.get(name, 0)
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        self._checkpoints[name] = position
+
+    async def close(self) -> None:
+        pass
+
+
+@hookimpl
+def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
+    return InMemoryEventLog() if scheme(url) == "memory" else None

@@ -1,0 +1,254 @@
+"""The embedded default EventLog: one SQLite file (stdlib ``sqlite3``), WAL mode.
+
+Selected by ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
+
+Durability: WAL with ``synchronous=FULL`` by default, so a commit that returned survives a
+process kill *and* a power loss. ``NORMAL`` (settable) still survives a process kill (the WAL is
+written before commit returns) but may lose the last commits on power loss; it is faster for bulk
+ingestion on slow disks.
+
+Positions come from ``INTEGER PRIMARY KEY AUTOINCREMENT`` inside a ``BEGIN IMMEDIATE`` transaction:
+writers (threads or processes) are serialised by SQLite's write lock, so positions become visible in
+order and a reader can never miss one. A rolled-back commit leaves no gap.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ..errors import EventLogError
+from ..events import Event, StreamKey, decode_event
+from .base import EventLog, StreamHead
+from .versioning import plan_commit
+from ..hookspecs import hookimpl
+from ..settings import Settings
+from ..urls import scheme, url_path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id       BLOB    NOT NULL UNIQUE,
+    type           TEXT    NOT NULL,
+    collection     TEXT    NOT NULL,
+    namespace      TEXT    NOT NULL,
+    memory_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    recorded_at    INTEGER NOT NULL,  -- microseconds since the epoch, UTC
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,  -- JSON, vectors excluded
+    vectors        BLOB,              -- float32 vectors, concatenated in data.vectors order
+    UNIQUE (collection, namespace, memory_id, version)
+);
+CREATE INDEX IF NOT EXISTS events_recorded_at ON events (recorded_at);
+CREATE INDEX IF NOT EXISTS events_collections ON events (type) WHERE type = 'collection.created';
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+"""
+_COLUMNS = (
+    "position, event_id, type, collection, namespace, memory_id, version, "
+    "recorded_at, schema_version, data, vectors"
+)
+
+
+def _micros(when: datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1_000_000)
+
+
+def _encode(event: Event) -> tuple[Any, ...]:
+    blob = None
+    if event.type == "memory.upserted":
+        data = event.data.model_dump(mode="json", exclude={"vectors"})
+        vectors = event.data.vectors
+        data["vectors"] = {name: len(raw) // 4 for name, raw in vectors.items()}
+        blob = b"".join(vectors.values())
+    else:
+        data = event.data.model_dump(mode="json")
+    return (
+        event.position,
+        event.event_id.bytes,
+        event.type,
+        event.collection,
+        event.namespace,
+        event.memory_id,
+        event.version,
+        _micros(event.recorded_at or datetime.now(UTC)),
+        event.schema_version,
+        json.dumps(data, separators=(",", ":")),
+        blob,
+    )
+
+
+def _decode(row: sqlite3.Row | tuple[Any, ...]) -> Event:
+    position, event_id, type_, collection, namespace, memory_id, version, micros, schema, data, blob = row
+    payload: dict[str, Any] = json.loads(data)
+    if blob is not None:
+        offset = 0
+        vectors = {}
+        for name, dim in payload["vectors"].items():
+            vectors[name] = blob[offset : offset + dim * 4]
+            offset += dim * 4
+        payload["vectors"] = vectors
+    return decode_event(
+        type=type_,
+        data=payload,
+        schema_version=schema,
+        event_id=UUID(bytes=event_id),
+        collection=collection,
+        namespace=namespace,
+        memory_id=memory_id,
+        version=version,
+        position=position,
+        recorded_at=datetime.fromtimestamp(micros / 1_000_000, UTC),
+    )
+
+
+class SQLiteEventLog(EventLog):
+    """EventLog in a SQLite database file.
+
+    Example::
+
+        log = SQLiteEventLog("/tmp/memory/log.db")
+    """
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL", busy_timeout_ms: int = 30_000) -> None:
+        self.path = Path(path)
+        self.name = f"sqlite:{self.path}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so we decide their span.
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise EventLogError(f"cannot open the SQLite log at {self.path}: {exc}") from exc
+
+    async def append(
+        self,
+        events: Sequence[Event],
+        expected_versions: Mapping[StreamKey, int] | None = None,
+    ) -> list[Event]:
+        if not events:
+            return []
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                recorded = self._recorded(events)
+                heads = {key: head.version for key, head in self._heads({e.stream for e in events}).items()}
+                plan = plan_commit(events, recorded, heads, expected_versions)
+                now = datetime.now(UTC)
+                stored = []
+                for event in plan.new:
+                    row = _encode(event.model_copy(update={"recorded_at": now}))
+                    cursor = db.execute(f"INSERT INTO events ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?)", row[1:])
+                    stored.append(event.model_copy(update={"position": cursor.lastrowid, "recorded_at": now}))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise EventLogError(f"append to {self.path} failed: {exc}") from exc
+        return plan.resolve(stored)
+
+    def _recorded(self, events: Sequence[Event]) -> dict[UUID, Event]:
+        ids = [e.event_id.bytes for e in events]
+        found: dict[UUID, Event] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({marks})", chunk):
+                event = _decode(row)
+                found[event.event_id] = event
+        return found
+
+    def _heads(self, keys: set[StreamKey] | Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
+        heads = {}
+        for key in keys:
+            row = self._db.execute(
+                "SELECT version, type FROM events WHERE collection=? AND namespace=? AND memory_id=? "
+                "ORDER BY version DESC LIMIT 1",
+                key,
+            ).fetchone()
+            if row is not None:
+                heads[key] = StreamHead(row[0], row[1] == "memory.deleted")
+        return heads
+
+    async def read(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Event]]:
+        if isinstance(until, datetime):
+            until = await self.position_at(until)
+        last = until if until is not None else await self.last_position()
+        position = from_position
+        while position < last:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                (position, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            chunk = [_decode(row) for row in rows]
+            yield chunk
+            position = chunk[-1].position
+
+    async def stream(self, key: StreamKey) -> list[Event]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE collection=? AND namespace=? AND memory_id=? ORDER BY version",
+            key,
+        ).fetchall()
+        return [_decode(row) for row in rows]
+
+    async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
+        return self._heads(keys)
+
+    async def collections(self) -> list[Event]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE type = 'collection.created' ORDER BY position"
+        ).fetchall()
+        return [_decode(row) for row in rows]
+
+    async def last_position(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0])
+
+    async def position_at(self, when: datetime) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(position), 0) FROM events WHERE recorded_at <= ?", (_micros(when),)
+        ).fetchone()
+        return int(row[0])
+
+    async def get_checkpoint(self, name: str) -> int:
+        row = self._db.execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        self._db.execute(
+            "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+            (name, position),
+        )
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+@hookimpl
+def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
+    if scheme(url) != "sqlite":
+        return None
+    return SQLiteEventLog(url_path(url), synchronous=settings.sqlite_synchronous)

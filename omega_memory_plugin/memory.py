@@ -1,0 +1,632 @@
+"""Memory: the one object users hold. Validates, builds events, appends them, keeps the index current.
+
+Every method has an async twin with the same name prefixed by ``a`` (``upsert``/``aupsert``,
+``search``/``asearch``, ...). Both run on the memory's engine thread, so they are safe from any
+thread and from inside a running event loop.
+
+Example::
+
+    from omega_memory_plugin import Memory
+
+    with Memory("./.omega-memory", embedder="hash:384") as memory:
+        memory.upsert("Ada prefers green tea", id="pref-1", metadata={"topic": "drinks"}, namespace="ada")
+        hits = memory.search(text="what does Ada drink?", namespace="ada", filter={"topic": "drinks"})
+        print(hits[0].id, hits[0].text, hits[0].score)
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .embeddings import Embedder
+from .engine import Engine
+from .errors import (
+    ConcurrencyError,
+    IndexUnavailableError,
+    InvalidInputError,
+    InvalidVectorError,
+    MemoryClosedError,
+    ReadOnlyMemoryError,
+)
+from .events import (
+    CollectionCreated,
+    CollectionCreatedEvent,
+    Distance,
+    Event,
+    MemoryDeletedEvent,
+    MemoryUpserted,
+    MemoryUpsertedEvent,
+    NamespaceErasedEvent,
+    StreamKey,
+    pack_vector,
+)
+from .filters import parse_filter
+from .index.base import Projection, SearchQuery
+from .index.memory import InMemoryProjection
+from .log.base import EventLog
+from .plugins import Plugins, plugin_manager
+from .projector import Projector
+from .records import MemoryRecord
+from .settings import Settings
+from .staging import (
+    StagedWrite,
+    VectorsInput,
+    check_collection,
+    embed_missing,
+    named_vectors,
+    stage_delete,
+    stage_erase,
+    stage_upsert,
+)
+from .transaction import BufferedWriter, Transaction
+from .twins import twins
+from .validation import check_namespace
+
+_OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_forgotten() -> None:
+    # A script that never calls close() still gets its index flushed and checkpointed.
+    for memory in list(_OPEN):
+        memory.close()
+
+
+class Memory:
+    """An event-sourced memory: a log (the truth) and an index (rebuildable from it).
+
+    Args:
+        path: directory for the embedded defaults (SQLite log + Qdrant Edge index);
+            default ``OMEGA_PATH`` or ``./.omega-memory``.
+        log_url: event log URL (``sqlite:///file.db``, ``memory://``); overrides ``path``.
+        index_url: index URL (``edge:///dir``, ``http://qdrant:6333``, ``qdrant-local://:memory:``,
+            ``memory://``); overrides ``path``.
+        embedder: used when text comes without vectors: a name such as ``"hash:384"`` or an
+            object with ``name``, ``dimension`` and ``embed(texts)``.
+        namespace: the tenant scope used when a call names none (default ``"default"``).
+        collection: the collection used when a call names none (default ``"default"``).
+        settings: a full :class:`Settings`; other arguments override its fields.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        log_url: str | None = None,
+        index_url: str | None = None,
+        embedder: str | Embedder | None = None,
+        namespace: str | None = None,
+        collection: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        overrides = {
+            k: v
+            for k, v in {"path": path, "log_url": log_url, "index_url": index_url, "namespace": namespace,
+                         "collection": collection}.items()
+            if v is not None
+        }
+        settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)  # type: ignore[arg-type]
+        self.settings = settings
+        self.plugins = Plugins(plugin_manager(settings.plugins, settings.load_entrypoints), settings)
+        chosen = embedder if embedder is not None else settings.embedder
+        self.embedder: Embedder | None = self.plugins.embedder(chosen) if isinstance(chosen, str) else chosen
+        self.namespace = check_namespace(settings.namespace)
+        self.collection = check_collection(settings.collection)
+        self._read_only: str | None = None
+        self._owns_engine = True
+        self._closed = False
+        self._schemas: dict[str, CollectionCreated] = {}
+        self._engine = Engine()
+        try:
+            self._engine.run(self._open())
+        except BaseException:
+            self._engine.stop()
+            raise
+        _OPEN.add(self)
+
+    async def _open(self) -> None:
+        self.log: EventLog = self.plugins.event_log(self.settings.resolved_log_url())
+        await self.log.open()
+        self.projection: Projection = self.plugins.projection(self.settings.resolved_index_url())
+        await self.projection.open()
+        self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+        self.projector = self._projector(self.projection)
+        await self.projector.start(progress=None)
+
+    def _projector(self, projection: Projection) -> Projector:
+        s = self.settings
+        return Projector(self.log, projection, self.plugins, s.checkpoint_every, s.checkpoint_seconds)
+
+    def _ready_engine(self) -> Engine:
+        if self._closed:
+            raise MemoryClosedError("this Memory is closed; open a new one")
+        return self._engine
+
+    def _scope(self, namespace: str | None, collection: str | None) -> tuple[str, str]:
+        return (
+            self.namespace if namespace is None else check_namespace(namespace),
+            self.collection if collection is None else check_collection(collection),
+        )
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _stage_upsert(
+        self,
+        text: str,
+        *,
+        id: str | None = None,
+        vectors: VectorsInput | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        collection: str | None = None,
+        expected_version: int | None = None,
+    ) -> StagedWrite:
+        namespace, collection = self._scope(namespace, collection)
+        return stage_upsert(
+            text,
+            memory_id=id,
+            vectors=vectors,
+            metadata=metadata,
+            namespace=namespace,
+            collection=collection,
+            expected_version=expected_version,
+            max_text_bytes=self.settings.max_text_bytes,
+        )
+
+    def _upsert(
+        self,
+        text: str,
+        *,
+        id: str | None = None,
+        vectors: VectorsInput | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        collection: str | None = None,
+        expected_version: int | None = None,
+    ) -> Coroutine[Any, Any, str]:
+        """Write one memory and return its id; the index reflects it when this returns.
+
+        ``vectors`` is a list of floats (the default vector ``"dense"``) or a dict of named
+        vectors; without it the text is embedded by the memory's embedder. ``id`` is any
+        non-empty string (a new one is generated if omitted); writing an existing id replaces
+        that memory. ``expected_version`` (0 for "must not exist") makes the write fail with
+        :class:`~omega_memory_plugin.errors.ConcurrencyError` if someone else wrote it first.
+
+        Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
+        """
+        write = self._stage_upsert(
+            text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
+            expected_version=expected_version,
+        )
+        embed_missing([write], self.embedder)
+
+        async def run() -> str:
+            await self._commit([write])
+            return write.memory_id
+
+        return run()
+
+    upsert, aupsert = twins(_upsert)
+
+    def _delete(
+        self, ids: str | Sequence[str], *, namespace: str | None = None, collection: str | None = None
+    ) -> Coroutine[Any, Any, int]:
+        """Delete memories by id; return how many existed. Missing ids are ignored."""
+        namespace, collection = self._scope(namespace, collection)
+        writes = [stage_delete(i, namespace, collection) for i in ([ids] if isinstance(ids, str) else ids)]
+
+        async def run() -> int:
+            return len(await self._commit(writes))
+
+        return run()
+
+    delete, adelete = twins(_delete)
+
+    def _erase_namespace(self, namespace: str, *, collection: str | None = None) -> Coroutine[Any, Any, int]:
+        """Erase every memory of ``namespace`` in the collection (one event). Returns 1 if erased."""
+        namespace, collection = self._scope(namespace, collection)
+        write = stage_erase(namespace, collection)
+
+        async def run() -> int:
+            return len(await self._commit([write]))
+
+        return run()
+
+    erase_namespace, aerase_namespace = twins(_erase_namespace)
+
+    def _create_collection(
+        self, name: str, vectors: int | Mapping[str, int], distance: Distance | str | None = None
+    ) -> Coroutine[Any, Any, bool]:
+        """Create a collection with fixed vector dimensions; return False if it already exists alike.
+
+        Collections are also created implicitly by their first write, sized from its vectors.
+        """
+        sizes = {"dense": vectors} if isinstance(vectors, int) else dict(vectors)
+        if not sizes or any(not isinstance(d, int) or d < 1 for d in sizes.values()):
+            raise InvalidVectorError(f"vector sizes must be positive integers, got {vectors!r}")
+        schema = CollectionCreated(vectors=sizes, distance=Distance(distance or self.settings.distance))
+        check_collection(name)
+
+        async def run() -> bool:
+            self._check_writable()
+            existing = self._schemas.get(name)
+            if existing is not None:
+                if existing != schema:
+                    raise InvalidInputError(f"collection {name!r} already exists as {existing!r}, not {schema!r}")
+                return False
+            event = CollectionCreatedEvent(collection=name, data=schema)
+            await self._append([event], {event.stream: 0})
+            return True
+
+        return run()
+
+    create_collection, acreate_collection = twins(_create_collection)
+
+    def transaction(self) -> Transaction:
+        """Stage many writes and commit them as one atomic append (``with`` or ``async with``).
+
+        Example::
+
+            with memory.transaction() as tx:
+                tx.upsert("first", id="a", vectors=[...])
+                tx.delete("old")
+            # committed here; nothing is written if the block raises
+        """
+        return Transaction(self)
+
+    def writer(self, batch_size: int = 1000, flush_seconds: float = 1.0) -> BufferedWriter:
+        """A buffered writer for bulk ingestion: commits every ``batch_size`` writes or
+        ``flush_seconds``, whichever comes first, and on close."""
+        return BufferedWriter(self, batch_size=batch_size, flush_seconds=flush_seconds)
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnlyMemoryError(self._read_only)
+
+    async def _commit(self, writes: Sequence[StagedWrite]) -> list[Event]:
+        """Turn staged writes into events and append them as one commit (engine thread)."""
+        self._check_writable()
+        events, expected = await self._build_events(writes)
+        if not events:
+            return []
+        try:
+            return await self._append(events, expected)
+        except ConcurrencyError as exc:
+            if exc.memory_id or exc.namespace:
+                raise
+            # Another process created a collection this commit meant to create: adopt its
+            # definition and build the commit again (the dimension check runs against it).
+            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+            events, expected = await self._build_events(writes)
+            return await self._append(events, expected) if events else []
+
+    async def _build_events(self, writes: Sequence[StagedWrite]) -> tuple[list[Event], dict[StreamKey, int]]:
+        events: list[Event] = []
+        expected: dict[StreamKey, int] = {}
+        schemas = dict(self._schemas)
+        deletes = [(w.collection, w.namespace, w.memory_id) for w in writes if w.kind == "delete"]
+        heads = await self.log.heads(deletes) if deletes else {}
+        live_in_commit: dict[StreamKey, bool] = {}
+        for w in writes:
+            key = (w.collection, w.namespace, w.memory_id)
+            if w.kind == "upsert":
+                schema = schemas.get(w.collection)
+                if schema is None:
+                    sizes = {name: int(v.size) for name, v in w.vectors.items()}
+                    schema = schemas[w.collection] = CollectionCreated(vectors=sizes, distance=self.settings.distance)
+                    created = CollectionCreatedEvent(collection=w.collection, data=schema)
+                    events.append(created)
+                    expected[created.stream] = 0
+                _check_dimensions(w, schema)
+                data = MemoryUpserted(
+                    text=w.text,
+                    vectors={name: pack_vector(v) for name, v in w.vectors.items()},
+                    metadata=w.metadata,
+                    embedding_model=w.embedding_model,
+                )
+                events.append(MemoryUpsertedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data))
+                if w.expected_version is not None:
+                    expected[key] = w.expected_version
+                live_in_commit[key] = True
+            elif w.kind == "delete":
+                head = heads.get(key)
+                alive = live_in_commit.get(key, head is not None and not head.deleted)
+                if alive:
+                    events.append(MemoryDeletedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id))
+                    live_in_commit[key] = False
+            elif w.collection in schemas:
+                events.append(NamespaceErasedEvent(collection=w.collection, namespace=w.namespace))
+        return events, expected
+
+    async def _append(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
+        events = self.plugins.before_append(events)
+        recorded = await self.log.append(events, expected)
+        for event in recorded:
+            if isinstance(event, CollectionCreatedEvent):
+                self._schemas.setdefault(event.collection, event.data)
+        self.plugins.after_append(recorded)
+        await self.projector.project(recorded)
+        return [e for e in recorded if e.type != "collection.created"]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def _current_index(self) -> Projection:
+        """The index, caught up with writes made by other processes since the last read."""
+        if self._read_only is None:
+            try:
+                head = await self.log.last_position()
+            except Exception:  # the log being down must not stop reads from the index
+                head = self.projector.position
+            if head > self.projector.position:
+                try:
+                    await self.projector.catch_up(until=head)
+                    self.projector.error = None
+                except Exception as exc:
+                    self.projector.error = exc
+        if self.projector.error is not None:
+            raise IndexUnavailableError(
+                f"the index {self.projection.name} is behind the log (at position {self.projector.position}) "
+                f"and cannot catch up: {self.projector.error}. Writes are safe in the log; "
+                "fix the index and it catches up on the next call, or call rebuild()"
+            ) from self.projector.error
+        return self.projection
+
+    def _search(
+        self,
+        vector: VectorsInput | None = None,
+        *,
+        text: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 10,
+        namespace: str | None = None,
+        collection: str | None = None,
+        score_threshold: float | None = None,
+        with_vectors: bool = False,
+        exact: bool = False,
+    ) -> Coroutine[Any, Any, list[MemoryRecord]]:
+        """Nearest memories to ``vector`` (or to the embedding of ``text``) within one namespace.
+
+        ``vector`` may be a list (searches the default vector ``"dense"``) or ``{"name": [...]}``
+        to search a named vector. ``filter`` uses the metadata filter syntax of
+        :mod:`omega_memory_plugin.filters`. Results are best first, with ``score`` set.
+        """
+        namespace, collection = self._scope(namespace, collection)
+        node = parse_filter(filter)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
+        if vector is None:
+            if text is None:
+                raise InvalidInputError("search needs a vector or a text to embed")
+            if self.embedder is None:
+                raise InvalidVectorError("search by text needs an embedder; pass vector=... or open with embedder=")
+            vector = self.embedder.embed([text])[0]
+        named = named_vectors(vector)
+        if len(named) != 1:
+            raise InvalidVectorError(f"search takes one vector, got {sorted(named)}")
+        ((using, array),) = named.items()
+
+        async def run() -> list[MemoryRecord]:
+            schema = self._schemas.get(collection)
+            if schema is None:
+                return []  # nothing was ever written there
+            _check_dimensions(StagedWrite("upsert", collection, namespace, vectors={using: array}), schema)
+            index = await self._current_index()
+            query = SearchQuery(collection, namespace, array, using, limit, node, score_threshold, with_vectors, exact)
+            return await index.search(query)
+
+        return run()
+
+    search, asearch = twins(_search)
+
+    def _get(
+        self,
+        ids: str | Sequence[str],
+        *,
+        namespace: str | None = None,
+        collection: str | None = None,
+        with_vectors: bool = False,
+    ) -> Coroutine[Any, Any, list[MemoryRecord]]:
+        """The memories with these ids, in the order asked; missing ids are left out."""
+        namespace, collection = self._scope(namespace, collection)
+        wanted = [ids] if isinstance(ids, str) else list(ids)
+
+        async def run() -> list[MemoryRecord]:
+            return await (await self._current_index()).get(collection, namespace, wanted, with_vectors)
+
+        return run()
+
+    get, aget = twins(_get)
+
+    def _scan(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        namespace: str | None = None,
+        collection: str | None = None,
+    ) -> Coroutine[Any, Any, list[MemoryRecord]]:
+        """Memories matching ``filter`` (no vector), ordered by id, ``limit`` from ``offset``."""
+        namespace, collection = self._scope(namespace, collection)
+        node = parse_filter(filter)
+
+        async def run() -> list[MemoryRecord]:
+            return await (await self._current_index()).scan(collection, namespace, node, limit, offset)
+
+        return run()
+
+    scan, ascan = twins(_scan)
+
+    def _count(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        collection: str | None = None,
+        all_namespaces: bool = False,
+    ) -> Coroutine[Any, Any, int]:
+        """How many memories match, in one namespace (or in all, for administration)."""
+        namespace, collection = self._scope(namespace, collection)
+        node = parse_filter(filter)
+
+        async def run() -> int:
+            index = await self._current_index()
+            return await index.count(collection, None if all_namespaces else namespace, node)
+
+        return run()
+
+    count, acount = twins(_count)
+
+    def _history(
+        self, memory_id: str, *, namespace: str | None = None, collection: str | None = None
+    ) -> Coroutine[Any, Any, list[Event]]:
+        """Every event of one memory, oldest first: the full audit trail, read from the log."""
+        namespace, collection = self._scope(namespace, collection)
+        key = (collection, namespace, memory_id)
+
+        async def run() -> list[Event]:
+            return await self.log.stream(key)
+
+        return run()
+
+    history, ahistory = twins(_history)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def _rebuild(self, *, progress: bool = True) -> Coroutine[Any, Any, int]:
+        """Replay the whole log into a fresh index and swap it in; return the position reached.
+
+        The old index keeps serving until the new one is complete, then is dropped.
+        """
+
+        async def run() -> int:
+            self._check_writable()
+            fresh = await self.projection.fresh()
+            await fresh.open()
+            projector = self._projector(fresh)
+            await projector.catch_up(progress=progress)
+            await projector.catch_up()  # anything appended while the bar was drawing
+            await projector.checkpoint()
+            await fresh.promote(self.projection)
+            self.projection, self.projector = fresh, projector
+            return projector.position
+
+        return run()
+
+    rebuild, arebuild = twins(_rebuild)
+
+    def as_of(self, until: int | datetime, *, progress: bool = False) -> Memory:
+        """A read-only view of the memory as it was at log position ``until`` (inclusive) or at
+        time ``until``, built by replaying the log into an exact in-memory index.
+
+        Example: ``with memory.as_of(yesterday) as past: past.search(...)``
+        """
+        view = object.__new__(Memory)
+        view.__dict__.update(self.__dict__)
+        view._owns_engine = False
+        view._read_only = f"this is a point-in-time view (as of {until}); write to the live Memory instead"
+        view.projection = InMemoryProjection()
+        view.projector = self._projector(view.projection)
+
+        self._ready_engine().run(view.projector.catch_up(until=until, progress=progress))
+        return view
+
+    def _flush(self) -> Coroutine[Any, Any, None]:
+        """Make the index durable now and save the projector's checkpoint."""
+        return self.projector.checkpoint()
+
+    flush, aflush = twins(_flush)
+
+    def _optimize(self) -> Coroutine[Any, Any, None]:
+        """Build the index's search structures now (e.g. HNSW after a bulk load)."""
+        return self.projection.optimize()
+
+    optimize, aoptimize = twins(_optimize)
+
+    def _health(self) -> Coroutine[Any, Any, dict[str, Any]]:
+        """Both sides' state and the projection lag, for monitoring."""
+
+        async def run() -> dict[str, Any]:
+            log: dict[str, Any] = {"name": self.log.name, "ok": True, "position": None, "error": None}
+            try:
+                log["position"] = await self.log.last_position()
+            except Exception as exc:
+                log.update(ok=False, error=str(exc))
+            error = self.projector.error
+            index = {
+                "name": self.projection.name,
+                "ok": error is None,
+                "applied_position": self.projector.position,
+                "checkpoint": self.projector.checkpointed,
+                "lag_events": None if log["position"] is None else log["position"] - self.projector.position,
+                "error": None if error is None else str(error),
+            }
+            return {"log": log, "index": index}
+
+        return run()
+
+    health, ahealth = twins(_health)
+
+    def close(self) -> None:
+        """Flush the index, save the checkpoint and release files. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN.discard(self)
+        if not self._owns_engine:
+            return
+        try:
+            self._engine.run(self._shutdown())
+        finally:
+            self._engine.stop()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN.discard(self)
+        if self._owns_engine:
+            await self._engine.arun(self._shutdown())
+            self._engine.stop()
+
+    async def _shutdown(self) -> None:
+        try:
+            if self.projector.error is None:
+                await self.projector.checkpoint()
+        finally:
+            await self.projection.close()
+            await self.log.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Memory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Memory(log={self.log.name!r}, index={self.projection.name!r})"
+
+
+def _check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
+    for name, vector in write.vectors.items():
+        size = schema.vectors.get(name)
+        if size is None:
+            raise InvalidVectorError(
+                f"collection {write.collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
+            )
+        if vector.size != size:
+            raise InvalidVectorError(
+                f"vector {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
+                f"dimension {size}"
+            )

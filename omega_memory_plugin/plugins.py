@@ -1,0 +1,105 @@
+"""The plugin manager: built-ins first, then ``OMEGA_PLUGINS`` modules, then entry points.
+
+Built-in backends are registered from :data:`DEFAULT_PLUGINS` through the same hooks a third-party
+plugin implements, so a plugin can do anything a built-in does. Third parties publish an entry
+point in the ``omega_memory`` group::
+
+    [project.entry-points.omega_memory]
+    my_index = "my_package.omega_plugin"
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from . import hookspecs
+from .errors import AppendVetoedError, UnsupportedBackendError
+
+if TYPE_CHECKING:
+    from .embeddings import Embedder
+    from .events import Event
+    from .index.base import Projection
+    from .log.base import EventLog
+    from .settings import Settings
+
+DEFAULT_PLUGINS = (
+    "omega_memory_plugin.log.sqlite",
+    "omega_memory_plugin.log.memory",
+    "omega_memory_plugin.index.edge",
+    "omega_memory_plugin.index.qdrant",
+    "omega_memory_plugin.index.memory",
+    "omega_memory_plugin.embeddings",
+)
+
+
+def plugin_manager(extra: str | None = None, load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A manager with the built-ins, the comma-separated modules in ``extra`` and entry points."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    names = list(DEFAULT_PLUGINS) + [m.strip() for m in (extra or "").split(",") if m.strip()]
+    for name in names:
+        manager.register(importlib.import_module(name), name=name)
+    if load_entrypoints:
+        manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+    return manager
+
+
+class Plugins:
+    """What the Memory asks of its plugins, with the hook protocols spelled out once."""
+
+    def __init__(self, manager: pluggy.PluginManager, settings: Settings) -> None:
+        self.manager = manager
+        self.settings = settings
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        return self.manager.hook
+
+    def event_log(self, url: str) -> EventLog:
+        log = self.hook.omega_memory_event_log(url=url, settings=self.settings)
+        if log is None:
+            raise UnsupportedBackendError(_missing("event log", url))
+        return log
+
+    def projection(self, url: str) -> Projection:
+        projection = self.hook.omega_memory_projection(url=url, settings=self.settings)
+        if projection is None:
+            raise UnsupportedBackendError(_missing("index", url))
+        return projection
+
+    def embedder(self, name: str) -> Embedder:
+        embedder = self.hook.omega_memory_embedder(name=name, settings=self.settings)
+        if embedder is None:
+            raise UnsupportedBackendError(f"no installed plugin provides the embedder {name!r}; built-in: 'hash:<dim>'")
+        return embedder
+
+    def before_append(self, events: Sequence[Event]) -> Sequence[Event]:
+        """Chain the before-append plugins: each sees what the previous one returned."""
+        for impl in reversed(self.hook.omega_memory_before_append.get_hookimpls()):
+            try:
+                replaced = impl.function(events=events)
+            except AppendVetoedError:
+                raise
+            except Exception as exc:
+                raise AppendVetoedError(f"plugin {impl.plugin_name!r} refused the write: {exc}") from exc
+            if replaced is not None:
+                events = list(replaced)
+        return events
+
+    def after_append(self, events: Sequence[Event]) -> None:
+        self.hook.omega_memory_after_append(events=events)
+
+    def after_project(self, projection: str, events: Sequence[Event]) -> None:
+        self.hook.omega_memory_after_project(projection=projection, events=events)
+
+
+def _missing(what: str, url: str) -> str:
+    known = {
+        "event log": "sqlite:///path, memory:// (mongodb:// arrives with the MongoDB log plugin)",
+        "index": "edge:///dir, http(s)://qdrant-host:6333, qdrant-local://:memory:, memory://",
+    }[what]
+    return f"no installed plugin provides an {what} for {url!r}; built-in schemes: {known}"

@@ -1,0 +1,48 @@
+"""Configuration from arguments, environment variables (``OMEGA_*``) and a ``.env`` file.
+
+Every setting has a default that runs with no server: a directory ``.omega-memory`` holding a
+SQLite log and a Qdrant Edge index. ``.env.example`` lists them all.
+
+Example::
+
+    >>> from omega_memory_plugin.settings import Settings
+    >>> s = Settings(path="/tmp/m")
+    >>> s.resolved_log_url(), s.resolved_index_url()
+    ('sqlite:////tmp/m/log.db', 'edge:////tmp/m/index')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .events import Distance
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMEGA_", env_file=".env", extra="ignore")
+
+    path: Path = Field(Path(".omega-memory"), description="Directory of the embedded log and index.")
+    log_url: str | None = Field(None, description="Event log URL; default sqlite:///<path>/log.db.")
+    index_url: str | None = Field(None, description="Index URL; default edge:///<path>/index.")
+    collection: str = Field("default", description="Collection used when a call names none.")
+    namespace: str = Field("default", description="Namespace (tenant scope) used when a call names none.")
+    distance: Distance = Field(Distance.COSINE, description="Distance of collections created implicitly.")
+    embedder: str | None = Field(None, description="Embedder used for text without vectors, e.g. 'hash:384'.")
+    plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
+    load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
+    max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite durability level.")
+    checkpoint_every: int = Field(10_000, gt=0, description="Flush the index and checkpoint after this many events.")
+    checkpoint_seconds: float = Field(5.0, gt=0, description="...or after this many seconds with unflushed events.")
+    qdrant_api_key: str | None = Field(None, description="API key for a Qdrant server index.")
+    qdrant_prefix: str = Field("omega_", description="Prefix of the collections created on a Qdrant server.")
+
+    def resolved_log_url(self) -> str:
+        return self.log_url or f"sqlite:///{self.path.absolute()}/log.db"
+
+    def resolved_index_url(self) -> str:
+        return self.index_url or f"edge:///{self.path.absolute()}/index"

@@ -1,0 +1,104 @@
+"""Writes as they are staged: validated in the caller's thread, turned into events on the engine.
+
+Staging checks everything that does not depend on stored state (ids, text, metadata, finite
+vectors). What does depend on it (vector dimensions against the collection, whether a deleted
+memory exists) is checked when the commit runs, still before anything is appended.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .embeddings import Embedder
+from .errors import InvalidIdError, InvalidInputError, InvalidVectorError
+from .validation import check_id, check_metadata, check_namespace, check_text, check_vector
+
+DEFAULT_VECTOR = "dense"
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+VectorsInput = Sequence[float] | np.ndarray | Mapping[str, Sequence[float] | np.ndarray]
+
+
+@dataclass(slots=True)
+class StagedWrite:
+    kind: Literal["upsert", "delete", "erase"]
+    collection: str
+    namespace: str
+    memory_id: str = ""
+    text: str = ""
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    embedding_model: str | None = None
+    expected_version: int | None = None
+
+
+def check_collection(name: object) -> str:
+    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
+        raise InvalidIdError(
+            f"collection name must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit), got {name!r}"
+        )
+    return name
+
+
+def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
+    """A bare vector becomes the default named vector; each one is checked for shape and finiteness."""
+    if isinstance(vectors, Mapping):
+        if not vectors:
+            raise InvalidVectorError("vectors is an empty dict; give at least one named vector")
+        return {str(name): check_vector(str(name), values, None) for name, values in vectors.items()}
+    return {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, vectors, None)}
+
+
+def stage_upsert(
+    text: object,
+    *,
+    memory_id: str | None,
+    vectors: VectorsInput | None,
+    metadata: object,
+    namespace: str,
+    collection: str,
+    expected_version: int | None,
+    max_text_bytes: int,
+) -> StagedWrite:
+    if expected_version is not None and (not isinstance(expected_version, int) or expected_version < 0):
+        raise InvalidInputError(f"expected_version must be an integer >= 0, got {expected_version!r}")
+    return StagedWrite(
+        kind="upsert",
+        collection=check_collection(collection),
+        namespace=check_namespace(namespace),
+        memory_id=uuid.uuid4().hex if memory_id is None else check_id(memory_id),
+        text=check_text(text, max_text_bytes),
+        vectors=named_vectors(vectors) if vectors is not None else {},
+        metadata=check_metadata(metadata),
+        expected_version=expected_version,
+    )
+
+
+def stage_delete(memory_id: object, namespace: str, collection: str) -> StagedWrite:
+    return StagedWrite("delete", check_collection(collection), check_namespace(namespace), check_id(memory_id))
+
+
+def stage_erase(namespace: str, collection: str) -> StagedWrite:
+    return StagedWrite("erase", check_collection(collection), check_namespace(namespace))
+
+
+def embed_missing(writes: Sequence[StagedWrite], embedder: Embedder | None) -> None:
+    """Fill in vectors for upserts that came with text only, in one embedder call."""
+    missing = [w for w in writes if w.kind == "upsert" and not w.vectors]
+    if not missing:
+        return
+    if embedder is None:
+        raise InvalidVectorError(
+            "a memory was given without vectors and no embedder is configured; pass vectors=... "
+            "or open the Memory with embedder='hash:384' (or any Embedder)"
+        )
+    embedded = embedder.embed([w.text for w in missing])
+    for write, values in zip(missing, embedded, strict=True):
+        write.vectors = {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, values, embedder.dimension)}
+        write.embedding_model = embedder.name
