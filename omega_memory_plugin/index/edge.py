@@ -22,12 +22,12 @@ from typing import Any
 import qdrant_edge as qe
 
 from ..errors import IndexUnavailableError
-from ..events import Distance, Event
+from ..events import Distance, Event, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
 from .base import Projection, SearchQuery
 from .batching import plan_writes
-from .payload import MEMORY_ID, NAMESPACE, point_id, to_payload, to_record, to_vectors
+from .payload import MEMORY_ID, METADATA, NAMESPACE, point_id, to_payload, to_record, to_vectors
 from .qdrant_filters import FilterVocabulary, scoped_filter
 from ..hookspecs import hookimpl
 from ..settings import Settings
@@ -35,9 +35,39 @@ from ..urls import scheme, url_path
 
 _DISTANCES = {Distance.COSINE: qe.Distance.Cosine, Distance.DOT: qe.Distance.Dot, Distance.EUCLID: qe.Distance.Euclid}
 
+# qdrant-edge-py 0.9 turns a Python bool in MatchValue into the integer 1 or 0, which never
+# matches a stored JSON boolean. So each point also carries its boolean facts as keywords
+# ("metadata.path=true") under a reserved key, and boolean equality matches those instead.
+_BOOLEANS = "_booleans"
+
+
+def _boolean_facts(value: Any, path: str) -> list[str]:
+    if isinstance(value, bool):
+        return [f"{path}={'true' if value else 'false'}"]
+    if isinstance(value, dict):
+        return [fact for key, item in value.items() for fact in _boolean_facts(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [fact for item in value for fact in _boolean_facts(item, path)]
+    return []
+
+
+def _match_value(key: str, value: str | int | bool) -> qe.FieldCondition:
+    if isinstance(value, bool):
+        return qe.FieldCondition(_BOOLEANS, match=qe.MatchValue(f"{key}={'true' if value else 'false'}"))
+    return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+
+def _edge_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
+    payload = to_payload(event)
+    facts = _boolean_facts(event.data.metadata, METADATA)
+    if facts:
+        payload[_BOOLEANS] = facts
+    return payload
+
+
 VOCABULARY = FilterVocabulary(
     filter=lambda must=None, should=None, must_not=None: qe.Filter(must=must, should=should, must_not=must_not),
-    match_value=lambda key, value: qe.FieldCondition(key, match=qe.MatchValue(value)),
+    match_value=_match_value,
     match_any=lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
     range=lambda key, **bounds: qe.FieldCondition(key, range=qe.RangeFloat(**bounds)),
     is_empty=lambda key: qe.IsEmptyCondition(key),
@@ -90,7 +120,7 @@ class EdgeProjection(Projection):
             if op.kind == "create":
                 self._create(op.collection, op.vectors, op.distance)
             elif op.kind == "upsert":
-                points = [qe.Point(point_id(e.namespace, e.memory_id), to_vectors(e), to_payload(e)) for e in op.upserts]
+                points = [qe.Point(point_id(e.namespace, e.memory_id), to_vectors(e), _edge_payload(e)) for e in op.upserts]
                 self._shard(op.collection).update(qe.UpdateOperation.upsert_points(points))
             elif op.kind == "delete":
                 self._shard(op.collection).update(qe.UpdateOperation.delete_points(op.point_ids))

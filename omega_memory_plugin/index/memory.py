@@ -4,6 +4,7 @@ indexes are compared against. Selected by the URL ``memory://``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,19 +34,23 @@ class _Collection:
     points: dict[str, _Point] = field(default_factory=dict)
 
 
+def _normalised(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
 def _score(distance: Distance, stored: np.ndarray, query: np.ndarray) -> float:
+    # Cosine vectors are stored normalised, as Qdrant stores them, so the score is a dot product.
     if distance == Distance.COSINE:
-        denominator = float(np.linalg.norm(stored) * np.linalg.norm(query)) or 1.0
-        return float(stored @ query) / denominator
+        return float(stored @ _normalised(query))
     if distance == Distance.DOT:
         return float(stored @ query)
     return float(np.linalg.norm(stored - query))
 
 
 class InMemoryProjection(Projection):
-    name = "memory"
-
     def __init__(self) -> None:
+        self.name = f"memory:{uuid.uuid4().hex[:12]}"
         self.applied_position = 0
         self._collections: dict[str, _Collection] = {}
 
@@ -55,10 +60,13 @@ class InMemoryProjection(Projection):
             if op.kind == "create":
                 self._collections.setdefault(op.collection, _Collection(op.distance))
                 continue
-            points = self._collections[op.collection].points
+            collection = self._collections[op.collection]
+            points = collection.points
             if op.kind == "upsert":
                 for pid, event in op.by_point.items():
                     vectors = {name: vector_array(raw).astype(np.float32) for name, raw in event.data.vectors.items()}
+                    if collection.distance == Distance.COSINE:
+                        vectors = {name: _normalised(v) for name, v in vectors.items()}
                     points[pid] = _Point(to_payload(event), vectors)
             elif op.kind == "delete":
                 for pid in op.point_ids:

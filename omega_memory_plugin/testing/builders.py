@@ -1,0 +1,67 @@
+"""Build events for tests the way a log would record them (positions and versions assigned)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ..events import (
+    CollectionCreated,
+    CollectionCreatedEvent,
+    Distance,
+    Event,
+    MemoryDeletedEvent,
+    MemoryUpserted,
+    MemoryUpsertedEvent,
+    NamespaceErasedEvent,
+    StreamKey,
+    pack_vector,
+)
+
+
+def created(collection: str = "c", vectors: Mapping[str, int] | None = None, distance: Distance = Distance.COSINE) -> Event:
+    return CollectionCreatedEvent(
+        collection=collection, data=CollectionCreated(vectors=dict(vectors or {"dense": 4}), distance=distance)
+    )
+
+
+def upserted(
+    memory_id: str,
+    vector: Sequence[float],
+    *,
+    text: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    namespace: str = "ns",
+    collection: str = "c",
+    name: str = "dense",
+) -> Event:
+    data = MemoryUpserted(text=text or f"text of {memory_id}", vectors={name: pack_vector(vector)}, metadata=metadata or {})
+    return MemoryUpsertedEvent(collection=collection, namespace=namespace, memory_id=memory_id, data=data)
+
+
+def deleted(memory_id: str, *, namespace: str = "ns", collection: str = "c") -> Event:
+    return MemoryDeletedEvent(collection=collection, namespace=namespace, memory_id=memory_id)
+
+
+def erased(namespace: str = "ns", collection: str = "c") -> Event:
+    return NamespaceErasedEvent(collection=collection, namespace=namespace)
+
+
+class Recorder:
+    """Stamps positions and versions on events as a log would, without a log."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.versions: dict[StreamKey, int] = {}
+
+    def __call__(self, *events: Event) -> list[Event]:
+        stamped = []
+        for event in events:
+            self.position += 1
+            version = self.versions.get(event.stream, 0) + 1
+            self.versions[event.stream] = version
+            stamped.append(
+                event.model_copy(update={"position": self.position, "version": version, "recorded_at": datetime.now(UTC)})
+            )
+        return stamped
