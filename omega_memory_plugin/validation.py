@@ -66,7 +66,8 @@ def check_vector(name: str, values: object, dimension: int | None) -> np.ndarray
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         raise InvalidVectorError(f"vector {name!r} must be a list of numbers, got {type(values).__name__}")
     try:
-        array = np.asarray(values, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
+            array = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidVectorError(f"vector {name!r} must contain only numbers: {exc}") from exc
     if array.ndim != 1 or array.size == 0:

@@ -1,0 +1,93 @@
+"""Bad input gets a typed error naming the problem, and nothing is appended to the log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import log_position
+
+from omega_memory_plugin import Memory, Settings
+from omega_memory_plugin.errors import (
+    ConcurrencyError,
+    FilterError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMetadataError,
+    InvalidTextError,
+    InvalidVectorError,
+    UnsupportedBackendError,
+)
+
+GOOD = [0.5, 0.5, 0.5, 0.5]
+
+CASES: dict[str, tuple[type[Exception], str, Callable[[Memory], Any]]] = {
+    "wrong dimension": (InvalidVectorError, "dimension 3", lambda m: m.upsert("x", vectors=[1.0, 2.0, 3.0])),
+    "NaN": (InvalidVectorError, "non-finite", lambda m: m.upsert("x", vectors=[1.0, float("nan"), 0, 0])),
+    "inf": (InvalidVectorError, "index 3", lambda m: m.upsert("x", vectors=[1.0, 0, 0, float("inf")])),
+    "overflowing float32": (InvalidVectorError, "non-finite", lambda m: m.upsert("x", vectors=[1e39, 0, 0, 0])),
+    "nested vector": (InvalidVectorError, "flat", lambda m: m.upsert("x", vectors=[[1.0, 2.0], [3.0, 4.0]])),
+    "string vector": (InvalidVectorError, "list of numbers", lambda m: m.upsert("x", vectors="1,2,3,4")),
+    "non-numeric vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=["a", "b", "c", "d"])),
+    "unknown vector name": (InvalidVectorError, "no vector named 'title'", lambda m: m.upsert("x", vectors={"title": GOOD})),
+    "empty text": (InvalidTextError, "empty", lambda m: m.upsert("   ", vectors=GOOD)),
+    "non-string text": (InvalidTextError, "must be a string", lambda m: m.upsert(42, vectors=GOOD)),
+    "oversize text": (InvalidTextError, "limit is 64", lambda m: m.upsert("x" * 65, vectors=GOOD)),
+    "metadata not JSON": (InvalidMetadataError, "not JSON", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": {1, 2}})),
+    "metadata NaN": (InvalidMetadataError, "not JSON", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": float("nan")})),
+    "metadata key": (InvalidMetadataError, "keys must be strings", lambda m: m.upsert("x", vectors=GOOD, metadata={1: "a"})),
+    "metadata not a dict": (InvalidMetadataError, "must be a dict", lambda m: m.upsert("x", vectors=GOOD, metadata=["a"])),
+    "empty id": (InvalidIdError, "non-empty string", lambda m: m.upsert("x", id="", vectors=GOOD)),
+    "non-string id": (InvalidIdError, "non-empty string", lambda m: m.upsert("x", id=7, vectors=GOOD)),
+    "bad namespace": (InvalidIdError, "namespace", lambda m: m.upsert("x", vectors=GOOD, namespace="")),
+    "bad collection": (InvalidIdError, "collection name", lambda m: m.upsert("x", vectors=GOOD, collection="../etc")),
+    "version conflict": (ConcurrencyError, "expected version 0", lambda m: m.upsert("x", id="exists", vectors=GOOD, expected_version=0)),
+    "negative expected version": (InvalidInputError, "expected_version", lambda m: m.upsert("x", vectors=GOOD, expected_version=-1)),
+    "unknown filter operator": (FilterError, "$regex", lambda m: m.search(GOOD, filter={"a": {"$regex": "x"}})),
+    "unknown logical operator": (FilterError, "$xor", lambda m: m.search(GOOD, filter={"$xor": [{"a": 1}]})),
+    "bad $in operand": (FilterError, "non-empty list", lambda m: m.search(GOOD, filter={"a": {"$in": "x"}})),
+    "range on a string": (FilterError, "needs a number", lambda m: m.search(GOOD, filter={"a": {"$gt": "x"}})),
+    "nested dict value": (FilterError, "dotted key", lambda m: m.search(GOOD, filter={"a": {"b": 1}})),
+    "search dimension": (InvalidVectorError, "dimension 2", lambda m: m.search([1.0, 2.0])),
+    "limit": (InvalidInputError, "limit", lambda m: m.search(GOOD, limit=0)),
+    "transaction with one bad write": (
+        InvalidVectorError, "non-finite",
+        lambda m: _transaction(m, [("ok", GOOD), ("bad", [float("nan")] * 4)]),
+    ),
+    "text without embedder": (InvalidVectorError, "no embedder", lambda m: m.upsert("only text")),
+}
+
+
+def _transaction(memory: Memory, writes: list[tuple[str, list[float]]]) -> None:
+    with memory.transaction() as tx:
+        for text, vector in writes:
+            tx.upsert(text, vectors=vector)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[Memory]:
+    memory = Memory(settings=Settings(path=tmp_path / "m", max_text_bytes=64))
+    memory.upsert("existing", id="exists", vectors=GOOD, metadata={"a": 1})
+    yield memory
+    memory.close()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_raises_typed_error_and_writes_nothing(small: Memory, case: str) -> None:
+    error, message, call = CASES[case]
+    before = log_position(small)
+    with pytest.raises(error) as info:
+        call(small)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError) or error is ConcurrencyError
+    assert log_position(small) == before
+    assert [r.text for r in small.scan()] == ["existing"]
+
+
+def test_unknown_backend_url(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedBackendError, match="foo://x"):
+        Memory(log_url="foo://x", index_url="memory://")
+    with pytest.raises(UnsupportedBackendError, match="edge:///dir"):
+        Memory(log_url="memory://", index_url="bar://y")
