@@ -110,7 +110,8 @@ class Memory:
                          "collection": collection}.items()
             if v is not None
         }
-        settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)  # type: ignore[arg-type]
+        # Re-validate rather than model_copy, so that overrides are checked and coerced (str -> Path).
+        settings = type(settings)(**{**settings.model_dump(), **overrides}) if settings else Settings(**overrides)
         self.settings = settings
         self.plugins = Plugins(plugin_manager(settings.plugins, settings.load_entrypoints), settings)
         chosen = embedder if embedder is not None else settings.embedder
