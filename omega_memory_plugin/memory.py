@@ -268,6 +268,10 @@ class Memory:
 
     create_collection, acreate_collection = twins(_create_collection)
 
+    def collections(self) -> dict[str, CollectionCreated]:
+        """Every collection and its vectors (name -> dimension) and distance."""
+        return dict(self._schemas)
+
     def transaction(self) -> Transaction:
         """Stage many writes and commit them as one atomic append (``with`` or ``async with``).
 

@@ -23,7 +23,7 @@ from .events import Distance
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMEGA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="OMEGA_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     path: Path = Field(Path(".omega-memory"), description="Directory of the embedded log and index.")
     log_url: str | None = Field(None, description="Event log URL; default sqlite:///<path>/log.db.")

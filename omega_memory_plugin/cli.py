@@ -1,0 +1,326 @@
+"""The ``omega-memory`` command: replay the log, look into the past, inspect and search a memory.
+
+Every subcommand opens the memory named by ``--path`` / ``--log-url`` / ``--index-url`` (or the
+``OMEGA_*`` environment), does one thing and closes it. Library errors are printed as one line,
+``error: ...``, with exit code 2.
+
+Example::
+
+    $ omega-memory --path ./.omega-memory replay                 # rebuild the index from the log
+    $ omega-memory --path ./.omega-memory replay --until 1200    # counts as of log position 1200
+    $ omega-memory replay --until 2025-01-31T12:00 --search "tea" --embedder hash:384
+    $ omega-memory stats
+    $ omega-memory history pref-tea --namespace ada
+    $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import InvalidInputError, OmegaMemoryError
+from .events import Event
+from .hookspecs import hookimpl
+from .memory import Memory
+from .records import MemoryRecord
+from .settings import Settings
+
+PROG = "omega-memory"
+
+
+# -- arguments -------------------------------------------------------------------------------------
+
+
+def parse_until(value: str) -> int | datetime:
+    """``--until``: a log position (integer >= 0) or an ISO-8601 time (naive means UTC).
+
+    >>> parse_until("42")
+    42
+    >>> parse_until("2025-01-31T12:00")
+    datetime.datetime(2025, 1, 31, 12, 0, tzinfo=datetime.timezone.utc)
+    """
+    text = value.strip()
+    if text.lstrip("+-").isdigit():
+        position = int(text)
+        if position < 0:
+            raise argparse.ArgumentTypeError(f"a log position is 0 or more, got {value!r}")
+        return position
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a log position (e.g. 1200) nor an ISO-8601 time (e.g. 2025-01-31T12:00:00Z)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _common_options(default: Any) -> argparse.ArgumentParser:
+    # Added to the main parser and to every subcommand, so options work before or after the
+    # subcommand; subcommands use SUPPRESS so they never overwrite a value given before them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--path", default=default, help="memory directory (default: OMEGA_PATH or ./.omega-memory)")
+    common.add_argument("--log-url", default=default, help="event log URL, e.g. sqlite:///m/log.db (OMEGA_LOG_URL)")
+    common.add_argument("--index-url", default=default, help="index URL, e.g. http://localhost:6333 (OMEGA_INDEX_URL)")
+    common.add_argument("--embedder", default=default, help="embedder for text queries, e.g. hash:384 (OMEGA_EMBEDDER)")
+    return common
+
+
+def _scope_options(parser: argparse.ArgumentParser, with_limit: bool = False) -> None:
+    parser.add_argument("--namespace", help="namespace (default: OMEGA_NAMESPACE or 'default')")
+    parser.add_argument("--collection", help="collection (default: OMEGA_COLLECTION or 'default')")
+    if with_limit:
+        parser.add_argument("--limit", type=int, default=5, help="how many hits to print (default 5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Inspect, search and replay an omega-memory (event log + index).",
+        parents=[_common_options(None)],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common_options(argparse.SUPPRESS)
+
+    replay = sub.add_parser(
+        "replay", parents=[common], help="rebuild the index from the log, or show the memory as of a point",
+        description="Without --until: rebuild the index from the whole log and swap it in. With --until: "
+        "replay into a read-only in-memory view and print what the memory held at that point.",
+    )
+    replay.add_argument("--until", type=parse_until, metavar="POSITION|TIMESTAMP",
+                        help="a log position, or an ISO-8601 time (naive = UTC); read-only, the index is untouched")
+    replay.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    replay.add_argument("--search", metavar="TEXT", help="with --until: also print the top hits for TEXT at that point")
+    _scope_options(replay, with_limit=True)
+    replay.set_defaults(run=cmd_replay)
+
+    stats = sub.add_parser("stats", parents=[common], help="log position, index lag, memories per collection")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(run=cmd_stats)
+
+    history = sub.add_parser("history", parents=[common], help="every event of one memory, oldest first")
+    history.add_argument("memory_id", metavar="MEMORY_ID")
+    _scope_options(history)
+    history.add_argument("--json", action="store_true", help="print one JSON object per event (vectors left out)")
+    history.set_defaults(run=cmd_history)
+
+    search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
+    search.add_argument("text", metavar="TEXT")
+    _scope_options(search, with_limit=True)
+    search.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+    search.set_defaults(run=cmd_search)
+    return parser
+
+
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {value!r}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"a filter is a JSON object like '{{\"topic\": \"drinks\"}}', got {value!r}")
+    return parsed
+
+
+# -- opening the memory ----------------------------------------------------------------------------
+
+
+def open_memory(args: argparse.Namespace) -> Memory:
+    """The memory the global options (then the OMEGA_* environment) name."""
+    overrides = {k: getattr(args, k, None) for k in ("path", "log_url", "index_url")}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    if settings.log_url is None and not (settings.path / "log.db").exists():
+        # Opening would create an empty memory; a typo in --path should not do that silently.
+        raise InvalidInputError(
+            f"no memory at {settings.path.absolute()} (no log.db there); pass --path DIR or --log-url, "
+            "or set OMEGA_PATH / OMEGA_LOG_URL"
+        )
+    return Memory(settings=settings, embedder=getattr(args, "embedder", None))
+
+
+def _need_embedder(memory: Memory) -> None:
+    if memory.embedder is None:
+        raise InvalidInputError(
+            "searching by text needs an embedder: pass --embedder NAME (the one the memories were written "
+            "with, e.g. hash:384) or set OMEGA_EMBEDDER"
+        )
+
+
+class _Observer:
+    """Sees the events a projector applies (through the after_project hook) while registered.
+
+    Memory offers no list of namespaces, and a point-in-time view's index is private; the
+    after_project hook is the public way to learn which scopes a replay touched and how many
+    events it applied, without reading the log a second time.
+    """
+
+    def __init__(self) -> None:
+        self.applied = 0
+        self.last: Event | None = None
+        self.scopes: dict[str, set[str]] = defaultdict(set)
+
+    @hookimpl
+    def omega_memory_after_project(self, projection: str, events: Sequence[Event]) -> None:
+        self.applied += len(events)
+        self.last = events[-1]
+        for event in events:
+            scope = self.scopes[event.collection]
+            if event.namespace:
+                scope.add(event.namespace)
+
+    def watch(self, memory: Memory, action: Callable[[], Any]) -> Any:
+        manager = memory.plugins.manager
+        manager.register(self)
+        try:
+            return action()
+        finally:
+            manager.unregister(self)
+
+
+# -- subcommands -----------------------------------------------------------------------------------
+
+
+def cmd_replay(memory: Memory, args: argparse.Namespace) -> int:
+    if args.until is None:
+        if args.search:
+            raise InvalidInputError("--search goes with --until; to search the live index use 'omega-memory search'")
+        return _rebuild(memory, progress=not args.no_progress)
+    return _as_of(memory, args)
+
+
+def _rebuild(memory: Memory, progress: bool) -> int:
+    observer = _Observer()
+    started = time.perf_counter()
+    position = observer.watch(memory, lambda: memory.rebuild(progress=progress))
+    elapsed = time.perf_counter() - started
+    rate = observer.applied / elapsed if elapsed > 0 else 0.0
+    print(f"rebuilt {memory.projection.name} from {memory.log.name}")
+    print(f"position {position}: {observer.applied} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
+    return 0
+
+
+def _as_of(memory: Memory, args: argparse.Namespace) -> int:
+    if args.search:
+        _need_embedder(memory)
+    observer = _Observer()
+    with observer.watch(memory, lambda: memory.as_of(args.until, progress=not args.no_progress)) as past:
+        position = past.projector.position
+        when = f", recorded {_time(observer.last.recorded_at)}" if observer.last is not None else ""
+        print(f"as of position {position}{when} (asked: {_until_text(args.until)})")
+        total = 0
+        for collection in sorted(observer.scopes):
+            if not observer.scopes[collection]:
+                print(f"  {collection}: no memories")
+            for namespace in sorted(observer.scopes[collection]):
+                n = past.count(namespace=namespace, collection=collection)
+                total += n
+                print(f"  {collection} / {namespace}: {_memories(n)}")
+        print(f"  total: {_memories(total)}")
+        if args.search:
+            hits = past.search(text=args.search, namespace=args.namespace, collection=args.collection, limit=args.limit)
+            print(f"top hits as of position {position} for {args.search!r}:")
+            _print_hits(hits)
+    return 0
+
+
+def cmd_stats(memory: Memory, args: argparse.Namespace) -> int:
+    health = memory.health()
+    counts = {c: memory.count(collection=c, all_namespaces=True) for c in sorted(memory.collections())}
+    if args.json:
+        print(json.dumps({**health, "collections": counts}, default=str))
+        return 0
+    log, index = health["log"], health["index"]
+    print(f"log    {log['name']}: position {log['position']}" + (f"  ERROR {log['error']}" if log["error"] else ""))
+    print(
+        f"index  {index['name']}: applied {index['applied_position']}, checkpoint {index['checkpoint']}, "
+        f"lag {index['lag_events']} events" + (f"  ERROR {index['error']}" if index["error"] else "")
+    )
+    for collection, n in counts.items():
+        print(f"  {collection}: {_memories(n)}")
+    if not counts:
+        print("  (no collections yet)")
+    return 0
+
+
+def cmd_history(memory: Memory, args: argparse.Namespace) -> int:
+    events = memory.history(args.memory_id, namespace=args.namespace, collection=args.collection)
+    if not events:
+        namespace, collection = args.namespace or memory.namespace, args.collection or memory.collection
+        print(f"no events for memory {args.memory_id!r} in namespace {namespace!r}, collection {collection!r}",
+              file=sys.stderr)
+        return 1
+    for event in events:
+        if args.json:
+            # Vectors are bulky binary; the audit trail is about what changed, not the embedding.
+            print(json.dumps(event.model_dump(mode="json", exclude={"data": {"vectors"}})))
+        else:
+            text = getattr(event.data, "text", None)
+            detail = f"  {text}" if text is not None else ""
+            print(f"v{event.version}  @{event.position}  {_time(event.recorded_at)}  {event.type}{detail}")
+    return 0
+
+
+def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
+    _need_embedder(memory)
+    hits = memory.search(
+        text=args.text, namespace=args.namespace, collection=args.collection, limit=args.limit, filter=args.filter
+    )
+    _print_hits(hits)
+    return 0
+
+
+def _print_hits(hits: Sequence[MemoryRecord]) -> None:
+    if not hits:
+        print("  (no hits)")
+    for hit in hits:
+        print(f"  {hit.score or 0.0:.4f}  {hit.id}  {hit.text}")
+
+
+def _memories(n: int) -> str:
+    return f"{n} memory" if n == 1 else f"{n} memories"
+
+
+def _time(when: datetime | None) -> str:
+    return "-" if when is None else when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _until_text(until: int | datetime) -> str:
+    return f"position {until}" if isinstance(until, int) else _time(until)
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 nothing found, 2 bad usage or error).
+
+    Example: ``main(["--path", "./.omega-memory", "stats"])``
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and usage errors: argparse has printed what to say
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with open_memory(args) as memory:
+            code: int = args.run(memory, args)
+            return code
+    except OmegaMemoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad OMEGA_* variable or .env entry
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"error: invalid setting ({problems}); fix the OMEGA_* variable or .env entry", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The ``omega-memory`` command, run in-process on a real SQLite log + Qdrant Edge index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from omega_memory_plugin import Memory
+from omega_memory_plugin.cli import main
+
+EMBEDDER = "hash:64"
+
+# (text, id, namespace) in write order. The first write also creates the collection (position 1),
+# so these land at positions 2..7; "tea" is written twice.
+WRITES = [
+    ("Ada prefers green tea", "tea", "ada"),  # 2
+    ("Ada is allergic to peanuts", "peanuts", "ada"),  # 3
+    ("Bob likes black coffee", "coffee", "bob"),  # 4  -> 3 memories (ada 2, bob 1)
+    ("Ada switched to oolong tea", "tea", "ada"),  # 5  -> still 3
+    ("Ada's standup is at half past nine", "standup", "ada"),  # 6
+    ("Bob runs along the river on Sundays", "run", "bob"),  # 7  -> 5 memories (ada 3, bob 2)
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "memory"
+    with Memory(path, embedder=EMBEDDER) as memory:
+        for text, memory_id, namespace in WRITES:
+            memory.upsert(text, id=memory_id, namespace=namespace, metadata={"who": namespace})
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def searches(path: Path) -> list[list[tuple[str, float]]]:
+    with Memory(path, embedder=EMBEDDER) as memory:
+        return [
+            [(h.id, round(h.score or 0.0, 5)) for h in memory.search(text=q, namespace=ns, limit=3)]
+            for q, ns in [("oolong tea", "ada"), ("coffee", "bob"), ("standup nine", "ada")]
+        ]
+
+
+def test_replay_rebuilds_and_index_answers_the_same(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = searches(store)
+    code, out, err = run(capsys, "--path", str(store), "replay", "--no-progress")
+    assert code == 0, err
+    assert "position 7: 7 events" in out
+    assert searches(store) == before
+    assert before[0][0][0] == "tea"
+
+
+def test_replay_draws_progress_on_stderr(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "replay", "--path", str(store))  # global option after the subcommand
+    assert code == 0
+    assert "position 7" in out
+    assert "7/7" in err
+
+
+def test_replay_until_position_counts_as_of_then(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "replay", "--until", "4", "--no-progress")
+    assert code == 0
+    assert "as of position 4" in out
+    assert "default / ada: 2 memories" in out
+    assert "default / bob: 1 memory\n" in out
+    assert "total: 3 memories" in out
+
+    code, out, _ = run(capsys, "--path", str(store), "replay", "--until", "7", "--no-progress")
+    assert "total: 5 memories" in out
+    assert "default / ada: 3 memories" in out
+
+
+def test_replay_until_position_searches_the_past(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "--path", str(store), "--embedder", EMBEDDER,
+        "replay", "--until", "4", "--no-progress", "--search", "green tea", "--namespace", "ada", "--limit", "1",
+    )
+    assert code == 0, err
+    hits = out.split("top hits", 1)[1]
+    assert "tea  Ada prefers green tea" in hits  # the text as of position 4, not the later oolong one
+    assert "oolong" not in out
+
+
+def test_replay_leaves_the_live_index_alone_with_until(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "--path", str(store), "replay", "--until", "2", "--no-progress")
+    code, out, _ = run(capsys, "--path", str(store), "stats")
+    assert code == 0
+    assert "default: 5 memories" in out
+
+
+@pytest.mark.parametrize("offset", [None, timezone(timedelta(hours=2))], ids=["naive-utc", "plus-two-hours"])
+def test_replay_until_timestamp_between_two_writes(
+    store: Path, capsys: pytest.CaptureFixture[str], offset: timezone | None
+) -> None:
+    with Memory(store) as memory:
+        recorded = {e.position: e.recorded_at for e in memory.history("coffee", namespace="bob")}
+        recorded |= {e.position: e.recorded_at for e in memory.history("tea", namespace="ada")}
+    assert recorded[4] is not None and recorded[5] is not None and recorded[4] < recorded[5]
+    between = recorded[4] + (recorded[5] - recorded[4]) / 2
+    # naive means UTC; an explicit offset must be converted, not ignored
+    stamp = between.replace(tzinfo=None).isoformat() if offset is None else between.astimezone(offset).isoformat()
+    code, out, err = run(capsys, "--path", str(store), "replay", "--until", stamp, "--no-progress")
+    assert code == 0, err
+    assert "as of position 4," in out
+    assert "total: 3 memories" in out
+
+
+@pytest.mark.parametrize("until", ["yesterday", "-1", "2025-13-01", ""])
+def test_replay_bad_until_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], until: str) -> None:
+    code, out, err = run(capsys, "--path", str(tmp_path), "replay", "--until", until)
+    assert code == 2
+    assert "--until" in err
+    assert out == ""
+
+
+def test_history_lists_versions_in_order(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "history", "tea", "--namespace", "ada")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("v1  @2  ") and lines[0].endswith("memory.upserted  Ada prefers green tea")
+    assert lines[1].startswith("v2  @5  ") and lines[1].endswith("Ada switched to oolong tea")
+
+
+def test_history_json_lines_without_vectors(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "history", "tea", "--namespace", "ada", "--json")
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [(e["version"], e["position"]) for e in events] == [(1, 2), (2, 5)]
+    assert events[1]["data"]["text"] == "Ada switched to oolong tea"
+    assert events[1]["data"]["embedding_model"] == EMBEDDER
+    assert "vectors" not in events[0]["data"]
+
+
+def test_history_of_unknown_memory_exits_1(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "history", "tea")  # namespace "default": not there
+    assert code == 1
+    assert out == ""
+    assert "no events for memory 'tea'" in err
+
+
+def test_search_finds_expected_id(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "--path", str(store), "--embedder", EMBEDDER, "search", "black coffee", "--namespace", "bob", "--limit", "1"
+    )
+    assert code == 0, err
+    assert out.split()[1] == "coffee"
+
+
+def test_search_with_filter(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--path", str(store), "--embedder", EMBEDDER, "search", "tea", "--namespace", "ada"]
+    code, out, _ = run(capsys, *args, "--filter", '{"who": "ada"}')
+    assert code == 0
+    assert len(out.splitlines()) == 3
+    code, out, _ = run(capsys, *args, "--filter", '{"who": "bob"}')
+    assert out.strip() == "(no hits)"
+
+
+def test_search_without_embedder_says_what_to_do(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMEGA_EMBEDDER", raising=False)
+    code, out, err = run(capsys, "--path", str(store), "search", "tea")
+    assert code == 2
+    assert err.startswith("error: ") and "--embedder" in err
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_library_error_is_one_line_exit_2(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--path", str(store), "--embedder", "hash:32", "search", "tea", "--namespace", "ada")
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith("error: ") and "dimension 32" in err
+
+
+def test_unknown_filter_operator_is_an_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--path", str(store), "--embedder", EMBEDDER, "search", "tea", "--filter", '{"who": {"$nope": 1}}')
+    assert code == 2
+    assert err.startswith("error: ")
+
+
+def test_stats_shows_counts_and_lag(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "stats")
+    assert code == 0
+    assert "position 7" in out
+    assert "applied 7" in out and "lag 0 events" in out
+    assert "default: 5 memories" in out
+    code, out, _ = run(capsys, "--path", str(store), "stats", "--json")
+    stats = json.loads(out)
+    assert stats["log"]["position"] == 7
+    assert stats["index"]["lag_events"] == 0
+    assert stats["collections"] == {"default": 5}
+
+
+def test_missing_memory_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = tmp_path / "typo"
+    code, _, err = run(capsys, "--path", str(where), "stats")
+    assert code == 2
+    assert "no memory at" in err
+    assert not where.exists()
+
+
+def test_help_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("replay", "stats", "history", "search"):
+        assert command in out
+
+
+def test_console_script_help() -> None:
+    script = Path(sys.prefix) / "bin" / "omega-memory"
+    if not script.exists():  # the project venv is where the console script is installed
+        script = Path("/work/main/.venv/bin/omega-memory")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "usage: omega-memory" in result.stdout
+
+
+def test_history_shows_a_deletion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Memory(tmp_path, embedder=EMBEDDER) as memory:
+        memory.upsert("a short-lived memory", id="gone")  # positions 1 (collection) and 2
+        memory.delete("gone")  # 3
+    code, out, _ = run(capsys, "--path", str(tmp_path), "history", "gone")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["v1", "@2"], ["v2", "@3"]]
+    assert lines[1].endswith("memory.deleted")
+    code, out, _ = run(capsys, "--path", str(tmp_path), "replay", "--until", "3", "--no-progress")
+    assert "default / default: 0 memories" in out
