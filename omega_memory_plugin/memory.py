@@ -133,11 +133,20 @@ class Memory:
     async def _open(self) -> None:
         self.log: EventLog = self.plugins.event_log(self.settings.resolved_log_url())
         await self.log.open()
-        self.projection: Projection = self.plugins.projection(self.settings.resolved_index_url())
-        await self.projection.open()
-        self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
-        self.projector = self._projector(self.projection)
-        await self.projector.start(progress=None)
+        try:
+            self.projection: Projection = self.plugins.projection(self.settings.resolved_index_url())
+            await self.projection.open()
+        except BaseException:
+            await self.log.close()  # a Memory that failed to open must not hold its files
+            raise
+        try:
+            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+            self.projector = self._projector(self.projection)
+            await self.projector.start(progress=None)
+        except BaseException:
+            await self.projection.close()
+            await self.log.close()
+            raise
 
     def _projector(self, projection: Projection) -> Projector:
         s = self.settings
@@ -402,8 +411,7 @@ class Memory:
         """
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
+        _check_limit(limit)
         if vector is None:
             if text is None:
                 raise InvalidInputError("search needs a vector or a text to embed")
@@ -459,6 +467,9 @@ class Memory:
         """Memories matching ``filter`` (no vector), ordered by id, ``limit`` from ``offset``."""
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
+        _check_limit(limit)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
 
         async def run() -> list[MemoryRecord]:
             return await (await self._current_index()).scan(collection, namespace, node, limit, offset)
@@ -635,3 +646,8 @@ def _check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
                 f"vector {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
                 f"dimension {size}"
             )
+
+
+def _check_limit(limit: object) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")

@@ -21,6 +21,8 @@ from .plugins import Plugins
 
 logger = logging.getLogger(__name__)
 
+LONG_CATCH_UP = 20_000  # events; below this an open catches up without a progress bar
+
 
 class Projector:
     def __init__(
@@ -42,19 +44,24 @@ class Projector:
         #: the last failure to apply, cleared by the next success; the log is unaffected by it
         self.error: Exception | None = None
 
-    async def start(self, progress: bool = False) -> None:
+    async def start(self, progress: bool | None = None) -> None:
         """Resume from the saved checkpoint and catch up with the log."""
         self.checkpointed = self.position = await self.log.get_checkpoint(self.projection.name)
         await self.catch_up(progress=progress)
 
-    async def catch_up(self, until: int | datetime | None = None, progress: bool = False) -> int:
-        """Apply every event after ``position`` (up to ``until``); return how many were applied."""
+    async def catch_up(self, until: int | datetime | None = None, progress: bool | None = False) -> int:
+        """Apply every event after ``position`` (up to ``until``); return how many were applied.
+
+        ``progress=None`` draws a bar only for a long catch-up (a big gap after a crash or a
+        new index), so that a normal open stays quiet.
+        """
         total = None
-        if progress:
+        if progress is not False:
             end = await self.log.last_position() if until is None else until
             if isinstance(end, datetime):
                 end = await self.log.position_at(end)
             total = max(0, end - self.position)
+            progress = progress or total >= LONG_CATCH_UP
         applied = 0
         with tqdm(total=total, unit="ev", desc="replay", disable=not progress) as bar:
             async for batch in self.log.read(self.position, until=until, batch=2000):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,19 @@ def test_unknown_backend_url(tmp_path: Path) -> None:
         Memory(log_url="foo://x", index_url="memory://")
     with pytest.raises(UnsupportedBackendError, match="edge:///dir"):
         Memory(log_url="memory://", index_url="bar://y")
+
+
+def test_scan_checks_limit_and_offset(small: Memory) -> None:
+    with pytest.raises(InvalidInputError, match="limit"):
+        small.scan(limit=-1)
+    with pytest.raises(InvalidInputError, match="offset"):
+        small.scan(offset=-1)
+
+
+def test_a_memory_that_fails_to_open_releases_its_log(tmp_path: Path) -> None:
+    log_file = tmp_path / "log.db"
+    with pytest.raises(UnsupportedBackendError) as info:
+        Memory(log_url=f"sqlite:///{log_file}", index_url="nope://")
+    assert info.value is not None  # the traceback keeps the half-built Memory alive: its log must be closed
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert str(log_file) not in open_files
