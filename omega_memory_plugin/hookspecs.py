@@ -62,6 +62,9 @@ def omega_memory_before_append(events: Sequence[Event]) -> Sequence[Event] | Non
     """Inspect events about to be appended: return a replacement sequence (to redact), ``None``
     to leave them as they are, or raise :class:`~omega_memory_plugin.errors.AppendVetoedError` to
     refuse the whole commit. Plugins are chained: each sees what the previous one returned.
+
+    Vectors were computed from the text before this hook runs: a plugin that rewrites text should
+    also replace the vectors it no longer trusts (``event.data.vectors``).
     """
 
 

@@ -30,7 +30,7 @@ DEFAULT_PLUGINS = (
     "omega_memory_plugin.log.sqlite",
     "omega_memory_plugin.log.memory",
     "omega_memory_plugin.index.edge",
-    "omega_memory_plugin.index.qdrant",
+    "omega_memory_plugin.index.qdrant_plugin",
     "omega_memory_plugin.index.memory",
     "omega_memory_plugin.embeddings",
 )

@@ -31,9 +31,6 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import IndexUnavailableError
-from ..hookspecs import hookimpl
-from ..settings import Settings
-from ..urls import scheme, url_path
 from ..events import Distance, Event
 from ..filters import Node
 from ..records import MemoryRecord
@@ -375,17 +372,3 @@ class QdrantProjection(Projection):
 def _vectors(raw: Any) -> dict[str, list[float]] | None:
     return dict(raw) if isinstance(raw, dict) and raw else None
 
-
-@hookimpl
-def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
-    kind = scheme(url)
-    if kind in ("http", "https"):
-        client = AsyncQdrantClient(url=url, api_key=settings.qdrant_api_key)
-    elif kind == "qdrant-local":
-        location = url.split("://", 1)[1]
-        client = (
-            AsyncQdrantClient(location=":memory:") if location == ":memory:" else AsyncQdrantClient(path=str(url_path(url)))
-        )
-    else:
-        return None
-    return QdrantProjection(client, prefix=settings.qdrant_prefix, owns_client=True)
