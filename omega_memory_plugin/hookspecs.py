@@ -37,8 +37,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
     """Return an EventLog for ``url`` if this plugin serves its scheme, else ``None``.
 
-    Built-ins: ``sqlite:///path`` (embedded default), ``memory://`` (tests). ``mongodb://`` is
-    reserved for the MongoDB log.
+    Built-ins: ``sqlite:///path`` (embedded default), ``mongodb://host/db`` (production),
+    ``memory://`` (tests).
     """
 
 

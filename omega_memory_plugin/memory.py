@@ -91,6 +91,9 @@ class Memory:
         namespace: the tenant scope used when a call names none (default ``"default"``).
         collection: the collection used when a call names none (default ``"default"``).
         settings: a full :class:`Settings`; other arguments override its fields.
+        log: an EventLog object to use instead of ``log_url``, e.g.
+            ``MongoEventLog(my_async_mongo_client["omega"])`` to share an application's client.
+        index: a Projection object to use instead of ``index_url``.
     """
 
     def __init__(
@@ -103,6 +106,8 @@ class Memory:
         namespace: str | None = None,
         collection: str | None = None,
         settings: Settings | None = None,
+        log: EventLog | None = None,
+        index: Projection | None = None,
     ) -> None:
         overrides = {
             k: v
@@ -124,17 +129,21 @@ class Memory:
         self._schemas: dict[str, CollectionCreated] = {}
         self._engine = Engine()
         try:
-            self._engine.run(self._open())
+            self._engine.run(self._open(log, index))
         except BaseException:
             self._engine.stop()
             raise
         _OPEN.add(self)
 
-    async def _open(self) -> None:
-        self.log: EventLog = self.plugins.event_log(self.settings.resolved_log_url())
-        await self.log.open()
+    async def _open(self, log: EventLog | None, index: Projection | None) -> None:
+        self.log: EventLog = log or self.plugins.event_log(self.settings.resolved_log_url())
         try:
-            self.projection: Projection = self.plugins.projection(self.settings.resolved_index_url())
+            await self.log.open()
+        except BaseException:
+            await self.log.close()
+            raise
+        try:
+            self.projection: Projection = index or self.plugins.projection(self.settings.resolved_index_url())
             await self.projection.open()
         except BaseException:
             await self.log.close()  # a Memory that failed to open must not hold its files

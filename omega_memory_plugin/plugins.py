@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_PLUGINS = (
     "omega_memory_plugin.log.sqlite",
     "omega_memory_plugin.log.memory",
+    "omega_memory_plugin.log.mongo",
     "omega_memory_plugin.index.edge",
     "omega_memory_plugin.index.qdrant_plugin",
     "omega_memory_plugin.index.memory",
@@ -99,7 +100,7 @@ class Plugins:
 
 def _missing(what: str, url: str) -> str:
     known = {
-        "event log": "sqlite:///path, memory:// (mongodb:// arrives with the MongoDB log plugin)",
+        "event log": "sqlite:///path, mongodb://host/db, memory://",
         "index": "edge:///dir, http(s)://qdrant-host:6333, qdrant-local://:memory:, memory://",
     }[what]
     return f"no installed plugin provides an {what} for {url!r}; built-in schemes: {known}"

@@ -370,8 +370,8 @@ class MongoMemoryProvider(MemoryProvider):
     """Records in a MongoDB event log (``OMEGA_MONGO_URL`` / ``MONGO_URL``), indexed in Qdrant
     (``QDRANT_URL``, else Qdrant Edge in ``path``).
 
-    Needs the MongoDB log plugin; without it construction raises
-    :class:`~omega_memory_plugin.errors.UnsupportedBackendError` naming the URL.
+    An unreachable server raises :class:`~omega_memory_plugin.errors.EventLogError` after
+    ``OMEGA_MONGO_TIMEOUT_SECONDS``.
 
     Example::
 

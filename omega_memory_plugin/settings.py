@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite durability level.")
     checkpoint_every: int = Field(10_000, gt=0, description="Flush the index and checkpoint after this many events.")
     checkpoint_seconds: float = Field(5.0, gt=0, description="...or after this many seconds with unflushed events.")
+    mongo_timeout_seconds: float = Field(
+        30.0, gt=0, description="How long the MongoDB log retries an unreachable server before raising."
+    )
     qdrant_api_key: str | None = Field(None, description="API key for a Qdrant server index.")
     qdrant_prefix: str = Field("omega_", description="Prefix of the collections created on a Qdrant server.")
 

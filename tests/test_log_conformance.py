@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from omega_memory_plugin.log.base import EventLog
+from omega_memory_plugin import Settings
 from omega_memory_plugin.log.memory import InMemoryEventLog
+from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
 from omega_memory_plugin.log.sqlite import SQLiteEventLog
 from omega_memory_plugin.testing.builders import upserted
 from omega_memory_plugin.testing.log_conformance import EventLogConformance, read_all
@@ -51,3 +53,29 @@ class TestSQLiteEventLog(EventLogConformance):
         assert positions == list(range(1, 11))
         await one.close()
         await two.close()
+
+
+class TestMongoEventLog(EventLogConformance):
+    """Against a real Mongo-wire server: FerretDB started by the session, or OMEGA_TEST_MONGO_URL."""
+
+    @pytest.fixture
+    async def log(self, mongo_url: str) -> AsyncIterator[EventLog]:
+        log = omega_memory_event_log(mongo_url, Settings())
+        assert isinstance(log, MongoEventLog)
+        await log.open()
+        yield log
+        await log.close()
+
+    async def test_survives_reopen_and_a_second_writer_sees_the_chain(self, mongo_url: str) -> None:
+        first = omega_memory_event_log(mongo_url, Settings())
+        await first.open()
+        written = await first.append([upserted("a", [1, 2, 3, 4]), upserted("b", [4, 3, 2, 1])])
+        second = omega_memory_event_log(mongo_url, Settings())
+        await second.open()
+        more = await second.append([upserted("a", [0, 0, 0, 1])])
+        assert more[0].position == 3 and more[0].version == 2  # it learned the chain before writing
+        again = await first.append([upserted("c", [1, 1, 1, 1])])
+        assert again[0].position == 4  # the first writer walked past the second's commit
+        assert await read_all(second) == [*written, *more, *again]
+        await first.close()
+        await second.close()

@@ -217,3 +217,34 @@ def test_other_writers_are_seen_on_read(tmp_path: Path) -> None:
         assert [r.text for r in b.get("x")] == ["written by a"]
         b.upsert("then b", id="x", vectors=vec(1))
         assert [(r.text, r.version) for r in a.get("x")] == [("then b", 2)]
+
+
+def test_memory_on_the_mongo_log(mongo_url: str, tmp_path: Path) -> None:
+    with Memory(log_url=mongo_url, index_url=f"edge:///{tmp_path}/index") as memory:
+        memory.upsert("first", id="a", vectors=vec(1))
+        with memory.transaction() as tx:
+            for i in range(20):
+                tx.upsert(f"t{i}", id=f"t{i}", vectors=vec(0, 1, i))
+        memory.upsert("first, changed", id="a", vectors=vec(1))
+        assert [e.version for e in memory.history("a")] == [1, 2]
+        assert memory.search(vec(1), limit=1)[0].text == "first, changed"
+        assert memory.count() == 21
+    with Memory(log_url=mongo_url, index_url="memory://") as fresh_index:  # replays from Mongo
+        assert fresh_index.count() == 21 and fresh_index.get("a")[0].version == 2
+
+
+@pytest.mark.parametrize("driver", ["pymongo-async", "motor"])
+def test_memory_with_a_database_object(mongo_url: str, driver: str) -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+    from pymongo import AsyncMongoClient
+
+    from omega_memory_plugin.log.mongo import MongoEventLog, database_name
+
+    # Naive datetimes (no tz_aware=True), as an application's own client may be set up: the log copes.
+    client = AsyncMongoClient(mongo_url) if driver == "pymongo-async" else AsyncIOMotorClient(mongo_url)
+    log = MongoEventLog(client[database_name(mongo_url)], close_client=True)
+    with Memory(log=log, index_url="memory://") as memory:
+        memory.upsert(f"via {driver}", id="s", vectors=vec(1))
+        assert memory.history("s")[0].recorded_at.tzinfo is not None
+    with Memory(log_url=mongo_url, index_url="memory://") as again:
+        assert [r.text for r in again.get("s")] == [f"via {driver}"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from omega_memory_plugin.errors import (
+    EventLogError,
     FilterError,
     InvalidIdError,
     InvalidInputError,
@@ -402,20 +403,36 @@ async def test_unknown_distance_is_a_typed_error_and_opens_nothing(
     assert not (tmp_path / "m").exists()
 
 
-# -- mongo: the log plugin arrives in the next issue ----------------------------------------------------
+# -- mongo: records in the MongoDB log (FerretDB in the tests) ----------------------------------------
 
 
-def test_mongo_provider_raises_unsupported_backend_naming_the_url(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedBackendError, match="mongodb://127.0.0.1:27017/omega"):
-        MongoMemoryProvider(url="mongodb://127.0.0.1:27017", path=tmp_path / "m")
+async def test_mongo_provider_round_trip(mongo_url: str, tmp_path: Path) -> None:
+    provider = MongoMemoryProvider(url=mongo_url, path=tmp_path / "m")
+    try:
+        rid = await provider.store("notes", {"content": "in mongo", "vector": [1.0, 0.0], "agent_id": "a"})
+        hits = await provider.query("notes", {"vector": [1.0, 0.0], "agent_id": "a"})
+        assert [(h["id"], h["content"], h["agent_id"]) for h in hits] == [(rid, "in mongo", "a")]
+    finally:
+        await provider.close()
 
 
 @pytest.mark.parametrize("variable", ["MONGO_URL", "OMEGA_MONGO_URL"])
-def test_mongo_provider_reads_its_url_from_env(variable: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(variable, "mongodb://db.example:27017/?replicaSet=rs0")
-    monkeypatch.setenv("MONGO_DATABASE", "agents")
-    with pytest.raises(UnsupportedBackendError, match=r"mongodb://db\.example:27017/agents\?replicaSet=rs0"):
-        create_memory_provider("mongo", path=tmp_path / "m")
+async def test_mongo_provider_reads_its_url_from_env(
+    variable: str, mongo_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(variable, mongo_url)
+    provider = create_memory_provider("mongo", path=tmp_path / "m")
+    try:
+        await provider.store("notes", {"content": "from env", "vector": [0.0, 1.0]})
+        assert provider.memory.log.name.startswith("mongo:")
+    finally:
+        await provider.close()
+
+
+def test_mongo_provider_unreachable_server_raises_after_the_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OMEGA_MONGO_TIMEOUT_SECONDS", "0.5")
+    with pytest.raises(EventLogError, match="unreachable"):
+        MongoMemoryProvider(url="mongodb://127.0.0.1:1", path=tmp_path / "m")
 
 
 def test_mongo_settings_keep_a_database_named_in_the_url(monkeypatch: pytest.MonkeyPatch) -> None:

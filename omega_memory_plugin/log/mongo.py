@@ -1,0 +1,361 @@
+"""The production EventLog: MongoDB through PyMongo's async API (``pymongo.AsyncMongoClient``).
+
+Selected by ``mongodb://`` / ``mongodb+srv://`` URLs (database from the URL path, default
+``omega``), or built from a client or database the application already has (PyMongo async or
+Motor).
+
+How positions are assigned (see docs/mongo-log.md): a commit is **one document** whose ``_id`` is
+the position of its first event and which holds ``n`` events, so a commit is atomic on any
+MongoDB-wire server without transactions. The next commit must take ``_id = _id + n`` of the
+previous one: writers race to insert that ``_id``, the unique ``_id`` index lets exactly one win
+(E11000 for the others, who walk forward and retry). Positions therefore form a chain with no gap
+and no overlap, and a commit can only exist once every commit before it exists, so a reader can
+never see position N and later find a new event below N. This uses only an insert guarded by a
+unique index and exact ``_id`` lookups, which FerretDB and MongoDB both do atomically; no counter
+document (FerretDB's ``findAndModify`` with ``$inc`` is not atomic) and no transaction.
+
+Stream versions and event ids are checked against the chain itself: the log walks every commit
+(exact ``_id`` lookups) before it may insert after it, and keeps the heads of the streams and the
+ids it has seen. A successful insert at ``_id = P`` proves nothing else was committed before ``P``
+unseen, so versions and idempotency are exact under any number of concurrent writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from bson import Binary, encode
+from pymongo import AsyncMongoClient
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    DuplicateKeyError,
+    NetworkTimeout,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
+
+from ..errors import EventLogError, InvalidInputError
+from ..events import Event, StreamKey, decode_event
+from ..hookspecs import hookimpl
+from ..settings import Settings
+from ..urls import scheme
+from .base import EventLog, StreamHead
+from .versioning import plan_commit
+
+T = TypeVar("T")
+
+MAX_COMMIT_BYTES = 15 * 1024 * 1024  # MongoDB refuses documents over 16 MB; keep headroom
+_TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
+_INDEX_RACE_CODES = {68, 85, 86}  # already exists / options conflict: another process won the race
+
+
+def _key(stream: StreamKey) -> str:
+    return "\x1f".join(stream)
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _now_ms() -> datetime:
+    # BSON dates carry milliseconds: stamp with what will be stored, so a read equals the append.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _encode_event(event: Event) -> dict[str, Any]:
+    data = event.data.model_dump(mode="python")
+    vectors = data.pop("vectors", None) if event.type == "memory.upserted" else None
+    if event.type == "collection.created":
+        data["distance"] = str(data["distance"])
+    doc: dict[str, Any] = {
+        "id": Binary.from_uuid(event.event_id),
+        "type": event.type,
+        "c": event.collection,
+        "ns": event.namespace,
+        "m": event.memory_id,
+        "v": event.version,
+        "sv": event.schema_version,
+        "data": data,
+    }
+    if vectors is not None:
+        doc["vec"] = {name: Binary(raw) for name, raw in vectors.items()}
+    return doc
+
+
+def _decode_commit(doc: Mapping[str, Any]) -> list[Event]:
+    recorded_at = _utc(doc["at"])
+    events = []
+    for offset, item in enumerate(doc["events"]):
+        data = dict(item["data"])
+        if "vec" in item:
+            data["vectors"] = {name: bytes(raw) for name, raw in item["vec"].items()}
+        events.append(
+            decode_event(
+                type=item["type"],
+                data=data,
+                schema_version=item["sv"],
+                event_id=item["id"].as_uuid() if isinstance(item["id"], Binary) else UUID(bytes=item["id"]),
+                collection=item["c"],
+                namespace=item["ns"],
+                memory_id=item["m"],
+                version=item["v"],
+                position=doc["_id"] + offset,
+                recorded_at=recorded_at,
+            )
+        )
+    return events
+
+
+class MongoEventLog(EventLog):
+    """EventLog in one MongoDB database: ``<prefix>commits`` and ``<prefix>checkpoints``.
+
+    Example::
+
+        log = MongoEventLog(AsyncMongoClient("mongodb://localhost:27017")["omega"])
+        await log.open()
+
+    ``database`` may be a PyMongo ``AsyncDatabase`` or a Motor ``AsyncIOMotorDatabase``. Its
+    client runs on the Memory's engine loop, so it must be dedicated to this log (async clients are
+    bound to one event loop); ``close_client=True`` closes it with the log.
+    Transient network errors are retried (appends are idempotent by event id, so a retry can
+    never duplicate) until ``timeout`` seconds have passed; then :class:`EventLogError` is raised.
+    """
+
+    def __init__(self, database: Any, *, prefix: str = "omega_", timeout: float = 30.0, close_client: bool = False) -> None:
+        self.db = database
+        self.commits = database[f"{prefix}commits"]
+        self.checkpoints = database[f"{prefix}checkpoints"]
+        self.timeout = timeout
+        self.name = f"mongo:{database.name}/{prefix}"
+        self._close_client = close_client
+        self._next = 1  # the position the next commit must take, as far as this process knows
+        self._heads: dict[StreamKey, StreamHead] = {}
+        self._seen: dict[UUID, int] = {}  # event id -> position, for idempotent appends
+        self._collections: list[Event] = []
+        self._positions: list[tuple[int, datetime]] = []  # (commit _id, recorded_at), for position_at
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except _TRANSIENT as exc:
+                if time.monotonic() + delay > deadline:
+                    raise EventLogError(
+                        f"{what} failed: the MongoDB server stayed unreachable for {self.timeout:.0f} s ({exc}); "
+                        "check the server and OMEGA_LOG_URL, then retry (appends are idempotent)"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except OperationFailure as exc:
+                raise EventLogError(f"{what} failed on the MongoDB server: {exc}") from exc
+
+    async def open(self) -> None:
+        async def create_indexes() -> None:
+            for keys in (["at"], ["keys"]):
+                try:
+                    await self.commits.create_index(keys)
+                except OperationFailure as exc:
+                    if exc.code not in _INDEX_RACE_CODES:
+                        raise
+
+        await self._retrying("creating indexes", create_indexes)
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Walk the chain from the last commit seen to its end, learning heads and ids."""
+
+        async def walk() -> None:
+            while True:
+                doc = await self.commits.find_one({"_id": self._next})
+                if doc is None:
+                    return
+                self._learn(doc)
+
+        await self._retrying("reading the log", walk)
+
+    def _learn(self, doc: Mapping[str, Any]) -> None:
+        events = _decode_commit(doc)
+        for event in events:
+            self._heads[event.stream] = StreamHead(event.version, event.type == "memory.deleted")
+            self._seen[event.event_id] = event.position
+            if event.type == "collection.created":
+                self._collections.append(event)
+        self._positions.append((doc["_id"], _utc(doc["at"])))
+        self._next = doc["_id"] + doc["n"]
+
+    async def append(
+        self,
+        events: Sequence[Event],
+        expected_versions: Mapping[StreamKey, int] | None = None,
+    ) -> list[Event]:
+        if not events:
+            return []
+        while True:
+            await self._catch_up()
+            known = [e.event_id for e in events if e.event_id in self._seen]
+            recorded = {e.event_id: e for e in await self._events_at({self._seen[i] for i in known})}
+            heads = {e.stream: self._heads[e.stream].version for e in events if e.stream in self._heads}
+            plan = plan_commit(events, recorded, heads, expected_versions)
+            if not plan.new:
+                return plan.results
+            now = _now_ms()
+            position = self._next
+            doc = {
+                "_id": position,
+                "n": len(plan.new),
+                "at": now,
+                "events": [_encode_event(e) for e in plan.new],
+                # One flat string per event's stream: an indexed equality match on both servers
+                # (FerretDB 1.24 cannot $elemMatch on several fields).
+                "keys": sorted({_key(e.stream) for e in plan.new}),
+            }
+            size = len(encode(doc))
+            if size > MAX_COMMIT_BYTES:
+                raise InvalidInputError(
+                    f"this commit is {size / 1e6:.1f} MB; the MongoDB log stores a commit in one document "
+                    f"(limit {MAX_COMMIT_BYTES / 1e6:.0f} MB): commit in smaller transactions"
+                )
+            if await self._insert(doc):
+                self._learn(doc)
+                stored = [e.model_copy(update={"position": position + i, "recorded_at": now}) for i, e in enumerate(plan.new)]
+                return plan.resolve(stored)
+            # another writer took this position: walk past it and plan again
+
+    async def _insert(self, doc: dict[str, Any]) -> bool:
+        """Insert a commit; False if its position was taken. A retried insert that had in fact
+        succeeded also reports False, and the next catch-up finds our own events by id."""
+
+        async def insert() -> bool:
+            try:
+                await self.commits.insert_one(doc)
+                return True
+            except DuplicateKeyError:
+                return False
+
+        return await self._retrying("append", insert)
+
+    async def _events_at(self, positions: set[int]) -> list[Event]:
+        if not positions:
+            return []
+        found = []
+        starts = sorted({self._commit_of(p) for p in positions})
+        for start in starts:
+            doc = await self._retrying("reading the log", lambda s=start: self.commits.find_one({"_id": s}))
+            found += [e for e in _decode_commit(doc) if e.position in positions]
+        return found
+
+    def _commit_of(self, position: int) -> int:
+        # _positions is sorted by commit _id; find the commit holding this position
+        low, high = 0, len(self._positions) - 1
+        while low < high:
+            mid = (low + high + 1) // 2
+            if self._positions[mid][0] <= position:
+                low = mid
+            else:
+                high = mid - 1
+        return self._positions[low][0]
+
+    async def read(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Event]]:
+        if isinstance(until, datetime):
+            until = await self.position_at(until)
+        position = from_position
+        while until is None or position < until:
+            if position + 1 >= self._next:
+                await self._catch_up()
+                if position + 1 >= self._next:
+                    return
+            query = {"_id": {"$gte": self._commit_of(position + 1)}}
+            docs = await self._retrying(
+                "reading the log", lambda q=query: self.commits.find(q).sort("_id", 1).limit(batch).to_list(None)
+            )
+            chunk: list[Event] = []
+            for doc in docs:
+                for event in _decode_commit(doc):
+                    # Only the contiguous run after `position`: the chain has no gaps, and a reader
+                    # must never step over one if it ever met one.
+                    if (
+                        len(chunk) < batch
+                        and event.position == position + len(chunk) + 1
+                        and (until is None or event.position <= until)
+                    ):
+                        chunk.append(event)
+            if not chunk:
+                return
+            yield chunk
+            position = chunk[-1].position
+
+    async def stream(self, key: StreamKey) -> list[Event]:
+        await self._catch_up()
+        query = {"keys": _key(key)}
+        docs = await self._retrying("reading the log", lambda: self.commits.find(query).sort("_id", 1).to_list(None))
+        return [e for doc in docs for e in _decode_commit(doc) if e.stream == key]
+
+    async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
+        await self._catch_up()
+        return {key: self._heads[key] for key in keys if key in self._heads}
+
+    async def collections(self) -> list[Event]:
+        await self._catch_up()
+        return list(self._collections)
+
+    async def last_position(self) -> int:
+        await self._catch_up()
+        return self._next - 1
+
+    async def position_at(self, when: datetime) -> int:
+        await self._catch_up()
+        when = _utc(when)
+        ends = [start - 1 for start, _ in self._positions[1:]] + [self._next - 1]
+        last = 0
+        for (_, at), end in zip(self._positions, ends, strict=True):
+            if at > when:
+                break
+            last = end
+        return last
+
+    async def get_checkpoint(self, name: str) -> int:
+        doc = await self._retrying("reading a checkpoint", lambda: self.checkpoints.find_one({"_id": name}))
+        return int(doc["position"]) if doc else 0
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        await self._retrying(
+            "saving a checkpoint",
+            lambda: self.checkpoints.replace_one({"_id": name}, {"_id": name, "position": position}, upsert=True),
+        )
+
+    async def close(self) -> None:
+        if self._close_client:
+            closing = self.db.client.close()  # a coroutine for PyMongo async, a plain call for Motor
+            if inspect.isawaitable(closing):
+                await closing
+
+
+def database_name(url: str, default: str = "omega") -> str:
+    path = urlsplit(url).path.strip("/")
+    return path or default
+
+
+@hookimpl
+def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
+    if scheme(url) not in ("mongodb", "mongodb+srv"):
+        return None
+    # Server selection gives up quickly; the log's own retry loop decides how long to keep trying.
+    wait_ms = int(min(5.0, settings.mongo_timeout_seconds) * 1000)
+    client: AsyncMongoClient[Any] = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=wait_ms)
+    return MongoEventLog(client[database_name(url)], close_client=True, timeout=settings.mongo_timeout_seconds)
