@@ -16,10 +16,12 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import logging
 import weakref
 from collections.abc import Coroutine, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ from .transaction import BufferedWriter, Transaction
 from .twins import twins
 from .validation import check_namespace
 
+logger = logging.getLogger(__name__)
 _OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
 
 
@@ -381,11 +384,8 @@ class Memory:
     async def _current_index(self) -> Projection:
         """The index, caught up with writes made by other processes since the last read."""
         if self._read_only is None:
-            try:
-                head = await self.log.last_position()
-            except Exception:  # the log being down must not stop reads from the index
-                head = self.projector.position
-            if head > self.projector.position:
+            head = await self._log_head()
+            if head is not None and head > self.projector.position:
                 try:
                     await self.projector.catch_up(until=head)
                     self.projector.error = None
@@ -398,6 +398,24 @@ class Memory:
                 "fix the index and it catches up on the next call, or call rebuild()"
             ) from self.projector.error
         return self.projection
+
+    async def _log_head(self) -> int | None:
+        """The log's last position, or None if the log does not answer promptly: reads then go on
+        from the index as it is (a log outage must not stop searches)."""
+        try:
+            return await asyncio.wait_for(self.log.last_position(), self.settings.read_wait_seconds)
+        except Exception:
+            return None
+
+    async def _lag_seconds(self) -> float | None:
+        """How old the oldest event not yet in the index is."""
+        try:
+            async for batch in self.log.read(self.projector.position, until=self.projector.position + 1, batch=1):
+                recorded = batch[0].recorded_at
+                return (datetime.now(UTC) - recorded).total_seconds() if recorded else None
+        except Exception:
+            return None
+        return None
 
     def _search(
         self,
@@ -579,16 +597,18 @@ class Memory:
         async def run() -> dict[str, Any]:
             log: dict[str, Any] = {"name": self.log.name, "ok": True, "position": None, "error": None}
             try:
-                log["position"] = await self.log.last_position()
+                log["position"] = await asyncio.wait_for(self.log.last_position(), self.settings.read_wait_seconds)
             except Exception as exc:
-                log.update(ok=False, error=str(exc))
+                log.update(ok=False, error=str(exc) or type(exc).__name__)
             error = self.projector.error
+            lag = None if log["position"] is None else log["position"] - self.projector.position
             index = {
                 "name": self.projection.name,
                 "ok": error is None,
                 "applied_position": self.projector.position,
                 "checkpoint": self.projector.checkpointed,
-                "lag_events": None if log["position"] is None else log["position"] - self.projector.position,
+                "lag_events": lag,
+                "lag_seconds": await self._lag_seconds() if lag else 0.0 if lag == 0 else None,
                 "error": None if error is None else str(error),
             }
             return {"log": log, "index": index}
@@ -623,6 +643,8 @@ class Memory:
         try:
             if self.projector.error is None:
                 await self.projector.checkpoint()
+        except Exception as exc:  # closing must release resources; the next open re-applies a little
+            logger.warning("could not save the checkpoint of %s on close: %s", self.projection.name, exc)
         finally:
             await self.projection.close()
             await self.log.close()

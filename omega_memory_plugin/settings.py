@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     mongo_timeout_seconds: float = Field(
         30.0, gt=0, description="How long the MongoDB log retries an unreachable server before raising."
     )
+    read_wait_seconds: float = Field(
+        1.0, gt=0, description="How long a read waits for the log to report new events before answering from the index."
+    )
     qdrant_api_key: str | None = Field(None, description="API key for a Qdrant server index.")
     qdrant_prefix: str = Field("omega_", description="Prefix of the collections created on a Qdrant server.")
 
