@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from omega_memory_plugin import Memory
-from servers.ferretdb import FerretDB
+from omega_memory_plugin.testing.ferretdb import FerretDB
 
 BACKENDS = {
     # the embedded default: SQLite log + Qdrant Edge index in one directory

@@ -42,7 +42,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from ..errors import EventLogError, InvalidInputError
+from ..errors import ConcurrencyError, EventLogError, InvalidInputError
 from ..events import Event, StreamKey, decode_event
 from ..hookspecs import hookimpl
 from ..settings import Settings
@@ -173,16 +173,18 @@ class MongoEventLog(EventLog):
         await self._catch_up()
 
     async def _catch_up(self) -> None:
-        """Walk the chain from the last commit seen to its end, learning heads and ids."""
+        """Learn every commit after the last one seen (heads, ids, chain end) in one query.
 
-        async def walk() -> None:
-            while True:
-                doc = await self.commits.find_one({"_id": self._next})
-                if doc is None:
-                    return
-                self._learn(doc)
+        Vectors are left on the server: learning needs only the envelopes."""
 
-        await self._retrying("reading the log", walk)
+        async def fetch() -> list[Mapping[str, Any]]:
+            query = self.commits.find({"_id": {"$gte": self._next}}, {"events.vec": 0}).sort("_id", 1)
+            return await query.to_list(None)
+
+        for doc in await self._retrying("reading the log", fetch):
+            if doc["_id"] != self._next:
+                break  # never learn past a gap (the chain has none; this keeps it so if one appeared)
+            self._learn(doc)
 
     def _learn(self, doc: Mapping[str, Any]) -> None:
         events = _decode_commit(doc)
@@ -201,12 +203,22 @@ class MongoEventLog(EventLog):
     ) -> list[Event]:
         if not events:
             return []
+        # Optimistic: plan with what this process knows and insert at the chain end it knows. If
+        # another writer got there first the insert fails on _id, and only then is the log read.
+        # A successful insert at P proves every commit before P was known when planning.
+        fresh = False
         while True:
-            await self._catch_up()
             known = [e.event_id for e in events if e.event_id in self._seen]
             recorded = {e.event_id: e for e in await self._events_at({self._seen[i] for i in known})}
             heads = {e.stream: self._heads[e.stream].version for e in events if e.stream in self._heads}
-            plan = plan_commit(events, recorded, heads, expected_versions)
+            try:
+                plan = plan_commit(events, recorded, heads, expected_versions)
+            except ConcurrencyError:
+                if fresh:
+                    raise
+                await self._catch_up()  # the conflict may only be this process's stale view
+                fresh = True
+                continue
             if not plan.new:
                 return plan.results
             now = _now_ms()
@@ -230,7 +242,8 @@ class MongoEventLog(EventLog):
                 self._learn(doc)
                 stored = [e.model_copy(update={"position": position + i, "recorded_at": now}) for i, e in enumerate(plan.new)]
                 return plan.resolve(stored)
-            # another writer took this position: walk past it and plan again
+            await self._catch_up()  # another writer took this position: learn what it wrote, plan again
+            fresh = True
 
     async def _insert(self, doc: dict[str, Any]) -> bool:
         """Insert a commit; False if its position was taken. A retried insert that had in fact

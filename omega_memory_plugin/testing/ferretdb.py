@@ -1,4 +1,4 @@
-"""A real Mongo-wire server for the tests: FerretDB 1.24 (SQLite handler) on loopback.
+"""A real Mongo-wire server for tests and benchmarks: FerretDB 1.24 (SQLite handler) on loopback.
 
 Built once from the Go module proxy and cached in ``~/.cache/omega-memory/``. ``go install
 ...@v1.24.2`` would be the usual way, but it reads the module's version list, which the proxy
