@@ -120,7 +120,7 @@ class EdgeProjection(Projection):
             if op.kind == "create":
                 self._create(op.collection, op.vectors, op.distance)
             elif op.kind == "upsert":
-                points = [qe.Point(point_id(e.namespace, e.memory_id), to_vectors(e), _edge_payload(e)) for e in op.upserts]
+                points = [qe.Point(pid, to_vectors(e), _edge_payload(e)) for pid, e in op.by_point.items()]
                 self._shard(op.collection).update(qe.UpdateOperation.upsert_points(points))
             elif op.kind == "delete":
                 self._shard(op.collection).update(qe.UpdateOperation.delete_points(op.point_ids))

@@ -35,12 +35,7 @@ class InMemoryEventLog(EventLog):
         heads = {key: self._streams[key][-1].version for key in {e.stream for e in events} if key in self._streams}
         recorded = {e.event_id: self._by_id[e.event_id] for e in events if e.event_id in self._by_id}
         plan = plan_commit(events, recorded, heads, expected_versions)
-        now = datetime.now(UTC)
-        start = len(self._events)
-        stored = [
-            event.model_copy(update={"position": start + i + 1, "recorded_at": now})
-            for i, event in enumerate(plan.new)
-        ]
+        stored = plan.stamp(len(self._events) + 1, datetime.now(UTC))
         # Nothing above can fail half-way, so the commit is all or nothing.
         for event in stored:
             self._events.append(event)

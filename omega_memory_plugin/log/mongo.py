@@ -223,11 +223,12 @@ class MongoEventLog(EventLog):
                 return plan.results
             now = _now_ms()
             position = self._next
+            stamped = plan.stamp(position, now)
             doc = {
                 "_id": position,
                 "n": len(plan.new),
                 "at": now,
-                "events": [_encode_event(e) for e in plan.new],
+                "events": [_encode_event(e) for e in stamped],
                 # One flat string per event's stream: an indexed equality match on both servers
                 # (FerretDB 1.24 cannot $elemMatch on several fields).
                 "keys": sorted({_key(e.stream) for e in plan.new}),
@@ -240,8 +241,7 @@ class MongoEventLog(EventLog):
                 )
             if await self._insert(doc):
                 self._learn(doc)
-                stored = [e.model_copy(update={"position": position + i, "recorded_at": now}) for i, e in enumerate(plan.new)]
-                return plan.resolve(stored)
+                return plan.resolve(stamped)
             await self._catch_up()  # another writer took this position: learn what it wrote, plan again
             fresh = True
 

@@ -7,9 +7,9 @@ process kill *and* a power loss. ``NORMAL`` (settable) still survives a process 
 written before commit returns) but may lose the last commits on power loss; it is faster for bulk
 ingestion on slow disks.
 
-Positions come from ``INTEGER PRIMARY KEY AUTOINCREMENT`` inside a ``BEGIN IMMEDIATE`` transaction:
-writers (threads or processes) are serialised by SQLite's write lock, so positions become visible in
-order and a reader can never miss one. A rolled-back commit leaves no gap.
+Positions are taken after the current maximum inside a ``BEGIN IMMEDIATE`` transaction: writers
+(threads or processes) are serialised by SQLite's write lock, so positions become visible in order
+and a reader can never miss one. A rolled-back commit leaves no gap.
 """
 
 from __future__ import annotations
@@ -67,9 +67,14 @@ def _micros(when: datetime) -> int:
 def _encode(event: Event) -> tuple[Any, ...]:
     blob = None
     if event.type == "memory.upserted":
-        data = event.data.model_dump(mode="json", exclude={"vectors"})
+        # Built by hand rather than model_dump: this runs once per event on the ingest path.
         vectors = event.data.vectors
-        data["vectors"] = {name: len(raw) // 4 for name, raw in vectors.items()}
+        data: dict[str, Any] = {
+            "text": event.data.text,
+            "metadata": event.data.metadata,
+            "embedding_model": event.data.embedding_model,
+            "vectors": {name: len(raw) // 4 for name, raw in vectors.items()},
+        }
         blob = b"".join(vectors.values())
     else:
         data = event.data.model_dump(mode="json")
@@ -149,12 +154,11 @@ class SQLiteEventLog(EventLog):
                 recorded = self._recorded(events)
                 heads = {key: head.version for key, head in self._heads({e.stream for e in events}).items()}
                 plan = plan_commit(events, recorded, heads, expected_versions)
-                now = datetime.now(UTC)
-                stored = []
-                for event in plan.new:
-                    row = _encode(event.model_copy(update={"recorded_at": now}))
-                    cursor = db.execute(f"INSERT INTO events ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?)", row[1:])
-                    stored.append(event.model_copy(update={"position": cursor.lastrowid, "recorded_at": now}))
+                # The write lock is held, so positions after the current maximum are ours; they
+                # are given explicitly so the whole commit is one executemany.
+                last = db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
+                stored = plan.stamp(last + 1, datetime.now(UTC))
+                db.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", map(_encode, stored))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from ..errors import ConcurrencyError
@@ -17,15 +18,26 @@ from ..events import Event, StreamKey
 
 @dataclass(slots=True)
 class CommitPlan:
-    """``results[i]`` is the event to return for input ``i``; ``new`` are the ones to record."""
+    """``new`` are the events to record, each with the stream version it gets in ``versions``."""
 
-    results: list[Event]
+    events: Sequence[Event]
+    recorded: dict[UUID, Event]
     new: list[Event]
+    versions: dict[UUID, int]
+
+    def stamp(self, first_position: int, recorded_at: datetime) -> list[Event]:
+        """The new events as stored: version, position and time set in one copy each."""
+        return [
+            event.model_copy(
+                update={"version": self.versions[event.event_id], "position": first_position + i, "recorded_at": recorded_at}
+            )
+            for i, event in enumerate(self.new)
+        ]
 
     def resolve(self, stored: Sequence[Event]) -> list[Event]:
-        """The results, with ``new`` replaced by their stored copies (carrying positions)."""
-        by_id = {event.event_id: event for event in stored}
-        return [by_id.get(event.event_id, event) for event in self.results]
+        """What append returns: the stored copy of every input event, in input order."""
+        by_id = {**self.recorded, **{event.event_id: event for event in stored}}
+        return [by_id[event.event_id] for event in self.events]
 
 
 def plan_commit(
@@ -36,25 +48,20 @@ def plan_commit(
 ) -> CommitPlan:
     """Assign stream versions to the events not yet recorded; raise on a version conflict.
 
-    Positions are left at 0: the backend assigns them as it stores ``new`` in order.
+    An event id met twice (already recorded, or twice in this commit) is recorded once.
     """
     for key, expected in (expected_versions or {}).items():
         actual = heads.get(key, 0)
         if actual != expected:
             raise ConcurrencyError(memory_id=key[2], expected=expected, actual=actual, namespace=key[1])
     next_version = dict(heads)
-    seen: dict[UUID, Event] = dict(recorded)
-    results: list[Event] = []
+    versions: dict[UUID, int] = {}
     new: list[Event] = []
     for event in events:
-        known = seen.get(event.event_id)
-        if known is not None:
-            results.append(known)
+        if event.event_id in recorded or event.event_id in versions:
             continue
         version = next_version.get(event.stream, 0) + 1
         next_version[event.stream] = version
-        stamped = event.model_copy(update={"version": version})
-        seen[event.event_id] = stamped
-        results.append(stamped)
-        new.append(stamped)
-    return CommitPlan(results=results, new=new)
+        versions[event.event_id] = version
+        new.append(event)
+    return CommitPlan(events=events, recorded=dict(recorded), new=new, versions=versions)
