@@ -220,7 +220,7 @@ class MongoEventLog(EventLog):
                 fresh = True
                 continue
             if not plan.new:
-                return plan.results
+                return plan.resolve([])
             now = _now_ms()
             position = self._next
             stamped = plan.stamp(position, now)

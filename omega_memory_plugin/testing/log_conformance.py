@@ -61,6 +61,13 @@ class EventLogConformance:
         assert [e.event_id for e in await read_all(log)] == [first.event_id, again[1].event_id]
         assert (await log.heads([first.stream]))[first.stream].version == 1
 
+    async def test_retrying_a_whole_commit_records_nothing_and_returns_the_stored_events(self, log: EventLog) -> None:
+        batch = [upserted("a", [1, 0, 0, 0]), upserted("b", [0, 1, 0, 0])]
+        first = await log.append(batch)
+        before = await log.last_position()
+        assert await log.append(batch) == first
+        assert await log.last_position() == before
+
     async def test_duplicate_ids_within_one_commit_are_recorded_once(self, log: EventLog) -> None:
         event = upserted("a", [1, 0, 0, 0])
         result = await log.append([event, event])
