@@ -7,6 +7,7 @@ apply is idempotent) and never skip one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -43,6 +44,9 @@ class Projector:
         self._checkpointed_at = time.monotonic()
         #: the last failure to apply, cleared by the next success; the log is unaffected by it
         self.error: Exception | None = None
+        # Reads from several threads may each ask for a catch-up; with an async log their reads
+        # interleave, so applying is serialised (a second caller then finds nothing left to do).
+        self._lock = asyncio.Lock()
 
     async def start(self, progress: bool | None = None) -> None:
         """Resume from the saved checkpoint and catch up with the log."""
@@ -55,6 +59,10 @@ class Projector:
         ``progress=None`` draws a bar only for a long catch-up (a big gap after a crash or a
         new index), so that a normal open stays quiet.
         """
+        async with self._lock:
+            return await self._catch_up(until, progress)
+
+    async def _catch_up(self, until: int | datetime | None, progress: bool | None) -> int:
         total = None
         if progress is not False:
             end = await self.log.last_position() if until is None else until
@@ -80,11 +88,12 @@ class Projector:
         if not new:
             return
         try:
-            contiguous = all(e.position == self.position + i + 1 for i, e in enumerate(new))
-            if contiguous:
-                await self._apply(new)
-            else:
-                await self.catch_up(until=max(e.position for e in new))
+            async with self._lock:
+                new = [e for e in new if e.position > self.position]  # re-check under the lock
+                if new and all(e.position == self.position + i + 1 for i, e in enumerate(new)):
+                    await self._apply(new)
+                elif new:
+                    await self._catch_up(max(e.position for e in new), False)
             self.error = None
         except Exception as exc:  # the write is safe in the log; the index catches up later
             self.error = exc

@@ -1,8 +1,9 @@
 """The EventLog contract: the single source of truth.
 
 Implementations are async: a network log (MongoDB) awaits its driver, an embedded one (SQLite,
-in-memory) does its work inline. The Memory runs them all on its own engine loop, so an
-implementation never needs its own locking against concurrent calls from one Memory.
+in-memory) does its work inline. The Memory runs them all on its own engine loop: calls from one
+Memory never run in parallel, but an implementation that awaits I/O must expect its coroutines to
+interleave at every await (the MongoDB log serialises its appends with an asyncio lock).
 """
 
 from __future__ import annotations

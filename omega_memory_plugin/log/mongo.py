@@ -4,26 +4,28 @@ Selected by ``mongodb://`` / ``mongodb+srv://`` URLs (database from the URL path
 ``omega``), or built from a client or database the application already has (PyMongo async or
 Motor).
 
-How positions are assigned (see docs/mongo-log.md): a commit is **one document** whose ``_id`` is
+How positions are assigned (docs/mongo-log.md): a commit is **one document** whose ``_id`` is
 the position of its first event and which holds ``n`` events, so a commit is atomic on any
 MongoDB-wire server without transactions. The next commit must take ``_id = _id + n`` of the
-previous one: writers race to insert that ``_id``, the unique ``_id`` index lets exactly one win
-(E11000 for the others, who walk forward and retry). Positions therefore form a chain with no gap
-and no overlap, and a commit can only exist once every commit before it exists, so a reader can
-never see position N and later find a new event below N. This uses only an insert guarded by a
-unique index and exact ``_id`` lookups, which FerretDB and MongoDB both do atomically; no counter
-document (FerretDB's ``findAndModify`` with ``$inc`` is not atomic) and no transaction.
+previous one. A writer inserts at the chain end it knows, optimistically; the unique ``_id``
+index lets exactly one writer win a position, and a loser (E11000) learns the commits it missed in
+one query and plans again. Positions therefore form a chain with no gap and no overlap, and a
+commit can only exist once every commit before it exists, so a reader can never see position N and
+later find a new event below N. Only an insert guarded by a unique index and ``_id`` queries are
+used, which FerretDB and MongoDB both support; no counter document (FerretDB's ``findAndModify``
+with ``$inc`` is not atomic) and no transaction.
 
-Stream versions and event ids are checked against the chain itself: the log walks every commit
-(exact ``_id`` lookups) before it may insert after it, and keeps the heads of the streams and the
-ids it has seen. A successful insert at ``_id = P`` proves nothing else was committed before ``P``
-unseen, so versions and idempotency are exact under any number of concurrent writers.
+Stream versions and event ids are checked against the chain itself: a successful insert at
+``_id = P`` proves every commit before ``P`` was known when the commit was planned, so versions
+and idempotency are exact under any number of concurrent writers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import inspect
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -142,6 +144,10 @@ class MongoEventLog(EventLog):
         self._seen: dict[UUID, int] = {}  # event id -> position, for idempotent appends
         self._collections: list[Event] = []
         self._positions: list[tuple[int, datetime]] = []  # (commit _id, recorded_at), for position_at
+        self._starts: list[int] = []  # commit _ids, in order, to find the commit holding a position
+        # One append at a time per instance: coroutines of one Memory interleave at every await,
+        # and racing each other for the same position would only cost round trips.
+        self._append_lock = asyncio.Lock()
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.timeout
@@ -153,7 +159,8 @@ class MongoEventLog(EventLog):
                 if time.monotonic() + delay > deadline:
                     raise EventLogError(
                         f"{what} failed: the MongoDB server stayed unreachable for {self.timeout:.0f} s ({exc}); "
-                        "check the server and OMEGA_LOG_URL, then retry (appends are idempotent)"
+                        "check the server and OMEGA_LOG_URL. A write that failed this way may still have "
+                        "landed if the server took it before going away: check history() before writing again"
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -187,6 +194,8 @@ class MongoEventLog(EventLog):
             self._learn(doc)
 
     def _learn(self, doc: Mapping[str, Any]) -> None:
+        if doc["_id"] != self._next:
+            return  # already learned (by a catch-up that ran while this coroutine waited)
         events = _decode_commit(doc)
         for event in events:
             self._heads[event.stream] = StreamHead(event.version, event.type == "memory.deleted")
@@ -194,6 +203,7 @@ class MongoEventLog(EventLog):
             if event.type == "collection.created":
                 self._collections.append(event)
         self._positions.append((doc["_id"], _utc(doc["at"])))
+        self._starts.append(doc["_id"])
         self._next = doc["_id"] + doc["n"]
 
     async def append(
@@ -203,10 +213,15 @@ class MongoEventLog(EventLog):
     ) -> list[Event]:
         if not events:
             return []
+        async with self._append_lock:
+            return await self._append(events, expected_versions)
+
+    async def _append(self, events: Sequence[Event], expected_versions: Mapping[StreamKey, int] | None) -> list[Event]:
         # Optimistic: plan with what this process knows and insert at the chain end it knows. If
         # another writer got there first the insert fails on _id, and only then is the log read.
         # A successful insert at P proves every commit before P was known when planning.
         fresh = False
+        lost = 0
         while True:
             known = [e.event_id for e in events if e.event_id in self._seen]
             recorded = {e.event_id: e for e in await self._events_at({self._seen[i] for i in known})}
@@ -244,6 +259,10 @@ class MongoEventLog(EventLog):
                 return plan.resolve(stamped)
             await self._catch_up()  # another writer took this position: learn what it wrote, plan again
             fresh = True
+            lost += 1
+            # A little random back-off after repeated losses, so that a writer whose catch-up is
+            # slower than the others' inserts is not starved.
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * lost)))
 
     async def _insert(self, doc: dict[str, Any]) -> bool:
         """Insert a commit; False if its position was taken. A retried insert that had in fact
@@ -262,22 +281,15 @@ class MongoEventLog(EventLog):
         if not positions:
             return []
         found = []
-        starts = sorted({self._commit_of(p) for p in positions})
+        starts = sorted({self._starts[self._commit_of(p)] for p in positions})
         for start in starts:
             doc = await self._retrying("reading the log", lambda s=start: self.commits.find_one({"_id": s}))
             found += [e for e in _decode_commit(doc) if e.position in positions]
         return found
 
     def _commit_of(self, position: int) -> int:
-        # _positions is sorted by commit _id; find the commit holding this position
-        low, high = 0, len(self._positions) - 1
-        while low < high:
-            mid = (low + high + 1) // 2
-            if self._positions[mid][0] <= position:
-                low = mid
-            else:
-                high = mid - 1
-        return self._positions[low][0]
+        """Index in ``_starts`` of the commit holding ``position`` (which must be known)."""
+        return bisect.bisect_right(self._starts, position) - 1
 
     async def read(
         self,
@@ -293,9 +305,12 @@ class MongoEventLog(EventLog):
                 await self._catch_up()
                 if position + 1 >= self._next:
                     return
-            query = {"_id": {"$gte": self._commit_of(position + 1)}}
+            # Fetch exactly the commits that hold the next `batch` events.
+            first = self._commit_of(position + 1)
+            last = self._commit_of(min(position + batch, self._next - 1, until or self._next))
+            query = {"_id": {"$gte": self._starts[first], "$lte": self._starts[last]}}
             docs = await self._retrying(
-                "reading the log", lambda q=query: self.commits.find(q).sort("_id", 1).limit(batch).to_list(None)
+                "reading the log", lambda q=query: self.commits.find(q).sort("_id", 1).to_list(None)
             )
             chunk: list[Event] = []
             for doc in docs:
@@ -370,5 +385,7 @@ def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
         return None
     # Server selection gives up quickly; the log's own retry loop decides how long to keep trying.
     wait_ms = int(min(5.0, settings.mongo_timeout_seconds) * 1000)
-    client: AsyncMongoClient[Any] = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=wait_ms)
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        url, tz_aware=True, serverSelectionTimeoutMS=wait_ms, connectTimeoutMS=wait_ms
+    )
     return MongoEventLog(client[database_name(url)], close_client=True, timeout=settings.mongo_timeout_seconds)
