@@ -248,3 +248,14 @@ def test_memory_with_a_database_object(mongo_url: str, driver: str) -> None:
         assert memory.history("s")[0].recorded_at.tzinfo is not None
     with Memory(log_url=mongo_url, index_url="memory://") as again:
         assert [r.text for r in again.get("s")] == [f"via {driver}"]
+
+
+def test_mongo_commit_over_the_document_limit_is_refused_and_nothing_written(mongo_url: str) -> None:
+    from omega_memory_plugin import InvalidInputError, Settings
+
+    settings = Settings(log_url=mongo_url, index_url="memory://", max_text_bytes=20_000_000)
+    with Memory(settings=settings) as memory:
+        memory.upsert("small", id="s", vectors=vec(1))
+        with pytest.raises(InvalidInputError, match="smaller transactions"):
+            memory.upsert("x" * 16_000_000, id="huge", vectors=vec(1))
+        assert log_position(memory) == 2 and memory.get("huge") == []
