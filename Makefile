@@ -21,6 +21,7 @@ test: $(STAMP)  ## run the whole test suite
 bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/README.md
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/mongo.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache
