@@ -6,7 +6,6 @@ index; the index can be rebuilt from the log at any time.
 
 from .errors import (
     AppendVetoedError,
-    CollectionNotFoundError,
     ConcurrencyError,
     EventLogError,
     FilterError,
@@ -29,7 +28,6 @@ from .settings import Settings
 
 __all__ = [
     "AppendVetoedError",
-    "CollectionNotFoundError",
     "ConcurrencyError",
     "Distance",
     "Event",

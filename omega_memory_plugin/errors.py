@@ -58,10 +58,6 @@ class AppendVetoedError(OmegaMemoryError):
     """A ``before_append`` plugin refused the write; nothing was appended."""
 
 
-class CollectionNotFoundError(OmegaMemoryError, LookupError):
-    """A search or read named a collection that has never been written to or created."""
-
-
 class UnsupportedBackendError(OmegaMemoryError):
     """No installed plugin provides a log, index or embedder for the given URL or name."""
 

@@ -387,7 +387,7 @@ class Memory:
             head = await self._log_head()
             if head is not None and head > self.projector.position:
                 try:
-                    await self.projector.catch_up(until=head)
+                    await self.projector.wait_for(head)
                     self.projector.error = None
                 except Exception as exc:
                     self.projector.error = exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -18,9 +18,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class HasEngine:
-    def _ready_engine(self) -> Engine:
-        raise NotImplementedError
+class HasEngine(Protocol):
+    def _ready_engine(self) -> Engine: ...
 
 
 def twins(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import inspect
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -221,7 +220,6 @@ class MongoEventLog(EventLog):
         # another writer got there first the insert fails on _id, and only then is the log read.
         # A successful insert at P proves every commit before P was known when planning.
         fresh = False
-        lost = 0
         while True:
             known = [e.event_id for e in events if e.event_id in self._seen]
             recorded = {e.event_id: e for e in await self._events_at({self._seen[i] for i in known})}
@@ -258,11 +256,7 @@ class MongoEventLog(EventLog):
                 self._learn(doc)
                 return plan.resolve(stamped)
             await self._catch_up()  # another writer took this position: learn what it wrote, plan again
-            fresh = True
-            lost += 1
-            # A little random back-off after repeated losses, so that a writer whose catch-up is
-            # slower than the others' inserts is not starved.
-            await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * lost)))
+            fresh = True  # retry at once: any wait here only lets the winners take the next position too
 
     async def _insert(self, doc: dict[str, Any]) -> bool:
         """Insert a commit; False if its position was taken. A retried insert that had in fact
@@ -385,7 +379,9 @@ def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
         return None
     # Server selection gives up quickly; the log's own retry loop decides how long to keep trying.
     wait_ms = int(min(5.0, settings.mongo_timeout_seconds) * 1000)
+    # A reply that never comes must not hang a writer forever (PyMongo's socket timeout is unlimited
+    # by default): time it out and let the retry loop resend; appends are idempotent.
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=wait_ms, connectTimeoutMS=wait_ms
+        url, tz_aware=True, serverSelectionTimeoutMS=wait_ms, connectTimeoutMS=wait_ms, socketTimeoutMS=wait_ms
     )
     return MongoEventLog(client[database_name(url)], close_client=True, timeout=settings.mongo_timeout_seconds)
