@@ -4,16 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-langchain test bench clean
 
-$(STAMP): pyproject.toml
+ADAPTERS := adapters/langchain
+
+$(STAMP): pyproject.toml $(ADAPTERS:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" $(ADAPTERS:%=-e %[test])
 	touch $(STAMP)
 
 demo: $(STAMP)  ## run the quickstart on the embedded defaults (no server)
 	$(PY) examples/quickstart.py
+
+demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offline
+	$(PY) examples/langchain_agent.py
 
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest -q
@@ -22,6 +27,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/mongo.py
+	$(PY) benchmarks/langchain.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache

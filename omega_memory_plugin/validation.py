@@ -50,15 +50,25 @@ def check_metadata(metadata: object) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"metadata must be a dict, got {type(metadata).__name__}")
-    for key in metadata:
-        if not isinstance(key, str):
-            raise InvalidMetadataError(f"metadata keys must be strings, got {key!r}")
+    _check_keys(metadata, "metadata")
     try:
         # allow_nan=False: NaN is not JSON and would not round-trip through every backend.
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
     return dict(metadata)
+
+
+def _check_keys(value: object, where: str) -> None:
+    # JSON would silently turn a key 1 into "1", and the memory would not come back as written.
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidMetadataError(f"{where} keys must be strings, got {key!r}")
+            _check_keys(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_keys(item, where)
 
 
 def check_vector(name: str, values: object, dimension: int | None) -> np.ndarray:

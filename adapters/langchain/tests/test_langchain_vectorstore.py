@@ -1,0 +1,197 @@
+"""Behaviour of OmegaMemoryVectorStore beyond the standard suite: filters, MMR, retrievers,
+namespaces, native async, and the event log underneath."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import log_position
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore
+from omega_memory_plugin import Memory
+
+TEAS = [
+    Document(id="green", page_content="green tea from japan", metadata={"kind": "tea", "year": 2019, "tags": ["hot"]}),
+    Document(id="black", page_content="black tea from india", metadata={"kind": "tea", "year": 2021, "tags": ["hot", "milk"]}),
+    Document(id="iced", page_content="iced tea with lemon", metadata={"kind": "tea", "year": 2023, "tags": ["cold"]}),
+    Document(id="espresso", page_content="espresso coffee from italy", metadata={"kind": "coffee", "year": 2020}),
+    Document(id="latte", page_content="latte coffee with milk", metadata={"kind": "coffee", "year": 2022, "tags": ["milk"]}),
+]
+
+
+def ids_of(docs: list[Document]) -> set[str]:
+    return {d.id for d in docs}  # type: ignore[misc]
+
+
+FILTERS = [
+    ({"kind": "coffee"}, {"espresso", "latte"}),
+    ({"kind": {"$eq": "tea"}}, {"green", "black", "iced"}),
+    ({"kind": {"$ne": "tea"}}, {"espresso", "latte"}),
+    ({"year": {"$gt": 2021}}, {"iced", "latte"}),
+    ({"year": {"$gte": 2021}}, {"black", "iced", "latte"}),
+    ({"year": {"$lt": 2020}}, {"green"}),
+    ({"year": {"$lte": 2020}}, {"green", "espresso"}),
+    ({"kind": {"$in": ["juice", "water"]}}, set()),
+    ({"year": {"$in": [2019, 2022]}}, {"green", "latte"}),
+    ({"year": {"$nin": [2019, 2022]}}, {"black", "iced", "espresso"}),
+    ({"tags": "milk"}, {"black", "latte"}),
+    ({"$and": [{"kind": "tea"}, {"year": {"$gte": 2020}}]}, {"black", "iced"}),
+    ({"$or": [{"kind": "coffee"}, {"tags": "cold"}]}, {"espresso", "latte", "iced"}),
+    ({"kind": "tea", "year": 2021}, {"black"}),
+]
+
+
+@pytest.mark.parametrize(("where", "expected"), FILTERS, ids=[str(f) for f, _ in FILTERS])
+def test_filter_operators(store: OmegaMemoryVectorStore, where: dict, expected: set[str]) -> None:
+    store.add_documents(TEAS)
+    assert ids_of(store.similarity_search("tea coffee", k=10, filter=where)) == expected
+
+
+@pytest.mark.parametrize(("where", "expected"), FILTERS[:4], ids=[str(f) for f, _ in FILTERS[:4]])
+async def test_filter_operators_async(store: OmegaMemoryVectorStore, where: dict, expected: set[str]) -> None:
+    await store.aadd_documents(TEAS)
+    assert ids_of(await store.asimilarity_search("tea coffee", k=10, filter=where)) == expected
+
+
+def test_search_ranks_by_similarity_and_scores(store: OmegaMemoryVectorStore) -> None:
+    store.add_documents(TEAS)
+    (best, score), *rest = store.similarity_search_with_score("iced tea lemon", k=3)
+    assert best.id == "iced" and best.page_content == "iced tea with lemon"
+    assert best.metadata == {"kind": "tea", "year": 2023, "tags": ["cold"]}  # exactly as stored
+    assert all(score >= s for _, s in rest)
+    by_vector = store.similarity_search_by_vector(OmegaHashEmbeddings(64).embed_query("iced tea lemon"), k=1)
+    assert by_vector[0].id == "iced"
+
+
+def test_mmr_prefers_diverse_results(store: OmegaMemoryVectorStore) -> None:
+    store.add_texts(["tea tea tea", "tea tea tea", "coffee"], ids=["a", "b", "c"])
+    plain = store.similarity_search("tea tea tea", k=2)
+    diverse = store.max_marginal_relevance_search("tea tea tea", k=2, fetch_k=3, lambda_mult=0.1)
+    assert ids_of(plain) == {"a", "b"}
+    assert ids_of(diverse) == {"a", "c"} or ids_of(diverse) == {"b", "c"}
+
+
+async def test_mmr_async_and_with_filter(store: OmegaMemoryVectorStore) -> None:
+    await store.aadd_documents(TEAS)
+    docs = await store.amax_marginal_relevance_search("tea", k=2, fetch_k=5, filter={"kind": "coffee"})
+    assert ids_of(docs) == {"espresso", "latte"}
+    vector = OmegaHashEmbeddings(64).embed_query("tea")
+    assert ids_of(store.max_marginal_relevance_search_by_vector(vector, k=5, filter={"kind": "tea"})) == {
+        "green", "black", "iced"
+    }
+
+
+@pytest.mark.parametrize(
+    ("search_type", "search_kwargs", "expected"),
+    [
+        ("similarity", {"k": 1}, ["iced"]),
+        ("mmr", {"k": 1, "fetch_k": 4}, ["iced"]),
+        ("similarity_score_threshold", {"k": 5, "score_threshold": 0.5}, ["iced"]),
+        ("similarity", {"k": 5, "filter": {"kind": "coffee"}}, ["espresso", "latte"]),
+    ],
+)
+async def test_retriever_search_types(
+    store: OmegaMemoryVectorStore, search_type: str, search_kwargs: dict, expected: list[str]
+) -> None:
+    store.add_documents(TEAS)
+    retriever = store.as_retriever(search_type=search_type, search_kwargs=search_kwargs)
+    assert sorted(ids_of(retriever.invoke("iced tea with lemon"))) == sorted(expected)
+    assert sorted(ids_of(await retriever.ainvoke("iced tea with lemon"))) == sorted(expected)
+
+
+def test_relevance_scores_are_between_0_and_1(store: OmegaMemoryVectorStore) -> None:
+    store.add_documents(TEAS)
+    scored = store.similarity_search_with_relevance_scores("iced tea with lemon", k=5)
+    assert scored[0][0].id == "iced" and scored[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert all(0.0 <= s <= 1.0 for _, s in scored)
+
+
+def test_namespaces_are_isolated(memory: Memory) -> None:
+    alice = OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), namespace="alice")
+    bob = OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), namespace="bob")
+    alice.add_texts(["alice likes tea"], ids=["pref"])
+    bob.add_texts(["bob likes coffee"], ids=["pref"])
+    assert [d.page_content for d in alice.similarity_search("likes", k=5)] == ["alice likes tea"]
+    assert [d.page_content for d in bob.get_by_ids(["pref"])] == ["bob likes coffee"]
+    bob.delete()  # ids=None: bob's whole namespace, and nothing of alice's
+    assert bob.similarity_search("likes") == [] and len(alice.get_by_ids(["pref"])) == 1
+
+
+def test_every_write_is_an_event_and_a_replay_reproduces_the_store(store: OmegaMemoryVectorStore) -> None:
+    memory = store.memory
+    store.add_documents(TEAS)
+    store.add_texts(["green tea, second steeping"], metadatas=[{"kind": "tea", "year": 2024}], ids=["green"])
+    store.delete(["espresso"])
+    history = memory.history("green", namespace="tests", collection="langchain")
+    assert [(e.type, e.version) for e in history] == [("memory.upserted", 1), ("memory.upserted", 2)]
+    assert [e.type for e in memory.history("espresso", namespace="tests", collection="langchain")] == [
+        "memory.upserted", "memory.deleted"
+    ]
+
+    def snapshot() -> list:
+        ids = ["green", "black", "iced", "espresso", "latte"]
+        got = sorted(store.get_by_ids(ids), key=lambda d: d.id)
+        scored = store.similarity_search_with_score("tea with milk", k=10)
+        searched = sorted((-round(s, 5), d.id) for d, s in scored)  # equal scores may come in any order
+        return [got, searched, ids_of(store.similarity_search("tea", k=3, filter={"year": {"$gte": 2021}}))]
+
+    before = snapshot()
+    memory.rebuild(progress=False)
+    assert snapshot() == before
+    with memory.as_of(log_position(memory)) as replayed:  # a fresh index, replayed from position 0
+        view = OmegaMemoryVectorStore(replayed, OmegaHashEmbeddings(64), namespace="tests")
+        assert sorted(view.get_by_ids(["green", "black", "iced", "espresso", "latte"]), key=lambda d: d.id) == before[0]
+
+
+class AsyncOnlyEmbeddings(Embeddings):
+    """Fails on the sync path, so the async methods are proven to use the async one."""
+
+    def __init__(self) -> None:
+        self.inner = OmegaHashEmbeddings(64)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError("async method used the sync embeddings")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("async method used the sync embeddings")
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+async def test_async_methods_use_async_embeddings_and_see_sync_writes(memory: Memory) -> None:
+    store = OmegaMemoryVectorStore(memory, AsyncOnlyEmbeddings(), namespace="tests")
+    await store.aadd_texts(["green tea"], metadatas=[{"kind": "tea"}], ids=["g"])
+    OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), namespace="tests").add_texts(["black tea"], ids=["b"])
+    assert ids_of(await store.asimilarity_search("tea", k=5)) == {"g", "b"}
+    assert ids_of(await store.amax_marginal_relevance_search("tea", k=2)) == {"g", "b"}
+    assert [d.id for d in await store.aget_by_ids(["b", "missing"])] == ["b"]
+    await store.adelete(["g", "missing"])
+    assert ids_of(await store.asimilarity_search("tea", k=5)) == {"b"}
+    assert await store.aadd_texts([]) == []
+
+
+def test_from_texts_opens_an_embedded_memory(tmp_path: Path) -> None:
+    store = OmegaMemoryVectorStore.from_texts(
+        ["green tea", "black coffee"], OmegaHashEmbeddings(32), metadatas=[{"n": 1}, {"n": 2}], ids=["t", None],
+        path=tmp_path / "m",
+    )
+    try:
+        assert store.similarity_search("tea", k=1)[0] == Document(id="t", page_content="green tea", metadata={"n": 1})
+    finally:
+        store.close()
+    with Memory(tmp_path / "m") as reopened:  # it is all in the log and index on disk
+        assert reopened.count(collection="langchain") == 2
+
+
+async def test_afrom_documents_into_a_given_memory(memory: Memory) -> None:
+    store = await OmegaMemoryVectorStore.afrom_documents(TEAS, OmegaHashEmbeddings(64), memory=memory, namespace="n")
+    assert len(await store.aget_by_ids([d.id for d in TEAS])) == 5  # type: ignore[misc]
+    store.close()  # not its memory: stays open
+    assert memory.count(namespace="n", collection="langchain") == 5
