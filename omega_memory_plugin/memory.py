@@ -187,6 +187,7 @@ class Memory:
         namespace: str | None = None,
         collection: str | None = None,
         expected_version: int | None = None,
+        embedding_model: str | None = None,
     ) -> StagedWrite:
         namespace, collection = self._scope(namespace, collection)
         return stage_upsert(
@@ -198,6 +199,7 @@ class Memory:
             collection=collection,
             expected_version=expected_version,
             max_text_bytes=self.settings.max_text_bytes,
+            embedding_model=embedding_model,
         )
 
     def _upsert(
@@ -210,6 +212,7 @@ class Memory:
         namespace: str | None = None,
         collection: str | None = None,
         expected_version: int | None = None,
+        embedding_model: str | None = None,
     ) -> Coroutine[Any, Any, str]:
         """Write one memory and return its id; the index reflects it when this returns.
 
@@ -218,12 +221,14 @@ class Memory:
         non-empty string (a new one is generated if omitted); writing an existing id replaces
         that memory. ``expected_version`` (0 for "must not exist") makes the write fail with
         :class:`~omega_memory_plugin.errors.ConcurrencyError` if someone else wrote it first.
+        ``embedding_model`` names the model that made ``vectors``; it is recorded in the event so
+        a replay knows which memories a new model must re-embed.
 
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
         write = self._stage_upsert(
             text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
-            expected_version=expected_version,
+            expected_version=expected_version, embedding_model=embedding_model,
         )
         embed_missing([write], self.embedder)
 

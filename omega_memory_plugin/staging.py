@@ -65,9 +65,14 @@ def stage_upsert(
     collection: str,
     expected_version: int | None,
     max_text_bytes: int,
+    embedding_model: str | None = None,
 ) -> StagedWrite:
     if expected_version is not None and (not isinstance(expected_version, int) or expected_version < 0):
         raise InvalidInputError(f"expected_version must be an integer >= 0, got {expected_version!r}")
+    if embedding_model is not None and (vectors is None or not isinstance(embedding_model, str) or not embedding_model):
+        raise InvalidInputError(
+            "embedding_model names the model that made the given vectors: a non-empty string, with vectors=..."
+        )
     return StagedWrite(
         kind="upsert",
         collection=check_collection(collection),
@@ -76,6 +81,7 @@ def stage_upsert(
         text=check_text(text, max_text_bytes),
         vectors=named_vectors(vectors) if vectors is not None else {},
         metadata=check_metadata(metadata),
+        embedding_model=embedding_model,
         expected_version=expected_version,
     )
 

@@ -35,11 +35,12 @@ class _Stager:
         namespace: str | None = None,
         collection: str | None = None,
         expected_version: int | None = None,
+        embedding_model: str | None = None,
     ) -> str:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
             text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
-            expected_version=expected_version,
+            expected_version=expected_version, embedding_model=embedding_model,
         )
         self._add(write)
         return write.memory_id

@@ -22,6 +22,7 @@ class OmegaHashEmbeddings(Embeddings):
 
     def __init__(self, dimension: int = 384) -> None:
         self._hash = HashEmbedder(dimension)
+        self.model = self._hash.name  # "hash:<dimension>", recorded in every event
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._hash.embed(texts)

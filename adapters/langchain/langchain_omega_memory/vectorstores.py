@@ -61,6 +61,7 @@ class OmegaMemoryVectorStore(VectorStore):
         self.embedding = embedding
         self.namespace, self.collection = memory._scope(namespace, collection)
         self._owns_memory = owns_memory
+        self._model_id = model_id(embedding)
 
     @property
     def embeddings(self) -> Embeddings:
@@ -114,7 +115,9 @@ class OmegaMemoryVectorStore(VectorStore):
         # Every write is checked while staged, so a bad document raises before anything is appended.
         tx = self.memory.transaction()
         for text, metadata, memory_id, vector in zip(texts, metadatas, ids, vectors, strict=True):
-            tx.upsert(text, id=memory_id, vectors=vector, metadata=metadata, **self._scope)
+            tx.upsert(
+                text, id=memory_id, vectors=vector, metadata=metadata, embedding_model=self._model_id, **self._scope
+            )
         return tx
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -280,6 +283,17 @@ class OmegaMemoryVectorStore(VectorStore):
             options["score_threshold"] = kwargs.pop("score_threshold")
         _no_options(kwargs, "search")
         return options
+
+
+def model_id(embeddings: Embeddings) -> str:
+    """What every event records as its embedding model: the class, and the model name if it has one
+    (``langchain:OpenAIEmbeddings:text-embedding-3-small``), so a replay knows what to re-embed."""
+    name = f"langchain:{type(embeddings).__name__}"
+    for attribute in ("model", "model_name", "model_id", "deployment"):
+        value = getattr(embeddings, attribute, None)
+        if isinstance(value, str) and value:
+            return f"{name}:{value}"
+    return name
 
 
 def _document(record: MemoryRecord) -> Document:

@@ -127,6 +127,7 @@ def test_every_write_is_an_event_and_a_replay_reproduces_the_store(store: OmegaM
     store.delete(["espresso"])
     history = memory.history("green", namespace="tests", collection="langchain")
     assert [(e.type, e.version) for e in history] == [("memory.upserted", 1), ("memory.upserted", 2)]
+    assert history[1].data.embedding_model == "langchain:OmegaHashEmbeddings:hash:64"  # type: ignore[union-attr]
     assert [e.type for e in memory.history("espresso", namespace="tests", collection="langchain")] == [
         "memory.upserted", "memory.deleted"
     ]
