@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-langchain test bench clean
+.PHONY: demo demo-langchain demo-llama-index test bench clean
 
-ADAPTERS := adapters/langchain
+ADAPTERS := adapters/langchain adapters/llama_index
 
 $(STAMP): pyproject.toml $(ADAPTERS:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)  ## run the quickstart on the embedded defaults (no server)
 demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offline
 	$(PY) examples/langchain_agent.py
 
+demo-llama-index: $(STAMP)  ## a LlamaIndex ingestion pipeline, retrieval, and a rebuild by replay, offline
+	$(PY) examples/llama_index_pipeline.py
+
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest -q
 
@@ -28,6 +31,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/mongo.py
 	$(PY) benchmarks/langchain.py
+	$(PY) benchmarks/llama_index_bench.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache

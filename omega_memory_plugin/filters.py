@@ -8,10 +8,17 @@ The syntax is the one LangChain and MongoDB users know::
     {"$or": [{"topic": "tea"}, {"topic": "coffee"}]}   # $and / $or / $not
     {"author.name": "ada"}                             # dotted keys reach nested objects
     {"summary": {"$exists": True}}
+    {"tags": {"$exists": False}}                       # missing, null or [] (Qdrant's IsEmpty)
+    {"title": {"$text": "green t"}}                    # substring of a string value
 
 Every index backend translates the same tree, so a filter means the same thing everywhere. Where a
 stored value is a list, a condition matches if any element matches (as in Qdrant and MongoDB).
 ``$ne`` and ``$nin`` also match memories that lack the key.
+
+``$exists: False`` is Qdrant's *is empty*: the key is missing, null, or an empty list (an empty
+string is a value, so it exists). ``$text`` is a case-sensitive substring test on string values
+(Qdrant's ``match: {substring}``, the same on every index whether or not a text index exists);
+numbers and other non-strings never match it. Word-based full-text search is not a filter here.
 """
 
 from __future__ import annotations
@@ -22,10 +29,10 @@ from typing import Any, Literal, TypeAlias
 
 from .errors import FilterError
 
-CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists"]
+CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text"]
 _OPERATORS: dict[str, CompareOp] = {
     "$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte",
-    "$in": "in", "$nin": "nin", "$exists": "exists",
+    "$in": "in", "$nin": "nin", "$exists": "exists", "$text": "text",
 }
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
 Scalar: TypeAlias = str | int | float | bool
@@ -114,6 +121,10 @@ def _compare(key: str, operator: str, operand: Any) -> Compare:
         for item in operand:
             _require_scalar(key, operator, item)
         operand = tuple(operand)
+    elif op == "text":
+        # An empty substring would match every string and no other value: surely not what was meant.
+        if not isinstance(operand, str) or not operand:
+            raise FilterError(f"$text on {key!r} needs a non-empty string, got {operand!r}")
     elif not isinstance(operand, bool):
         raise FilterError(f"$exists on {key!r} needs true or false, got {operand!r}")
     return Compare(key, op, operand)
@@ -176,4 +187,6 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
         return any(same_value(v, w) for v in values for w in node.value)
     if node.op == "nin":
         return not any(same_value(v, w) for v in values for w in node.value)
+    if node.op == "text":
+        return any(isinstance(v, str) and node.value in v for v in values)
     return any(_in_range(v, node.op, node.value) for v in values)

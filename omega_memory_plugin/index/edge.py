@@ -78,6 +78,7 @@ VOCABULARY = FilterVocabulary(
     match_any=lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
     range=lambda key, **bounds: qe.FieldCondition(key, range=qe.RangeFloat(**bounds)),
     is_empty=lambda key: qe.IsEmptyCondition(key),
+    match_substring=lambda key, text: qe.FieldCondition(key, match=qe.MatchSubstring(text)),
 )
 
 

@@ -51,6 +51,7 @@ VOCABULARY = FilterVocabulary(
     match_any=lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
     range=lambda key, **bounds: models.FieldCondition(key=key, range=models.Range(**bounds)),
     is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+    match_substring=lambda key, text: models.FieldCondition(key=key, match=models.MatchSubstring(substring=text)),
 )
 
 # The one point of the meta collection. Fixed, so every process reads and writes the same point.

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import FilterError
 from ..filters import And, Compare, Node, Not, Or
 from .payload import NAMESPACE, metadata_key
 
@@ -22,6 +23,9 @@ class FilterVocabulary:
     match_any: Callable[[str, list[str]], Any]
     range: Callable[..., Any]  # range(key, gt=..., gte=..., lt=..., lte=...)
     is_empty: Callable[[str], Any]
+    # match_substring(key, text): Qdrant's `match: {substring}`. Optional so that a vocabulary
+    # written before `$text` existed keeps working; such an index rejects `$text` by name.
+    match_substring: Callable[[str, str], Any] | None = None
 
 
 def scoped_filter(vocab: FilterVocabulary, namespace: str | None, node: Node | None) -> Any:
@@ -71,5 +75,13 @@ def _compare(vocab: FilterVocabulary, node: Compare) -> Any:
         case "exists":
             empty = vocab.is_empty(key)
             return vocab.filter(must_not=[empty]) if node.value else empty
+        case "text":
+            # Not MatchText: without a text index Qdrant (>= 1.19.1, and Edge) matches whole
+            # lower-cased words with it, and with one it depends on the index's tokenizer.
+            if vocab.match_substring is None:
+                raise FilterError(
+                    f"$text on {node.key!r} is not supported by this index: its FilterVocabulary has no match_substring"
+                )
+            return vocab.match_substring(key, node.value)
         case op:
             return vocab.range(key, **{op: node.value})

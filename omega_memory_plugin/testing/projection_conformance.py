@@ -34,6 +34,8 @@ FILTER_DATA: list[dict[str, Any]] = [
     {"year": 2022, "note": "no topic"},
     {"topic": "Tea", "year": 1999, "tags": ["c"], "count": 0},
     {},
+    # for $text: a string no word tokenizer splits at the substring, accents, and an empty string
+    {"topic": "café au lait", "note": "ORD20260921ABCD", "tags": ["green tea", "x"], "title": ""},
 ]
 FILTERS: list[dict[str, Any]] = [
     {"topic": "tea"},
@@ -62,6 +64,20 @@ FILTERS: list[dict[str, Any]] = [
     {"count": 0},
     {"score": 4.5},
     {"score": {"$nin": [3.0, 4.5]}},
+    # $text: case-sensitive substring on string values (and on each string of a list)
+    {"topic": {"$text": "ea"}},
+    {"topic": {"$text": "Te"}},
+    {"topic": {"$text": "é au"}},
+    {"note": {"$text": "0921"}},
+    {"note": {"$text": "no top"}},
+    {"tags": {"$text": "n t"}},
+    {"year": {"$text": "20"}},
+    {"author.name": {"$text": "d"}},
+    {"$not": {"topic": {"$text": "ea"}}},
+    {"$or": [{"topic": {"$text": "off"}}, {"tags": {"$text": "c"}}]},
+    # $exists false is "is empty": missing, null or [] (an empty string is a value)
+    {"title": {"$exists": False}},
+    {"title": {"$exists": True}},
 ]
 
 

@@ -15,7 +15,7 @@ def memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Memory]:
     if request.param == "embedded":
         options = {"path": tmp_path / "memory"}
     else:
-        options = {"log_url": request.getfixturevalue("mongo_url"), "index_url": f"edge://{tmp_path}/index"}
+        options = {"log_url": request.getfixturevalue("mongo_url"), "index_url": f"edge:///{tmp_path}/index"}
     with Memory(**options) as m:
         yield m
 

@@ -36,7 +36,7 @@ class TestMongoLog(VectorStoreIntegrationTests):
 
     @pytest.fixture
     def vectorstore(self, tmp_path: Path, mongo_url: str) -> Iterator[OmegaMemoryVectorStore]:
-        yield from _store(Memory(log_url=mongo_url, index_url=f"edge://{tmp_path}/index"))
+        yield from _store(Memory(log_url=mongo_url, index_url=f"edge:///{tmp_path}/index"))
 
 
 class TestQdrantClientIndex(VectorStoreIntegrationTests):

@@ -1,0 +1,349 @@
+"""A LlamaIndex vector store whose every write is an event in an omega memory log.
+
+Nodes are memories (see :mod:`.nodes`): adding, deleting and clearing append events to the log,
+queries read the memory's Qdrant index, and ``memory.rebuild()`` replays the log into a fresh
+index with the same answers. Sync and async methods share one translation of each call (the
+``_Search`` and ``_Selection`` plans below); only the call to the memory differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypedDict
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
+from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+
+from omega_memory_plugin import Event, Memory, MemoryRecord
+from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.staging import DEFAULT_VECTOR
+from omega_memory_plugin.transaction import Transaction
+
+from . import nodes
+from .filters import Spec, restricted, to_filter
+from .nodes import NodeWrite, to_node, to_write
+
+DEFAULT_COLLECTION = "llama_index"
+_PAGE = 10_000  # memories per scan call when a delete or get walks a whole selection
+# Modes that need sparse (BM25) or text search, which arrive with hybrid search.
+_HYBRID_MODES = {
+    VectorStoreQueryMode.HYBRID,
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.TEXT_SEARCH,
+    VectorStoreQueryMode.SEMANTIC_HYBRID,
+}
+
+
+class _Scope(TypedDict):
+    namespace: str
+    collection: str
+
+
+class OmegaMemoryVectorStore(BasePydanticVectorStore):
+    """LlamaIndex vector store over an event-sourced :class:`~omega_memory_plugin.Memory`.
+
+    Args:
+        memory: the Memory to read and write (embedded, or a Mongo log + Qdrant server).
+        namespace: the tenant scope of this store (an agent, user or session); defaults to the
+            Memory's namespace. A store never sees another namespace's nodes.
+        collection: the memory collection (default ``"llama_index"``). All nodes of a collection
+            share one embedding dimension.
+        mmr_prefetch_factor: an MMR query reranks ``similarity_top_k * mmr_prefetch_factor``
+            nearest nodes (override per query with ``mmr_prefetch_k`` / ``mmr_prefetch_factor``).
+
+    Example::
+
+        from llama_index.core import StorageContext, VectorStoreIndex
+        from omega_memory_plugin import Memory
+        from llama_index.vector_stores.omega_memory import OmegaMemoryVectorStore
+
+        store = OmegaMemoryVectorStore(Memory(".omega-memory"), namespace="user-7")
+        index = VectorStoreIndex.from_documents(docs, storage_context=StorageContext.from_defaults(vector_store=store))
+        index.as_retriever(similarity_top_k=3).retrieve("what does the user drink?")
+    """
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    namespace: str = Field(description="Tenant scope of this store's nodes.")
+    collection: str = Field(default=DEFAULT_COLLECTION, description="Memory collection holding the nodes.")
+    mmr_prefetch_factor: float = Field(default=4.0, gt=0, description="Candidates per result an MMR query reranks.")
+
+    # Where each part of a node lives in a memory's metadata (see nodes.py).
+    NODE_ID_KEY: ClassVar[str] = nodes.NODE_ID_KEY
+    NODE_CONTENT_KEY: ClassVar[str] = nodes.NODE_CONTENT_KEY
+    REF_DOC_ID_KEY: ClassVar[str] = nodes.REF_DOC_ID_KEY
+    TEXT_IN_CONTENT_KEY: ClassVar[str] = nodes.TEXT_IN_CONTENT_KEY
+
+    _memory: Memory = PrivateAttr()
+
+    def __init__(
+        self,
+        memory: Memory,
+        *,
+        namespace: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        mmr_prefetch_factor: float = 4.0,
+    ) -> None:
+        namespace, collection = memory._scope(namespace, collection)  # checks both names now
+        super().__init__(namespace=namespace, collection=collection, mmr_prefetch_factor=mmr_prefetch_factor)
+        self._memory = memory
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OmegaMemoryVectorStore"
+
+    @property
+    def client(self) -> Memory:
+        """The Memory behind this store."""
+        return self._memory
+
+    @property
+    def memory(self) -> Memory:
+        return self._memory
+
+    @property
+    def _where(self) -> _Scope:
+        return _Scope(namespace=self.namespace, collection=self.collection)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Write nodes (with their embeddings) as one atomic commit; return their ids.
+
+        A node id that is already stored is replaced (a new version of that memory).
+        """
+        writes = [to_write(node) for node in nodes]
+        if writes:
+            with self._memory.transaction() as tx:
+                self._stage(tx, writes)
+        return [w.id for w in writes]
+
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        writes = [to_write(node) for node in nodes]
+        if writes:
+            async with self._memory.transaction() as tx:
+                self._stage(tx, writes)
+        return [w.id for w in writes]
+
+    def _stage(self, tx: Transaction, writes: Sequence[NodeWrite]) -> None:
+        """Stage every write; the first bad node raises (naming it) and the commit never happens."""
+        schema = self._memory.collections().get(self.collection)
+        dimension = schema.vectors.get(DEFAULT_VECTOR) if schema is not None else None
+        for w in writes:
+            try:
+                tx.upsert(w.text, id=w.id, vectors=w.vector, metadata=w.metadata, **self._where)
+            except InvalidInputError as exc:
+                raise type(exc)(f"node {w.id!r}: {exc}") from exc
+            dimension = dimension or len(w.vector)  # the first node sizes a new collection
+            if len(w.vector) != dimension:
+                raise InvalidVectorError(
+                    f"node {w.id!r} has an embedding of dimension {len(w.vector)}, but collection "
+                    f"{self.collection!r} holds dimension {dimension}; use one embedding model per collection"
+                )
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of document ``ref_doc_id``, in one commit."""
+        ids = [r.id for r in self._scan({self.REF_DOC_ID_KEY: ref_doc_id})]
+        if ids:
+            self._memory.delete(ids, **self._where)
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        ids = [r.id for r in await self._ascan({self.REF_DOC_ID_KEY: ref_doc_id})]
+        if ids:
+            await self._memory.adelete(ids, **self._where)
+
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
+        """Delete the nodes with these ids and/or matching these filters, in one commit.
+
+        With neither, every node of the store is deleted (as in LlamaIndex's SimpleVectorStore).
+        """
+        selection = _Selection.of(node_ids, filters)
+        if not selection.any:
+            return
+        ids = selection.ids_known or [r.id for r in self._scan(selection.spec)]
+        if ids:
+            self._memory.delete(ids, **self._where)
+
+    async def adelete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
+        selection = _Selection.of(node_ids, filters)
+        if not selection.any:
+            return
+        ids = selection.ids_known or [r.id for r in await self._ascan(selection.spec)]
+        if ids:
+            await self._memory.adelete(ids, **self._where)
+
+    def clear(self) -> None:
+        """Erase every node of this store's namespace: one ``namespace.erased`` event."""
+        self._memory.erase_namespace(self.namespace, collection=self.collection)
+
+    async def aclear(self) -> None:
+        await self._memory.aerase_namespace(self.namespace, collection=self.collection)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None) -> list[BaseNode]:
+        """The nodes with these ids (in that order) and/or matching these filters; all without either."""
+        selection = _Selection.of(node_ids, filters)
+        if not selection.any:
+            return []
+        if selection.ids_known:
+            return selection.nodes(self._memory.get(selection.ids_known, **self._where))
+        return selection.nodes(self._scan(selection.spec))
+
+    async def aget_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        selection = _Selection.of(node_ids, filters)
+        if not selection.any:
+            return []
+        if selection.ids_known:
+            return selection.nodes(await self._memory.aget(selection.ids_known, **self._where))
+        return selection.nodes(await self._ascan(selection.spec))
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Nearest nodes to ``query.query_embedding`` (modes DEFAULT and MMR), best first."""
+        search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
+        records = self._memory.search(
+            search.vector, filter=search.spec, limit=search.limit, with_vectors=search.mmr, **self._where
+        )
+        return search.result(records)
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
+        records = await self._memory.asearch(
+            search.vector, filter=search.spec, limit=search.limit, with_vectors=search.mmr, **self._where
+        )
+        return search.result(records)
+
+    def history(self, node_id: str) -> list[Event]:
+        """Every event of one node, oldest first (its audit trail, read from the log)."""
+        return self._memory.history(node_id, **self._where)
+
+    async def ahistory(self, node_id: str) -> list[Event]:
+        return await self._memory.ahistory(node_id, **self._where)
+
+    def _scan(self, spec: Spec | None) -> list[MemoryRecord]:
+        records: list[MemoryRecord] = []
+        while True:
+            page = self._memory.scan(filter=spec, limit=_PAGE, offset=len(records), **self._where)
+            records.extend(page)
+            if len(page) < _PAGE:
+                return records
+
+    async def _ascan(self, spec: Spec | None) -> list[MemoryRecord]:
+        records: list[MemoryRecord] = []
+        while True:
+            page = await self._memory.ascan(filter=spec, limit=_PAGE, offset=len(records), **self._where)
+            records.extend(page)
+            if len(page) < _PAGE:
+                return records
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """Which nodes a get or delete means.
+
+    ``ids_known``: the ids alone decide (read them by id). Otherwise ``spec`` selects them in a scan,
+    and ``order`` (the ids asked for, if any) orders what the scan found. ``any`` is False when
+    nothing can match: ``node_ids=[]`` means no node here, never every node.
+    """
+
+    any: bool
+    ids_known: list[str] | None = None
+    spec: Spec | None = None
+    order: list[str] | None = None
+
+    @staticmethod
+    def of(node_ids: Sequence[str] | None, filters: MetadataFilters | None) -> _Selection:
+        spec = to_filter(filters)  # a bad filter raises even when the answer is known to be empty
+        if node_ids is not None and not isinstance(node_ids, (list, tuple)):
+            raise InvalidInputError(f"node_ids must be a list of node ids, got {type(node_ids).__name__}")
+        ids = None if node_ids is None else list(node_ids)
+        if ids is not None and not ids:
+            return _Selection(any=False)
+        if spec is None and ids is not None:
+            return _Selection(any=True, ids_known=ids)
+        return _Selection(any=True, spec=restricted(spec, node_ids=ids), order=ids)
+
+    def nodes(self, records: Sequence[MemoryRecord]) -> list[BaseNode]:
+        if self.order is not None:
+            rank = {node_id: i for i, node_id in enumerate(self.order)}
+            records = sorted(records, key=lambda r: rank[r.id])
+        return [to_node(r) for r in records]
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """One query, checked and translated: what to ask the memory, and how to shape the answer."""
+
+    vector: list[float]
+    spec: Spec | None
+    limit: int
+    top_k: int
+    mmr: bool
+    mmr_threshold: float | None
+
+    @staticmethod
+    def of(query: VectorStoreQuery, kwargs: dict[str, Any], prefetch_factor: float) -> _Search:
+        mode = VectorStoreQueryMode(query.mode)
+        if mode in _HYBRID_MODES:
+            raise NotImplementedError(
+                f"query mode {mode.value!r} needs sparse or hybrid search, which OmegaMemoryVectorStore "
+                "does not have yet; use mode 'default' or 'mmr'"
+            )
+        if mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+            raise NotImplementedError(
+                f"query mode {mode.value!r} is not supported by OmegaMemoryVectorStore; use 'default' or 'mmr'"
+            )
+        if query.query_embedding is None:
+            raise InvalidVectorError("OmegaMemoryVectorStore needs query.query_embedding (it stores no embed model)")
+        spec = to_filter(query.filters)
+        top_k = query.similarity_top_k
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise InvalidInputError(f"similarity_top_k must be a positive integer, got {top_k!r}")
+        mmr = mode == VectorStoreQueryMode.MMR
+        limit = top_k
+        if mmr:
+            factor = kwargs.get("mmr_prefetch_factor", prefetch_factor)
+            limit = max(top_k, int(kwargs.get("mmr_prefetch_k") or top_k * factor))
+        threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+        # An empty list means "no restriction" here, as in LlamaIndex's other stores: the index's
+        # retriever passes node_ids=[] whenever the vector store keeps the nodes itself.
+        return _Search(
+            vector=list(query.query_embedding),
+            spec=restricted(spec, node_ids=query.node_ids or None, doc_ids=query.doc_ids or None),
+            limit=limit,
+            top_k=top_k,
+            mmr=mmr,
+            mmr_threshold=threshold,
+        )
+
+    def result(self, records: Sequence[MemoryRecord]) -> VectorStoreQueryResult:
+        if self.mmr and records:
+            scores, ids = get_top_k_mmr_embeddings(
+                self.vector,
+                [(r.vectors or {})[DEFAULT_VECTOR] for r in records],
+                similarity_top_k=self.top_k,
+                embedding_ids=[r.id for r in records],
+                mmr_threshold=self.mmr_threshold,
+            )
+            by_id = {r.id: r for r in records}
+            records = [by_id[i] for i in ids]
+        else:
+            scores = [r.score if r.score is not None else 0.0 for r in records]
+        return VectorStoreQueryResult(
+            nodes=[to_node(r) for r in records], similarities=[float(s) for s in scores], ids=[r.id for r in records]
+        )
