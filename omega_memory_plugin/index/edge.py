@@ -27,7 +27,8 @@ from ..filters import Node
 from ..records import MemoryRecord
 from .base import Projection, SearchQuery
 from .batching import plan_writes
-from .payload import MEMORY_ID, METADATA, NAMESPACE, point_id, to_payload, to_record, to_vectors
+from .payload import MEMORY_ID, METADATA, NAMESPACE, metadata_key, point_id, to_payload, to_record, to_vectors
+from .payload_indexes import IndexKind, wanted_indexes
 from .qdrant_filters import FilterVocabulary, scoped_filter
 from ..hookspecs import hookimpl
 from ..settings import Settings
@@ -39,6 +40,14 @@ from ..urls import scheme, url_path
 # random 384-d vectors per namespace, exact search took 1.7 ms at recall 1.0, while the graph
 # with default ef found 0.61 of the true top 10 (benchmarks/README.md).
 _HNSW = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=50_000, payload_m=16)
+
+# enable_hnsw=False: the graph is built per namespace only; a graph per indexed value as well
+# would multiply optimize() time for no gain, since filtered namespaces are searched exactly.
+_INDEX_PARAMS: dict[IndexKind, Any] = {
+    "keyword": qe.KeywordIndexParams(enable_hnsw=False),
+    "float": qe.FloatIndexParams(enable_hnsw=False),
+    "bool": qe.KeywordIndexParams(enable_hnsw=False),
+}
 
 _DISTANCES = {Distance.COSINE: qe.Distance.Cosine, Distance.DOT: qe.Distance.Dot, Distance.EUCLID: qe.Distance.Euclid}
 
@@ -104,6 +113,7 @@ class EdgeProjection(Projection):
         self.name = f"edge:{self.dir}"
         self.applied_position = 0
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._indexed: dict[str, set[str]] = {}  # collection -> payload fields with an index
         for shard_dir in sorted(p for p in self.dir.iterdir() if p.is_dir()):
             self._shards[shard_dir.name] = self._open(lambda d=shard_dir: qe.EdgeShard.load(str(d)), shard_dir)
 
@@ -121,6 +131,21 @@ class EdgeProjection(Projection):
 
     def _shard(self, collection: str) -> qe.EdgeShard:
         return self._shards[collection]
+
+    def _filter(self, collection: str, namespace: str | None, node: Node | None) -> Any:
+        """The Qdrant filter for a query, after indexing the metadata keys it uses (see payload_indexes)."""
+        wanted = wanted_indexes(node)
+        if wanted:
+            shard = self._shards[collection]
+            indexed = self._indexed.get(collection)
+            if indexed is None:
+                indexed = self._indexed[collection] = set(shard.info().payload_schema)
+            for key, kind in wanted.items():
+                field = _BOOLEANS if kind == "bool" else metadata_key(key)
+                if field not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(field, _INDEX_PARAMS[kind]))
+                    indexed.add(field)
+        return scoped_filter(VOCABULARY, namespace, node)
 
     async def apply(self, events: Sequence[Event]) -> None:
         fresh = [e for e in events if e.position > self.applied_position]
@@ -167,7 +192,7 @@ class EdgeProjection(Projection):
             qe.QueryRequest(
                 limit=query.limit,
                 query=qe.Query.Nearest(query.vector.tolist(), using=query.using),
-                filter=scoped_filter(VOCABULARY, query.namespace, query.filter),
+                filter=self._filter(query.collection, query.namespace, query.filter),
                 with_payload=True,
                 with_vector=[query.using] if query.with_vectors else False,
                 score_threshold=query.score_threshold,
@@ -194,7 +219,7 @@ class EdgeProjection(Projection):
         shard = self._shards.get(collection)
         if shard is None:
             return []
-        condition = scoped_filter(VOCABULARY, namespace, filter)
+        condition = self._filter(collection, namespace, filter)
         records, next_offset = [], None
         while True:
             page, next_offset = shard.scroll(
@@ -210,7 +235,7 @@ class EdgeProjection(Projection):
         shard = self._shards.get(collection)
         if shard is None:
             return 0
-        return shard.count(qe.CountRequest(exact=True, filter=scoped_filter(VOCABULARY, namespace, filter)))
+        return shard.count(qe.CountRequest(exact=True, filter=self._filter(collection, namespace, filter)))
 
     async def fresh(self) -> EdgeProjection:
         return EdgeProjection(self.root, generation=uuid.uuid4().hex[:12])
@@ -228,6 +253,7 @@ class EdgeProjection(Projection):
         for shard in self._shards.values():
             shard.close()
         self._shards.clear()
+        self._indexed.clear()
 
 
 def _vectors(raw: Any) -> dict[str, list[float]] | None:
