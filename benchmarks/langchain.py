@@ -29,7 +29,6 @@ import uuid
 import warnings
 
 import numpy as np
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from qdrant_client import QdrantClient, models
