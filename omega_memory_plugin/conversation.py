@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 DEFAULT_CHAT_COLLECTION = "chat"
 DEFAULT_CHAT_EMBEDDER = "hash:256"
 PAYLOAD = "message"  # the metadata key that holds the framework's message exactly as given
-_PAGE = 1000
 _REGISTRY_NAMESPACE = "conversations"
 
 Item = tuple[str, Mapping[str, Any]]  # (text to embed and search, JSON payload to return)
@@ -97,17 +96,14 @@ class Conversation:
     async def _registration(self) -> list[StagedWrite]:
         """The registry write this conversation still needs (none once it is known to be listed)."""
         if not self._registered:
-            self._registered = bool(await self.memory._get(self.key, namespace=_REGISTRY_NAMESPACE, collection=self._registry))
+            listed = await self.memory._get(self.key, namespace=_REGISTRY_NAMESPACE, collection=self._registry)
+            self._registered = bool(listed)
         return [] if self._registered else [self._register()]
 
     # -- reading -------------------------------------------------------------------------------
 
     async def _records(self) -> list[MemoryRecord]:
-        records: list[MemoryRecord] = []
-        while page := await self.memory._scan(
-            limit=_PAGE, offset=len(records), namespace=self.key, collection=self.collection
-        ):
-            records.extend(page)
+        records = await self.memory._scan(limit=None, namespace=self.key, collection=self.collection)
         # Log position is the order messages were appended in, across every writer process.
         return sorted(records, key=lambda r: r.position)
 
@@ -207,9 +203,5 @@ def registry_collection(collection: str) -> str:
 
 
 async def _keys(memory: Memory, collection: str) -> list[str]:
-    keys: list[str] = []
-    while page := await memory._scan(
-        limit=_PAGE, offset=len(keys), namespace=_REGISTRY_NAMESPACE, collection=registry_collection(collection)
-    ):
-        keys.extend(r.id for r in page)
-    return keys
+    registry = registry_collection(collection)
+    return [r.id for r in await memory._scan(limit=None, namespace=_REGISTRY_NAMESPACE, collection=registry)]

@@ -491,15 +491,17 @@ class Memory:
         self,
         *,
         filter: Mapping[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
         namespace: str | None = None,
         collection: str | None = None,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
-        """Memories matching ``filter`` (no vector), ordered by id, ``limit`` from ``offset``."""
+        """Memories matching ``filter`` (no vector), ordered by id, ``limit`` from ``offset``
+        (``limit=None``: all of them)."""
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
-        _check_limit(limit)
+        if limit is not None:
+            _check_limit(limit)
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
 
@@ -678,9 +680,10 @@ def _check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
                 f"collection {write.collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
             )
         if vector.size != size:
+            subject = f"memory {write.memory_id!r}: vector" if write.memory_id else "vector"
             raise InvalidVectorError(
-                f"vector {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
-                f"dimension {size}"
+                f"{subject} {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
+                f"dimension {size}; use one embedding model per collection"
             )
 
 

@@ -64,9 +64,9 @@ class Projection(abc.ABC):
 
     @abc.abstractmethod
     async def scan(
-        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int | None = 100, offset: int = 0
     ) -> list[MemoryRecord]:
-        """Memories matching ``filter``, ordered by memory id."""
+        """Memories matching ``filter``, ordered by memory id; ``limit=None`` returns all of them."""
 
     @abc.abstractmethod
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int: ...

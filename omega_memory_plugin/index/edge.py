@@ -214,7 +214,7 @@ class EdgeProjection(Projection):
         ]
 
     async def scan(
-        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int | None = 100, offset: int = 0
     ) -> list[MemoryRecord]:
         shard = self._shards.get(collection)
         if shard is None:
@@ -229,7 +229,7 @@ class EdgeProjection(Projection):
             if next_offset is None:
                 break
         records.sort(key=lambda r: r.id)
-        return records[offset : offset + limit]
+        return records[offset:] if limit is None else records[offset : offset + limit]
 
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
         shard = self._shards.get(collection)

@@ -120,11 +120,11 @@ class InMemoryProjection(Projection):
         return [to_record(collection, p.payload, None, _as_lists(p) if with_vectors else None) for p in points if p]
 
     async def scan(
-        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int | None = 100, offset: int = 0
     ) -> list[MemoryRecord]:
         records = [to_record(collection, p.payload) for p in self._matching(collection, namespace, filter)]
         records.sort(key=lambda r: r.id)
-        return records[offset : offset + limit]
+        return records[offset:] if limit is None else records[offset : offset + limit]
 
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
         return len(self._matching(collection, namespace, filter))

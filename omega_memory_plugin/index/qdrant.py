@@ -302,7 +302,7 @@ class QdrantProjection(Projection):
         ]
 
     async def scan(
-        self, collection: str, namespace: str, filter: Node | None = None, limit: int = 100, offset: int = 0
+        self, collection: str, namespace: str, filter: Node | None = None, limit: int | None = 100, offset: int = 0
     ) -> list[MemoryRecord]:
         await self._ready()
         records: list[MemoryRecord] = []
@@ -322,7 +322,7 @@ class QdrantProjection(Projection):
                 if next_offset is None:
                     break
         records.sort(key=lambda r: r.id)
-        return records[offset : offset + limit]
+        return records[offset:] if limit is None else records[offset : offset + limit]
 
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
         await self._ready()

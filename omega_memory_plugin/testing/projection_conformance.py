@@ -184,6 +184,7 @@ class ProjectionConformance:
         ids = sorted(f"m{i}" for i in range(12))
         assert [r.id for r in await projection.scan("c", "ns", limit=100)] == ids
         assert [r.id for r in await projection.scan("c", "ns", limit=4, offset=3)] == ids[3:7]
+        assert [r.id for r in await projection.scan("c", "ns", limit=None, offset=3)] == ids[3:]
 
     async def test_score_threshold(self, projection: Projection) -> None:
         _, vectors = await self._load(projection)

@@ -72,8 +72,6 @@ class OmegaChatMessageHistory(BaseChatMessageHistory):
 
 
 def _items(messages: Sequence[BaseMessage]) -> list[tuple[str, dict]]:
-    if isinstance(messages, BaseMessage):
-        messages = [messages]
     items = []
     for message in messages:
         if not isinstance(message, BaseMessage):

@@ -33,7 +33,6 @@ from .filters import Spec, restricted, to_filter
 from .nodes import NodeWrite, to_node, to_write
 
 DEFAULT_COLLECTION = "llama_index"
-_PAGE = 10_000  # memories per scan call when a delete or get walks a whole selection
 # Modes that need sparse (BM25) or text search, which arrive with hybrid search.
 _HYBRID_MODES = {
     VectorStoreQueryMode.HYBRID,
@@ -135,20 +134,16 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         return [w.id for w in writes]
 
     def _stage(self, tx: Transaction, writes: Sequence[NodeWrite]) -> None:
-        """Stage every write; the first bad node raises (naming it) and the commit never happens."""
-        schema = self._memory.collections().get(self.collection)
-        dimension = schema.vectors.get(DEFAULT_VECTOR) if schema is not None else None
+        """Stage every write; the first bad node raises (naming it) and the commit never happens.
+
+        Dimensions are checked by the commit itself, against the collection (or, for a new one,
+        against the first node), and that error names the node too.
+        """
         for w in writes:
             try:
                 tx.upsert(w.text, id=w.id, vectors=w.vector, metadata=w.metadata, **self._where)
             except InvalidInputError as exc:
                 raise type(exc)(f"node {w.id!r}: {exc}") from exc
-            dimension = dimension or len(w.vector)  # the first node sizes a new collection
-            if len(w.vector) != dimension:
-                raise InvalidVectorError(
-                    f"node {w.id!r} has an embedding of dimension {len(w.vector)}, but collection "
-                    f"{self.collection!r} holds dimension {dimension}; use one embedding model per collection"
-                )
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of document ``ref_doc_id``, in one commit."""
@@ -236,20 +231,10 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         return await self._memory.ahistory(node_id, **self._where)
 
     def _scan(self, spec: Spec | None) -> list[MemoryRecord]:
-        records: list[MemoryRecord] = []
-        while True:
-            page = self._memory.scan(filter=spec, limit=_PAGE, offset=len(records), **self._where)
-            records.extend(page)
-            if len(page) < _PAGE:
-                return records
+        return self._memory.scan(filter=spec, limit=None, **self._where)
 
     async def _ascan(self, spec: Spec | None) -> list[MemoryRecord]:
-        records: list[MemoryRecord] = []
-        while True:
-            page = await self._memory.ascan(filter=spec, limit=_PAGE, offset=len(records), **self._where)
-            records.extend(page)
-            if len(page) < _PAGE:
-                return records
+        return await self._memory.ascan(filter=spec, limit=None, **self._where)
 
 
 @dataclass(frozen=True, slots=True)
