@@ -7,6 +7,7 @@ index; the index can be rebuilt from the log at any time.
 from .errors import (
     AppendVetoedError,
     ConcurrencyError,
+    DirectoryLockedError,
     EventLogError,
     FilterError,
     IndexUnavailableError,
@@ -19,16 +20,19 @@ from .errors import (
     OmegaMemoryError,
     ReadOnlyMemoryError,
     UnsupportedBackendError,
+    UnsupportedFilterError,
 )
 from .events import Distance, Event
 from .hookspecs import hookimpl
 from .memory import Memory
 from .records import MemoryRecord
 from .settings import Settings
+from .verification import VerifyReport
 
 __all__ = [
     "AppendVetoedError",
     "ConcurrencyError",
+    "DirectoryLockedError",
     "Distance",
     "Event",
     "EventLogError",
@@ -45,7 +49,9 @@ __all__ = [
     "OmegaMemoryError",
     "ReadOnlyMemoryError",
     "Settings",
+    "VerifyReport",
     "UnsupportedBackendError",
+    "UnsupportedFilterError",
     "hookimpl",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,10 @@ Example::
     $ omega-memory stats
     $ omega-memory history pref-tea --namespace ada
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
+    $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
+    $ omega-memory --read-only stats # while another process owns the directory
+
+Ctrl-C during ``replay`` cancels the rebuild: the live index is left as it was (exit code 130).
 """
 
 from __future__ import annotations
@@ -71,6 +75,10 @@ def _common_options(default: Any) -> argparse.ArgumentParser:
     common.add_argument("--log-url", default=default, help="event log URL, e.g. sqlite:///m/log.db (OMEGA_LOG_URL)")
     common.add_argument("--index-url", default=default, help="index URL, e.g. http://localhost:6333 (OMEGA_INDEX_URL)")
     common.add_argument("--embedder", default=default, help="embedder for text queries, e.g. hash:384 (OMEGA_EMBEDDER)")
+    common.add_argument(
+        "--read-only", action="store_true", default=default,
+        help="replay the log into memory instead of opening the index (works while another process owns it)",
+    )
     return common
 
 
@@ -117,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     _scope_options(search, with_limit=True)
     search.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
     search.set_defaults(run=cmd_search)
+
+    verify = sub.add_parser(
+        "verify", parents=[common], help="compare the index with the log, namespace by namespace",
+        description="Fold the log into its live memories (ids and versions) and compare them with the index: "
+        "counts and a digest per namespace, then the memories that differ. Exit code 0 if they match, 1 if not.",
+    )
+    verify.add_argument("--repair", action="store_true", help="re-project the memories that differ from the log")
+    verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    verify.set_defaults(run=cmd_verify)
     return parser
 
 
@@ -143,7 +160,7 @@ def open_memory(args: argparse.Namespace) -> Memory:
             f"no memory at {settings.path.absolute()} (no log.db there); pass --path DIR or --log-url, "
             "or set OMEGA_PATH / OMEGA_LOG_URL"
         )
-    return Memory(settings=settings, embedder=getattr(args, "embedder", None))
+    return Memory(settings=settings, embedder=getattr(args, "embedder", None), read_only=bool(getattr(args, "read_only", False)))
 
 
 def _need_embedder(memory: Memory) -> None:
@@ -277,6 +294,16 @@ def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(memory: Memory, args: argparse.Namespace) -> int:
+    report = memory.verify(repair=args.repair)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(report)
+        print(f"checked in {report.seconds:.2f} s")
+    return 0 if report.ok or report.repaired else 1
+
+
 def _print_hits(hits: Sequence[MemoryRecord]) -> None:
     if not hits:
         print("  (no hits)")
@@ -316,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     except OmegaMemoryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The Memory cancelled what it was doing (a rebuild drops its half-built index) and closed.
+        print("interrupted: nothing was changed (the live index is as it was)", file=sys.stderr)
+        return 130
     except ValidationError as exc:  # a bad OMEGA_* variable or .env entry
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"error: invalid setting ({problems}); fix the OMEGA_* variable or .env entry", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import InvalidInputError
 from .hookspecs import hookimpl
 from .settings import Settings
 
@@ -67,4 +68,6 @@ def omega_memory_embedder(name: str, settings: Settings) -> Embedder | None:
     kind, _, size = name.partition(":")
     if kind != "hash":
         return None
+    if size and not (size.isascii() and size.isdigit() and int(size) >= 2):
+        raise InvalidInputError(f"embedder {name!r}: the hash embedder's dimension is an integer >= 2, e.g. 'hash:384'")
     return HashEmbedder(int(size) if size else 384)

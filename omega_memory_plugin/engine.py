@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -38,7 +39,37 @@ class Engine:
                 "a synchronous Memory method was called from inside the memory's own engine "
                 "(e.g. from a plugin hook); call the async twin (aupsert, asearch, ...) instead"
             )
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        outcome: Future[T] = Future()
+        running: list[asyncio.Task[T]] = []
+
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                outcome.cancel()
+            elif (error := task.exception()) is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(task.result())
+
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            task.add_done_callback(settle)
+            running.append(task)
+
+        self.loop.call_soon_threadsafe(start)
+        try:
+            return outcome.result()
+        except BaseException:
+            # Interrupted while waiting (Ctrl-C): cancel the work on the engine and wait until it
+            # has unwound (a cancelled rebuild drops its half-built index), so that nothing goes on
+            # behind the caller's back; then let the interrupt through. (start() runs before the
+            # cancel below: the loop runs callbacks in the order they were scheduled.)
+            if not outcome.done():
+                self.loop.call_soon_threadsafe(lambda: running[0].cancel())
+                try:
+                    outcome.result()
+                except BaseException:
+                    pass
+            raise
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the engine from any event loop, including the engine's own."""

@@ -37,6 +37,11 @@ class FilterError(InvalidInputError):
     """A metadata filter uses an unknown operator or a value of the wrong shape."""
 
 
+class UnsupportedFilterError(FilterError):
+    """The index cannot evaluate this filter (e.g. a server version without the condition it
+    needs); it raises instead of answering something else."""
+
+
 class ConcurrencyError(OmegaMemoryError):
     """A write expected a memory at one version and found another.
 
@@ -64,6 +69,11 @@ class UnsupportedBackendError(OmegaMemoryError):
 
 class ReadOnlyMemoryError(OmegaMemoryError):
     """A write was attempted on a read-only (point-in-time) memory."""
+
+
+class DirectoryLockedError(OmegaMemoryError):
+    """An embedded memory directory is already open for writing (by another process, or by
+    another Memory in this one). Open it with ``Memory(path, read_only=True)`` to read it."""
 
 
 class MemoryClosedError(OmegaMemoryError):

@@ -70,9 +70,12 @@ def omega_memory_before_append(events: Sequence[Event]) -> Sequence[Event] | Non
 
 @hookspec
 def omega_memory_after_append(events: Sequence[Event]) -> None:
-    """Observe events just recorded in the log (with positions). Must not raise."""
+    """Observe events just recorded in the log (with positions). Should not raise: an exception
+    is logged and counted (``Memory.health()["observers"]``) but never reaches the writer, whose
+    events are already committed."""
 
 
 @hookspec
 def omega_memory_after_project(projection: str, events: Sequence[Event]) -> None:
-    """Observe events just applied to the index named ``projection``. Must not raise."""
+    """Observe events just applied to the index named ``projection``. Like after-append, an
+    exception is logged and counted, never raised."""

@@ -51,14 +51,15 @@ from .filters import parse_filter
 from .index.base import Projection, SearchQuery
 from .index.memory import InMemoryProjection
 from .log.base import EventLog
+from .log.versioning import memory_history
 from .plugins import Plugins, plugin_manager
-from .projector import Projector
+from .projector import IndexNeedsRebuild, Projector
 from .records import MemoryRecord
 from .settings import Settings
 from .staging import (
     StagedWrite,
     VectorsInput,
-    check_collection,
+    check_dimensions,
     embed_missing,
     named_vectors,
     stage_delete,
@@ -67,7 +68,8 @@ from .staging import (
 )
 from .transaction import BufferedWriter, Transaction
 from .twins import twins
-from .validation import check_namespace
+from .validation import check_collection, check_count, check_id, check_namespace, check_vector_name
+from .verification import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
 _OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
@@ -97,6 +99,14 @@ class Memory:
         log: an EventLog object to use instead of ``log_url``, e.g.
             ``MongoEventLog(my_async_mongo_client["omega"])`` to share an application's client.
         index: a Projection object to use instead of ``index_url``.
+        read_only: open without the index: the log is replayed into an in-memory index (kept
+            current with the log on every read) and writes raise ``ReadOnlyMemoryError``. This is
+            how to read an embedded directory that another process has open for writing.
+
+    If the index is down at open (a Qdrant server that does not answer), the Memory opens anyway:
+    writes land in the log, reads raise :class:`~omega_memory_plugin.errors.IndexUnavailableError`
+    until the index answers, and then it catches up. An index that lost its data or was built by
+    an incompatible version is rebuilt from the log while opening (with a progress bar when long).
     """
 
     def __init__(
@@ -111,6 +121,7 @@ class Memory:
         settings: Settings | None = None,
         log: EventLog | None = None,
         index: Projection | None = None,
+        read_only: bool = False,
     ) -> None:
         overrides = {
             k: v
@@ -127,6 +138,12 @@ class Memory:
         self.namespace = check_namespace(settings.namespace)
         self.collection = check_collection(settings.collection)
         self._read_only: str | None = None
+        if read_only:
+            self._read_only = (
+                "this Memory was opened read-only (read_only=True): it replays the log into memory and never "
+                "opens the index; open it without read_only (in the process that owns the directory) to write"
+            )
+        self._follow_log = True  # False for a point-in-time view, which stays where it was built
         self._owns_engine = True
         self._closed = False
         self._schemas: dict[str, CollectionCreated] = {}
@@ -139,30 +156,51 @@ class Memory:
         _OPEN.add(self)
 
     async def _open(self, log: EventLog | None, index: Projection | None) -> None:
+        self._index_lock = asyncio.Lock()
+        self._rebuild_lock = asyncio.Lock()
         self.log: EventLog = log or self.plugins.event_log(self.settings.resolved_log_url())
         try:
             await self.log.open()
-        except BaseException:
-            await self.log.close()
-            raise
-        try:
-            self.projection: Projection = index or self.plugins.projection(self.settings.resolved_index_url())
-            await self.projection.open()
+            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+            if self._read_only:
+                self.projection: Projection = InMemoryProjection()
+                self.projector = self._projector(self.projection, persist=False)
+            else:
+                self.projection = index or self.plugins.projection(self.settings.resolved_index_url())
+                self.projector = self._projector(self.projection)
         except BaseException:
             await self.log.close()  # a Memory that failed to open must not hold its files
             raise
         try:
-            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
-            self.projector = self._projector(self.projection)
-            await self.projector.start(progress=None)
+            await self._start_index()
         except BaseException:
             await self.projection.close()
             await self.log.close()
             raise
 
-    def _projector(self, projection: Projection) -> Projector:
+    def _projector(self, projection: Projection, *, persist: bool = True, offload: bool = False) -> Projector:
         s = self.settings
-        return Projector(self.log, projection, self.plugins, s.checkpoint_every, s.checkpoint_seconds)
+        return Projector(
+            self.log, projection, self.plugins, s.checkpoint_every, s.checkpoint_seconds, persist=persist, offload=offload
+        )
+
+    async def _start_index(self) -> None:
+        """Open the index and resume it; rebuild it if it cannot be resumed. An index that does not
+        answer leaves the Memory degraded (writes go on in the log), not closed."""
+        async with self._index_lock:
+            if self.projector.started:
+                return
+            try:
+                await self.projection.open()
+                try:
+                    await self.projector.start(progress=None)
+                except IndexNeedsRebuild as why:
+                    logger.warning("rebuilding the index %s from the log: %s", self.projection.name, why)
+                    await self._replay_into_fresh(progress=None, offload=False)
+                self.projector.error = None
+            except IndexUnavailableError as exc:
+                self.projector.error = exc
+                logger.warning("the index is unavailable; writes go to the log and it catches up later: %s", exc)
 
     def _ready_engine(self) -> Engine:
         if self._closed:
@@ -274,8 +312,10 @@ class Memory:
         Collections are also created implicitly by their first write, sized from its vectors.
         """
         sizes = {"dense": vectors} if isinstance(vectors, int) else dict(vectors)
-        if not sizes or any(not isinstance(d, int) or d < 1 for d in sizes.values()):
+        if not sizes or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in sizes.values()):
             raise InvalidVectorError(f"vector sizes must be positive integers, got {vectors!r}")
+        for vector_name in sizes:
+            check_vector_name(vector_name)
         schema = CollectionCreated(vectors=sizes, distance=Distance(distance or self.settings.distance))
         check_collection(name)
 
@@ -340,9 +380,8 @@ class Memory:
         events: list[Event] = []
         expected: dict[StreamKey, int] = {}
         schemas = dict(self._schemas)
-        deletes = [(w.collection, w.namespace, w.memory_id) for w in writes if w.kind == "delete"]
-        heads = await self.log.heads(deletes) if deletes else {}
-        live_in_commit: dict[StreamKey, bool] = {}
+        # Deletes of memories that are not alive and erases of empty namespaces are dropped by the
+        # log (log/versioning.py decides, inside the commit), so they are built unconditionally.
         for w in writes:
             key = (w.collection, w.namespace, w.memory_id)
             if w.kind == "upsert":
@@ -353,7 +392,7 @@ class Memory:
                     created = CollectionCreatedEvent(collection=w.collection, data=schema)
                     events.append(created)
                     expected[created.stream] = 0
-                _check_dimensions(w, schema)
+                check_dimensions(w, schema)
                 data = MemoryUpserted(
                     text=w.text,
                     vectors={name: pack_vector(v) for name, v in w.vectors.items()},
@@ -363,13 +402,9 @@ class Memory:
                 events.append(MemoryUpsertedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data))
                 if w.expected_version is not None:
                     expected[key] = w.expected_version
-                live_in_commit[key] = True
             elif w.kind == "delete":
-                head = heads.get(key)
-                alive = live_in_commit.get(key, head is not None and not head.deleted)
-                if alive:
+                if w.collection in schemas:
                     events.append(MemoryDeletedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id))
-                    live_in_commit[key] = False
             elif w.collection in schemas:
                 events.append(NamespaceErasedEvent(collection=w.collection, namespace=w.namespace))
         return events, expected
@@ -388,7 +423,9 @@ class Memory:
 
     async def _current_index(self) -> Projection:
         """The index, caught up with writes made by other processes since the last read."""
-        if self._read_only is None:
+        if not self.projector.started:
+            await self._start_index()  # it was down at open (or since): try again now
+        elif self._follow_log:
             head = await self._log_head()
             if head is not None and head > self.projector.position:
                 try:
@@ -398,7 +435,7 @@ class Memory:
                     self.projector.error = exc
         if self.projector.error is not None:
             raise IndexUnavailableError(
-                f"the index {self.projection.name} is behind the log (at position {self.projector.position}) "
+                f"the index {self._index_name} is behind the log (at position {self.projector.position}) "
                 f"and cannot catch up: {self.projector.error}. Writes are safe in the log; "
                 "fix the index and it catches up on the next call, or call rebuild()"
             ) from self.projector.error
@@ -443,7 +480,7 @@ class Memory:
         """
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
-        _check_limit(limit)
+        check_count(limit, "limit")
         if vector is None:
             if text is None:
                 raise InvalidInputError("search needs a vector or a text to embed")
@@ -459,7 +496,7 @@ class Memory:
             schema = self._schemas.get(collection)
             if schema is None:
                 return []  # nothing was ever written there
-            _check_dimensions(StagedWrite("upsert", collection, namespace, vectors={using: array}), schema)
+            check_dimensions(StagedWrite("upsert", collection, namespace, vectors={using: array}), schema)
             index = await self._current_index()
             query = SearchQuery(collection, namespace, array, using, limit, node, score_threshold, with_vectors, exact)
             return await index.search(query)
@@ -478,7 +515,7 @@ class Memory:
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
         """The memories with these ids, in the order asked; missing ids are left out."""
         namespace, collection = self._scope(namespace, collection)
-        wanted = [ids] if isinstance(ids, str) else list(ids)
+        wanted = [check_id(i) for i in ([ids] if isinstance(ids, str) else ids)]
 
         async def run() -> list[MemoryRecord]:
             return await (await self._current_index()).get(collection, namespace, wanted, with_vectors)
@@ -501,7 +538,7 @@ class Memory:
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
         if limit is not None:
-            _check_limit(limit)
+            check_count(limit, "limit")
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
 
@@ -535,12 +572,13 @@ class Memory:
     def _history(
         self, memory_id: str, *, namespace: str | None = None, collection: str | None = None
     ) -> Coroutine[Any, Any, list[Event]]:
-        """Every event of one memory, oldest first: the full audit trail, read from the log."""
+        """Every event that affected one memory, oldest first, read from the log: its own writes
+        and deletes, and each ``namespace.erased`` that erased it while it was alive."""
         namespace, collection = self._scope(namespace, collection)
-        key = (collection, namespace, memory_id)
+        key = (collection, namespace, check_id(memory_id))
 
         async def run() -> list[Event]:
-            return await self.log.stream(key)
+            return memory_history(await self.log.stream(key), await self.log.stream((collection, namespace, "")))
 
         return run()
 
@@ -551,37 +589,53 @@ class Memory:
     def _rebuild(self, *, progress: bool = True) -> Coroutine[Any, Any, int]:
         """Replay the whole log into a fresh index and swap it in; return the position reached.
 
-        The old index keeps serving until the new one is complete, then is dropped.
+        The live index keeps answering reads (and taking writes) while the new one is built: an
+        embedded index is built on a worker thread. Cancelling (Ctrl-C, an exception, a cancelled
+        task) drops the half-built index and leaves the live one in place.
         """
 
         async def run() -> int:
             self._check_writable()
-            fresh = await self.projection.fresh()
-            await fresh.open()
-            projector = self._projector(fresh)
-            await projector.catch_up(progress=progress)
-            await projector.catch_up()  # anything appended while the bar was drawing
-            await projector.checkpoint()
-            await fresh.promote(self.projection)
-            self.projection, self.projector = fresh, projector
-            return projector.position
+            async with self._rebuild_lock:
+                return await self._replay_into_fresh(progress=progress, offload=True)
 
         return run()
 
     rebuild, arebuild = twins(_rebuild)
 
+    async def _replay_into_fresh(self, *, progress: bool | None, offload: bool) -> int:
+        fresh = await self.projection.fresh()
+        projector = self._projector(fresh, offload=offload)
+        try:
+            await fresh.open()
+            projector.started = True  # a fresh index holds nothing: it starts at position 0
+            await projector.catch_up(progress=progress)
+            await projector.catch_up()  # anything appended while the bar was drawing
+            await projector.checkpoint()
+        except BaseException:
+            projector.stop_worker()
+            await fresh.drop()
+            raise
+        projector.stop_worker()
+        await fresh.promote(self.projection)
+        self.projection, self.projector = fresh, projector
+        return projector.position
+
     def as_of(self, until: int | datetime, *, progress: bool = False) -> Memory:
         """A read-only view of the memory as it was at log position ``until`` (inclusive) or at
-        time ``until``, built by replaying the log into an exact in-memory index.
+        time ``until``, built by replaying the log into an exact in-memory index. A naive datetime
+        means UTC (as on the command line). The view writes nothing anywhere.
 
         Example: ``with memory.as_of(yesterday) as past: past.search(...)``
         """
         view = object.__new__(Memory)
         view.__dict__.update(self.__dict__)
         view._owns_engine = False
+        view._follow_log = False
         view._read_only = f"this is a point-in-time view (as of {until}); write to the live Memory instead"
         view.projection = InMemoryProjection()
-        view.projector = self._projector(view.projection)
+        view.projector = self._projector(view.projection, persist=False)
+        view.projector.started = True
 
         self._ready_engine().run(view.projector.catch_up(until=until, progress=progress))
         return view
@@ -591,6 +645,29 @@ class Memory:
         return self.projector.checkpoint()
 
     flush, aflush = twins(_flush)
+
+    def _verify(self, *, repair: bool = False) -> Coroutine[Any, Any, VerifyReport]:
+        """Compare the log's live memories with the index, per namespace (counts and a digest of
+        ids and versions); with ``repair=True``, re-project what differs.
+
+        Example::
+
+            report = memory.verify()
+            if not report.ok:
+                print(report)            # which namespaces drifted, and how
+                memory.verify(repair=True)
+        """
+
+        async def run() -> VerifyReport:
+            if repair:
+                self._check_writable()
+            index = await self._current_index()
+            async with self.projector._lock:  # no write reaches the index while both sides are read
+                return await verify(self.log, index, self.projector.position, list(self._schemas), repair=repair)
+
+        return run()
+
+    verify, averify = twins(_verify)
 
     def _optimize(self) -> Coroutine[Any, Any, None]:
         """Build the index's search structures now (e.g. HNSW after a bulk load)."""
@@ -610,7 +687,8 @@ class Memory:
             error = self.projector.error
             lag = None if log["position"] is None else log["position"] - self.projector.position
             index = {
-                "name": self.projection.name,
+                "name": self._index_name,
+                "started": self.projector.started,
                 "ok": error is None,
                 "applied_position": self.projector.position,
                 "checkpoint": self.projector.checkpointed,
@@ -618,7 +696,7 @@ class Memory:
                 "lag_seconds": await self._lag_seconds() if lag else 0.0 if lag == 0 else None,
                 "error": None if error is None else str(error),
             }
-            return {"log": log, "index": index}
+            return {"log": log, "index": index, "observers": self.plugins.observer_failures.as_dict()}
 
         return run()
 
@@ -648,7 +726,7 @@ class Memory:
 
     async def _shutdown(self) -> None:
         try:
-            if self.projector.error is None:
+            if self.projector.error is None and self.projector.started:
                 await self.projector.checkpoint()
         except Exception as exc:  # closing must release resources; the next open re-applies a little
             logger.warning("could not save the checkpoint of %s on close: %s", self.projection.name, exc)
@@ -668,25 +746,17 @@ class Memory:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def _index_name(self) -> str:
+        try:
+            return self.projection.name
+        except Exception:  # a server index knows its name only once it answered
+            return "(index not opened)"
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this Memory refuses writes (a read-only open or a point-in-time view), else None."""
+        return self._read_only
+
     def __repr__(self) -> str:
-        return f"Memory(log={self.log.name!r}, index={self.projection.name!r})"
-
-
-def _check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
-    for name, vector in write.vectors.items():
-        size = schema.vectors.get(name)
-        if size is None:
-            raise InvalidVectorError(
-                f"collection {write.collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
-            )
-        if vector.size != size:
-            subject = f"memory {write.memory_id!r}: vector" if write.memory_id else "vector"
-            raise InvalidVectorError(
-                f"{subject} {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
-                f"dimension {size}; use one embedding model per collection"
-            )
-
-
-def _check_limit(limit: object) -> None:
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
+        return f"Memory(log={self.log.name!r}, index={self._index_name!r})"

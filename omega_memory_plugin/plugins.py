@@ -11,8 +11,10 @@ point in the ``omega_memory`` group::
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .index.base import Projection
     from .log.base import EventLog
     from .settings import Settings
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PLUGINS = (
     "omega_memory_plugin.log.sqlite",
@@ -49,12 +53,25 @@ def plugin_manager(extra: str | None = None, load_entrypoints: bool = True) -> p
     return manager
 
 
+@dataclass(slots=True)
+class ObserverFailures:
+    """Exceptions raised by observer hooks (after-append, after-project): counted and kept for
+    ``Memory.health()``, never raised into the caller, whose write is already committed."""
+
+    count: int = 0
+    last: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"failures": self.count, "last_error": self.last}
+
+
 class Plugins:
     """What the Memory asks of its plugins, with the hook protocols spelled out once."""
 
     def __init__(self, manager: pluggy.PluginManager, settings: Settings) -> None:
         self.manager = manager
         self.settings = settings
+        self.observer_failures = ObserverFailures()
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -92,10 +109,22 @@ class Plugins:
         return events
 
     def after_append(self, events: Sequence[Event]) -> None:
-        self.hook.omega_memory_after_append(events=events)
+        self._observe("omega_memory_after_append", events=events)
 
     def after_project(self, projection: str, events: Sequence[Event]) -> None:
-        self.hook.omega_memory_after_project(projection=projection, events=events)
+        self._observe("omega_memory_after_project", projection=projection, events=events)
+
+    def _observe(self, hook: str, **kwargs: Any) -> None:
+        # Each observer on its own: one that raises neither stops the others nor reaches the
+        # writer (the events are already in the log; a caller who saw an error would retry and
+        # write them twice). The failure is logged and counted for health().
+        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:
+                self.observer_failures.count += 1
+                self.observer_failures.last = f"{impl.plugin_name}.{hook}: {type(exc).__name__}: {exc}"
+                logger.warning("observer %s failed (the write is committed): %s", impl.plugin_name, exc, exc_info=exc)
 
 
 def _missing(what: str, url: str) -> str:

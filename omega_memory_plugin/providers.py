@@ -43,8 +43,7 @@ from .events import Distance
 from .memory import Memory
 from .records import MemoryRecord
 from .settings import Settings
-from .staging import check_collection
-from .validation import check_namespace
+from .validation import check_collection, check_namespace
 
 DEFAULT_NAMESPACE = "omega"
 DEFAULT_LIMIT = 10

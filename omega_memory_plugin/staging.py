@@ -7,7 +7,6 @@ memory exists) is checked when the commit runs, still before anything is appende
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +15,21 @@ from typing import Any, Literal
 import numpy as np
 
 from .embeddings import Embedder
-from .errors import InvalidIdError, InvalidInputError, InvalidVectorError
-from .validation import check_id, check_metadata, check_namespace, check_text, check_vector
+from .errors import InvalidInputError, InvalidVectorError
+from .events import CollectionCreated
+from .validation import (
+    check_collection,
+    check_id,
+    check_metadata,
+    check_namespace,
+    check_string,
+    check_text,
+    check_vector,
+    check_vector_name,
+    check_version,
+)
 
 DEFAULT_VECTOR = "dense"
-_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 VectorsInput = Sequence[float] | np.ndarray | Mapping[str, Sequence[float] | np.ndarray]
 
@@ -38,20 +47,12 @@ class StagedWrite:
     expected_version: int | None = None
 
 
-def check_collection(name: object) -> str:
-    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
-        raise InvalidIdError(
-            f"collection name must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit), got {name!r}"
-        )
-    return name
-
-
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
     """A bare vector becomes the default named vector; each one is checked for shape and finiteness."""
     if isinstance(vectors, Mapping):
         if not vectors:
             raise InvalidVectorError("vectors is an empty dict; give at least one named vector")
-        return {str(name): check_vector(str(name), values, None) for name, values in vectors.items()}
+        return {check_vector_name(name): check_vector(name, values, None) for name, values in vectors.items()}
     return {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, vectors, None)}
 
 
@@ -67,9 +68,9 @@ def stage_upsert(
     max_text_bytes: int,
     embedding_model: str | None = None,
 ) -> StagedWrite:
-    if expected_version is not None and (not isinstance(expected_version, int) or expected_version < 0):
-        raise InvalidInputError(f"expected_version must be an integer >= 0, got {expected_version!r}")
-    if embedding_model is not None and (vectors is None or not isinstance(embedding_model, str) or not embedding_model):
+    if expected_version is not None:
+        check_version(expected_version)
+    if embedding_model is not None and (vectors is None or not check_string(embedding_model, "embedding_model")):
         raise InvalidInputError(
             "embedding_model names the model that made the given vectors: a non-empty string, with vectors=..."
         )
@@ -104,7 +105,25 @@ def embed_missing(writes: Sequence[StagedWrite], embedder: Embedder | None) -> N
             "a memory was given without vectors and no embedder is configured; pass vectors=... "
             "or open the Memory with embedder='hash:384' (or any Embedder)"
         )
-    embedded = embedder.embed([w.text for w in missing])
+    embedded = list(embedder.embed([w.text for w in missing]))
+    if len(embedded) != len(missing):
+        raise InvalidVectorError(f"the embedder {embedder.name!r} returned {len(embedded)} vectors for {len(missing)} texts")
     for write, values in zip(missing, embedded, strict=True):
         write.vectors = {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, values, embedder.dimension)}
         write.embedding_model = embedder.name
+
+
+def check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
+    """The write's vectors against the collection's fixed dimensions (raised before any append)."""
+    for name, vector in write.vectors.items():
+        size = schema.vectors.get(name)
+        if size is None:
+            raise InvalidVectorError(
+                f"collection {write.collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
+            )
+        if vector.size != size:
+            subject = f"memory {write.memory_id!r}: vector" if write.memory_id else "vector"
+            raise InvalidVectorError(
+                f"{subject} {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
+                f"dimension {size}; use one embedding model per collection"
+            )

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .staging import StagedWrite, VectorsInput, embed_missing, stage_delete, stage_erase
+from .events import CollectionCreated
+from .staging import DEFAULT_VECTOR, StagedWrite, VectorsInput, check_dimensions, embed_missing, stage_delete, stage_erase
 
 if TYPE_CHECKING:
     from .events import Event
@@ -21,9 +22,26 @@ class _Stager:
     def __init__(self, memory: Memory) -> None:
         self._memory = memory
         self._writes: list[StagedWrite] = []
+        # Dimensions of collections first written by this batch, so a mismatch raises when staged.
+        self._dimensions: dict[str, CollectionCreated] = {}
 
     def _add(self, write: StagedWrite) -> None:
         self._writes.append(write)
+
+    def _check_dimensions(self, write: StagedWrite) -> None:
+        """Raise now, at the line that staged it, if the write's vectors cannot fit its collection
+        (the commit checks again against the log, which another process may have changed)."""
+        vectors = write.vectors
+        embedder = self._memory.embedder
+        if not vectors and embedder is not None:
+            vectors = {DEFAULT_VECTOR: _Shape(embedder.dimension)}  # type: ignore[dict-item]
+        shaped = StagedWrite("upsert", write.collection, write.namespace, write.memory_id, vectors=vectors)
+        schema = self._memory.collections().get(write.collection) or self._dimensions.get(write.collection)
+        if schema is None:
+            sizes = {name: int(v.size) for name, v in vectors.items()}
+            self._dimensions[write.collection] = CollectionCreated(vectors=sizes)
+        else:
+            check_dimensions(shaped, schema)
 
     def upsert(
         self,
@@ -42,6 +60,7 @@ class _Stager:
             text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
             expected_version=expected_version, embedding_model=embedding_model,
         )
+        self._check_dimensions(write)
         self._add(write)
         return write.memory_id
 
@@ -168,8 +187,29 @@ class BufferedWriter(_Stager):
             self._raise_failure()
             self.flush()
 
+    def discard(self) -> int:
+        """Drop what is buffered and not yet committed; return how many writes were dropped."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            dropped, self._writes = len(self._writes), []
+            return dropped
+
     def __enter__(self) -> BufferedWriter:
         return self
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.close()
+        # A block that raised commits nothing more: what was buffered since the last commit is
+        # dropped, as a transaction would be (batches already committed stay committed).
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+class _Shape:
+    """Stands in for a vector not embedded yet: only its size is known (the embedder's)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size

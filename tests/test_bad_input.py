@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import log_position
 
@@ -37,7 +38,30 @@ CASES: dict[str, tuple[type[Exception], str, Callable[[Memory], Any]]] = {
     "non-string text": (InvalidTextError, "must be a string", lambda m: m.upsert(42, vectors=GOOD)),
     "oversize text": (InvalidTextError, "limit is 64", lambda m: m.upsert("x" * 65, vectors=GOOD)),
     "metadata not JSON": (InvalidMetadataError, "not JSON", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": {1, 2}})),
-    "metadata NaN": (InvalidMetadataError, "not JSON", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": float("nan")})),
+    "metadata NaN": (InvalidMetadataError, "must be finite", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": float("nan")})),
+    "metadata -inf deep": (InvalidMetadataError, "metadata.a[1].b", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [1, {"b": -1e309}]})),
+    # Defect 1 of issue 9: a lone surrogate was appended and bricked every later read and rebuild.
+    "surrogate in metadata value": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": "ok\ud800"})),
+    "surrogate in metadata key": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"\udfff": 1})),
+    "surrogate in nested key": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [{"\ud800b": 1}]})),
+    "surrogate in text": (InvalidTextError, "lone surrogate", lambda m: m.upsert("tea \ud83d", vectors=GOOD)),
+    "surrogate in id": (InvalidIdError, "lone surrogate", lambda m: m.upsert("x", id="a\ud800", vectors=GOOD)),
+    "surrogate in namespace": (InvalidIdError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, namespace="\udc00")),
+    "surrogate in embedding model": (InvalidInputError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, embedding_model="m\ud800")),
+    "surrogate in get": (InvalidIdError, "lone surrogate", lambda m: m.get(["ok", "\ud800"])),
+    "int beyond int64": (InvalidMetadataError, "64-bit", lambda m: m.upsert("x", vectors=GOOD, metadata={"big": 2**63})),
+    "int below int64": (InvalidMetadataError, "64-bit", lambda m: m.upsert("x", vectors=GOOD, metadata={"n": [-(2**63) - 1]})),
+    "tuple metadata": (InvalidMetadataError, "use a list", lambda m: m.upsert("x", vectors=GOOD, metadata={"t": (1, 2)})),
+    "dotted metadata key": (InvalidMetadataError, "without '.'", lambda m: m.upsert("x", vectors=GOOD, metadata={"a.b": 1})),
+    "dollar metadata key": (InvalidMetadataError, "leading '$'", lambda m: m.upsert("x", vectors=GOOD, metadata={"$set": 1})),
+    "empty metadata key": (InvalidMetadataError, "non-empty", lambda m: m.upsert("x", vectors=GOOD, metadata={"": 1})),
+    "too deep metadata": (InvalidMetadataError, "deeper than 32", lambda m: m.upsert("x", vectors=GOOD, metadata=_deep(40))),
+    "bool expected version": (InvalidInputError, "expected_version", lambda m: m.upsert("x", vectors=GOOD, expected_version=True)),
+    "bool in vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=[True, 0.5, 0.5, 0.5])),
+    "numeric strings in vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=["1.5", 0.5, 0.5, 0.5])),
+    "bool array vector": (InvalidVectorError, "numbers", lambda m: m.upsert("x", vectors=np.array([True, False, True, True]))),
+    "bool limit": (InvalidInputError, "limit", lambda m: m.search(GOOD, limit=True)),
+    "bool collection size": (InvalidVectorError, "positive integers", lambda m: m.create_collection("sized", True)),
     "metadata key": (InvalidMetadataError, "keys must be strings", lambda m: m.upsert("x", vectors=GOOD, metadata={1: "a"})),
     "metadata not a dict": (InvalidMetadataError, "must be a dict", lambda m: m.upsert("x", vectors=GOOD, metadata=["a"])),
     "empty id": (InvalidIdError, "non-empty string", lambda m: m.upsert("x", id="", vectors=GOOD)),
@@ -59,6 +83,13 @@ CASES: dict[str, tuple[type[Exception], str, Callable[[Memory], Any]]] = {
     ),
     "text without embedder": (InvalidVectorError, "no embedder", lambda m: m.upsert("only text")),
 }
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        value = {"k": value}
+    return value
 
 
 def _transaction(memory: Memory, writes: list[tuple[str, list[float]]]) -> None:
@@ -108,3 +139,19 @@ def test_a_memory_that_fails_to_open_releases_its_log(tmp_path: Path) -> None:
     assert info.value is not None  # the traceback keeps the half-built Memory alive: its log must be closed
     open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
     assert str(log_file) not in open_files
+
+
+def test_hash_embedder_with_a_bad_dimension_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="hash:384"):
+        Memory(tmp_path / "m", embedder="hash:abc")
+    with pytest.raises(InvalidInputError, match="integer >= 2"):
+        Memory(tmp_path / "m", embedder="hash:1")
+
+
+def test_values_at_the_edges_of_what_is_accepted_are_stored(small: Memory) -> None:
+    metadata = {"max": 2**63 - 1, "min": -(2**63), "tiny": 5e-324, "neg0": -0.0, "np": np.float64(0.25),
+                "nul\x00value": None, "emoji": "☕\U0001f375", "ctrl": "\x00\x1f\x7f"}
+    metadata = {k.replace("\x00", ""): v for k, v in metadata.items()}  # keys may not hold NUL
+    small.upsert("edge values", id="edges", vectors=GOOD, metadata=metadata)
+    (record,) = small.get("edges")
+    assert record.metadata == metadata

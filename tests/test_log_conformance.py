@@ -11,8 +11,8 @@ from omega_memory_plugin.log.base import EventLog
 from omega_memory_plugin import Settings
 from omega_memory_plugin.log.memory import InMemoryEventLog
 from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
-from omega_memory_plugin.log.sqlite import SQLiteEventLog
-from omega_memory_plugin.testing.builders import upserted
+from omega_memory_plugin.log.sqlite import ALIVE_SINCE_SQL, SQLiteEventLog
+from omega_memory_plugin.testing.builders import deleted, erased, upserted
 from omega_memory_plugin.testing.log_conformance import EventLogConformance, read_all
 
 
@@ -54,28 +54,63 @@ class TestSQLiteEventLog(EventLogConformance):
         await one.close()
         await two.close()
 
+    async def test_a_delete_and_an_erase_see_another_connections_upsert(self, tmp_path: Path) -> None:
+        one, two = SQLiteEventLog(tmp_path / "shared.db"), SQLiteEventLog(tmp_path / "shared.db")
+        await one.append([upserted("x", [1, 0, 0, 0])])
+        assert [e.version for e in await two.append([deleted("x")])] == [2]
+        await one.append([upserted("x", [1, 0, 0, 0])])
+        assert [e.type for e in await two.append([erased()])] == ["namespace.erased"]
+        await one.close()
+        await two.close()
+
+    async def test_the_erase_check_reads_one_namespace_since_its_last_erase(self, tmp_path: Path) -> None:
+        log = SQLiteEventLog(tmp_path / "plan.db")
+        plan = " ".join(row[3] for row in log._db.execute(f"EXPLAIN QUERY PLAN {ALIVE_SINCE_SQL}", ("c", "ns", 0)))
+        assert "USING INDEX events_namespace_position (collection=? AND namespace=? AND position>?)" in plan
+        assert "SCAN" not in plan
+        await log.close()
+
+
+async def open_mongo(url: str) -> MongoEventLog:
+    """The log the ``mongodb://`` URL selects, opened."""
+    log = omega_memory_event_log(url, Settings())
+    assert isinstance(log, MongoEventLog)
+    await log.open()
+    return log
+
 
 class TestMongoEventLog(EventLogConformance):
     """Against a real Mongo-wire server: FerretDB started by the session, or OMEGA_TEST_MONGO_URL."""
 
     @pytest.fixture
     async def log(self, mongo_url: str) -> AsyncIterator[EventLog]:
-        log = omega_memory_event_log(mongo_url, Settings())
-        assert isinstance(log, MongoEventLog)
-        await log.open()
+        log = await open_mongo(mongo_url)
         yield log
         await log.close()
 
     async def test_survives_reopen_and_a_second_writer_sees_the_chain(self, mongo_url: str) -> None:
-        first = omega_memory_event_log(mongo_url, Settings())
-        await first.open()
+        first = await open_mongo(mongo_url)
         written = await first.append([upserted("a", [1, 2, 3, 4]), upserted("b", [4, 3, 2, 1])])
-        second = omega_memory_event_log(mongo_url, Settings())
-        await second.open()
+        second = await open_mongo(mongo_url)
         more = await second.append([upserted("a", [0, 0, 0, 1])])
         assert more[0].position == 3 and more[0].version == 2  # it learned the chain before writing
         again = await first.append([upserted("c", [1, 1, 1, 1])])
         assert again[0].position == 4  # the first writer walked past the second's commit
         assert await read_all(second) == [*written, *more, *again]
+        await first.close()
+        await second.close()
+
+    async def test_a_delete_and_an_erase_planned_on_a_stale_view_are_checked_against_the_chain(
+        self, mongo_url: str
+    ) -> None:
+        # `second` learned the chain before `first` wrote x: by what it knows, deleting x or
+        # erasing the namespace would do nothing. It must not answer so without reading the log.
+        first, second = await open_mongo(mongo_url), await open_mongo(mongo_url)
+        await first.append([upserted("x", [1, 0, 0, 0])])
+        assert [(e.memory_id, e.version) for e in await second.append([deleted("x")])] == [("x", 2)]
+        await first.append([upserted("x", [1, 0, 0, 0])])
+        assert [e.type for e in await second.append([erased()])] == ["namespace.erased"]
+        assert await second.append([deleted("x")]) == []  # now truly a no-op
+        assert await first.append([deleted("x")]) == []  # and for the first writer, once it reads
         await first.close()
         await second.close()

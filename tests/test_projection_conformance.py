@@ -1,20 +1,27 @@
-"""Every Projection (index) implementation passes the same conformance suite."""
+"""Every Projection (index) implementation passes the same conformance suite.
+
+The Qdrant server index runs against a real Qdrant server (the ``qdrant_server`` fixture: 1.19
+from ``../shared/qdrant/``, or OMEGA_TEST_QDRANT_URL); qdrant-client's local mode is an extra.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from omega_memory_plugin.errors import UnsupportedFilterError
 from omega_memory_plugin.events import Distance
 from omega_memory_plugin.index.base import Projection
 from omega_memory_plugin.index.edge import EdgeProjection
 from omega_memory_plugin.index.memory import InMemoryProjection
 from omega_memory_plugin.index.qdrant import QdrantProjection
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
-from omega_memory_plugin.testing.projection_conformance import ProjectionConformance
+from omega_memory_plugin.testing.projection_conformance import FILTERS, ProjectionConformance
 
 
 class TestInMemoryProjection(ProjectionConformance):
@@ -62,3 +69,29 @@ class TestQdrantLocalProjection(ProjectionConformance):
 
 class TestQdrantLocalProjectionEuclid(TestQdrantLocalProjection):
     distance = Distance.EUCLID
+
+
+class TestQdrantServerProjection(ProjectionConformance):
+    """The production index on a real Qdrant server; each test in collections of its own prefix."""
+
+    @pytest.fixture
+    async def projection(self, qdrant_url: str, qdrant_prefix: str) -> AsyncIterator[Projection]:
+        index = QdrantProjection(AsyncQdrantClient(url=qdrant_url), prefix=qdrant_prefix, owns_client=True)
+        await index.open()
+        yield index
+        await index.close()
+
+    @pytest.mark.parametrize("spec", FILTERS, ids=[str(f) for f in FILTERS])
+    async def test_filter_selects_what_the_reference_selects(self, projection: Projection, spec: dict[str, Any]) -> None:
+        # $text needs MatchSubstring (Qdrant >= 1.20): on an older server the index must refuse
+        # it by name, never answer something else.
+        assert isinstance(projection, QdrantProjection)
+        if "$text" in json.dumps(spec) and not projection.has_substring:
+            with pytest.raises(UnsupportedFilterError, match=r"is version .*upgrade the server"):
+                await super().test_filter_selects_what_the_reference_selects(projection, spec)
+            return
+        await super().test_filter_selects_what_the_reference_selects(projection, spec)
+
+
+class TestQdrantServerProjectionDot(TestQdrantServerProjection):
+    distance = Distance.DOT

@@ -266,7 +266,10 @@ async def test_without_vector_the_memorys_embedder_is_used(tmp_path: Path) -> No
         ({"vector": [1.0, 0.0, 0.0], "content": "wrong size"}, InvalidVectorError, "dimension 3"),
         ({"vector": [1.0, float("nan")], "content": "nan"}, InvalidVectorError, "non-finite"),
         ({"vector": [1.0, 0.0], "content": "c", "score": 0.5}, InvalidMetadataError, "'score'"),
-        ({"vector": [1.0, 0.0], "content": "c", "when": {1, 2}}, InvalidMetadataError, "JSON-serialisable"),
+        ({"vector": [1.0, 0.0], "content": "c", "when": {1, 2}}, InvalidMetadataError, "not JSON"),
+        # issue 9: a lone surrogate in agent_id was appended and bricked the index
+        ({"vector": [1.0, 0.0], "content": "c", "agent_id": "titan\ud800"}, InvalidMetadataError, "lone surrogate"),
+        ({"vector": [1.0, 0.0], "content": "c\udfff"}, InvalidTextError, "lone surrogate"),
         ({"id": True, "vector": [1.0, 0.0], "content": "c"}, InvalidIdError, "non-empty string"),
         ({"id": "", "vector": [1.0, 0.0], "content": "c"}, InvalidIdError, "non-empty string"),
         (["not", "a", "dict"], InvalidInputError, "a record must be a dict"),

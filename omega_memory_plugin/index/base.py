@@ -18,6 +18,28 @@ from ..records import MemoryRecord
 
 
 @dataclass(frozen=True, slots=True)
+class IndexState:
+    """What an index records about itself each time it flushes: the log position it durably
+    reflects and the point layout it was built with (see :data:`~omega_memory_plugin.index.payload.LAYOUT`).
+
+    A Memory compares it with the log's checkpoint at open: an index that recorded nothing while
+    the checkpoint says it should hold events was lost, one behind its checkpoint is stale, one of
+    another layout addresses points differently; each is rebuilt from the log, never served."""
+
+    position: int
+    layout: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One memory as the index holds it, for :meth:`Projection.entries` (``verify``)."""
+
+    namespace: str
+    memory_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchQuery:
     """One vector search. ``namespace`` is mandatory: tenant scope is never optional."""
 
@@ -46,12 +68,33 @@ class Projection(abc.ABC):
     #: Names this projection's checkpoint in the log; unique per generation of the index.
     name: str = "projection"
     applied_position: int = 0
+    #: True when the methods do their work in the calling thread (an embedded engine) and hold no
+    #: event-loop state: a rebuild may then run ``apply``/``flush`` of a fresh projection on a
+    #: worker thread (each call inside its own short-lived loop), so reads keep answering.
+    blocking: bool = False
 
     @abc.abstractmethod
     async def apply(self, events: Sequence[Event]) -> None: ...
 
     @abc.abstractmethod
-    async def flush(self) -> None: ...
+    async def flush(self) -> None:
+        """Make everything applied durable, then record :class:`IndexState` (``applied_position``
+        and the current layout) in the index's own storage."""
+
+    @abc.abstractmethod
+    async def state(self) -> IndexState | None:
+        """The state recorded by the last ``flush``, or ``None`` if this index never recorded one
+        (new, lost, or built by a version that did not record it)."""
+
+    @abc.abstractmethod
+    async def entries(self, collection: str) -> list[Entry]:
+        """Every memory of ``collection`` in every namespace, with the version the index holds."""
+
+    @abc.abstractmethod
+    async def repair(self, events: Sequence[Event]) -> None:
+        """Write the effect of these ``memory.upserted`` / ``memory.deleted`` events whatever the
+        index holds (no position check, ``applied_position`` unchanged): ``verify(repair=True)``
+        uses it to re-project memories that drifted."""
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery) -> list[MemoryRecord]: ...

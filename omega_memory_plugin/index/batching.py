@@ -1,7 +1,9 @@
 """Turn a run of events into as few index writes as possible, without changing their meaning.
 
 Consecutive upserts to one collection become one bulk upsert (the last write of a memory wins),
-consecutive deletes one bulk delete; anything else keeps its place in the order.
+consecutive deletes one bulk delete; anything else keeps its place in the order. Every index
+writes through these plans, both when applying (:func:`plan_writes`) and when repairing
+(:func:`plan_repairs`), so the two can never address points differently.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ class WriteOp:
         return list(self.by_point.values())
 
 
+def plan_repairs(events: Sequence[Event]) -> Iterator[WriteOp]:
+    """The writes of :meth:`Projection.repair`: memory upserts and deletes only, since a repair
+    re-projects single memories and must never create a collection or erase a namespace."""
+    for event in events:
+        if event.type not in ("memory.upserted", "memory.deleted"):
+            raise ValueError(
+                f"repair() takes memory.upserted and memory.deleted events only, got {event.type} at position "
+                f"{event.position}; apply() it instead"
+            )
+    return plan_writes(events)
+
+
 def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
     current: WriteOp | None = None
     for event in events:
@@ -38,7 +52,7 @@ def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
                 if current is not None:
                     yield current
                 current = WriteOp(kind, event.collection)
-            pid = point_id(event.namespace, event.memory_id)
+            pid = point_id(event.collection, event.namespace, event.memory_id)
             if kind == "upsert":
                 current.by_point.pop(pid, None)  # re-insert so the order follows the last write
                 current.by_point[pid] = event  # type: ignore[assignment]

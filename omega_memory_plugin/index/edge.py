@@ -2,32 +2,56 @@
 
 Selected by ``edge:///relative/dir`` or ``edge:////absolute/dir``. Layout::
 
-    dir/CURRENT              name of the generation in use (replaced atomically on rebuild)
+    dir/.lock                        held (filelock) by the one EdgeProjection that owns dir
+    dir/.lock.owner                  who holds it (pid, host, command line, since), for the error
+    dir/CURRENT                      name of the generation in use (replaced atomically on rebuild)
+    dir/<generation>/STATE.json      IndexState at the last flush, and the collections it held
     dir/<generation>/<collection>/   one Edge shard
 
 Edge's own WAL is turned off: the event log already is the write-ahead log, and Edge does not
 replay its WAL on load anyway. Data is durable at ``flush()``, which is why the projector saves
-its checkpoint only after flushing. One process owns a shard directory at a time.
+its checkpoint only after flushing, and why ``STATE.json`` is written only after the shards flush.
+
+One owner per directory: opening takes an exclusive lock on ``dir/.lock`` before anything is read,
+held until ``close()``, so a second process (or a second EdgeProjection in this one) gets a
+:class:`~omega_memory_plugin.errors.DirectoryLockedError` naming the owner instead of writing
+beside it. Generations made by :meth:`EdgeProjection.fresh` share their owner's lock. The owner
+removes, at open, every generation that is not the current one (left by a rebuild that was killed).
 """
 
 from __future__ import annotations
 
-import os
+import json
+import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import qdrant_edge as qe
 
-from ..errors import IndexUnavailableError
+from ..errors import DirectoryLockedError, IndexUnavailableError
 from ..events import Distance, Event, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
-from .base import Projection, SearchQuery
-from .batching import plan_writes
-from .payload import MEMORY_ID, METADATA, NAMESPACE, metadata_key, point_id, to_payload, to_record, to_vectors
+from .base import Entry, IndexState, Projection, SearchQuery
+from .batching import WriteOp, plan_repairs, plan_writes
+from .payload import (
+    LAYOUT,
+    MEMORY_ID,
+    METADATA,
+    NAMESPACE,
+    VERSION,
+    metadata_key,
+    point_id,
+    to_payload,
+    to_record,
+    to_vectors,
+)
+from .directory_lock import DirectoryLock, write_atomically
+from .edge_floats import edge_numbers
 from .payload_indexes import IndexKind, wanted_indexes
 from .qdrant_filters import FilterVocabulary, scoped_filter
 from ..hookspecs import hookimpl
@@ -73,8 +97,13 @@ def _match_value(key: str, value: str | int | bool) -> qe.FieldCondition:
     return qe.FieldCondition(key, match=qe.MatchValue(value))
 
 
+def _range(key: str, **bounds: float) -> qe.FieldCondition:
+    return qe.FieldCondition(key, range=qe.RangeFloat(**{op: edge_numbers(bound) for op, bound in bounds.items()}))
+
+
 def _edge_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     payload = to_payload(event)
+    payload[METADATA] = edge_numbers(event.data.metadata)
     facts = _boolean_facts(event.data.metadata, METADATA)
     if facts:
         payload[_BOOLEANS] = facts
@@ -85,10 +114,20 @@ VOCABULARY = FilterVocabulary(
     filter=lambda must=None, should=None, must_not=None: qe.Filter(must=must, should=should, must_not=must_not),
     match_value=_match_value,
     match_any=lambda key, values: qe.FieldCondition(key, match=qe.MatchAny(values)),
-    range=lambda key, **bounds: qe.FieldCondition(key, range=qe.RangeFloat(**bounds)),
+    range=_range,
     is_empty=lambda key: qe.IsEmptyCondition(key),
     match_substring=lambda key, text: qe.FieldCondition(key, match=qe.MatchSubstring(text)),
 )
+
+
+_CURRENT = "CURRENT"
+_STATE = "STATE.json"  # a dot: never a collection name (validation.check_collection), so never a shard
+# Generation names are made by _new_generation(); only directories named so are ever removed.
+_GENERATION = re.compile(r"[0-9a-f]{12}")
+
+
+def _new_generation() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class EdgeProjection(Projection):
@@ -99,38 +138,67 @@ class EdgeProjection(Projection):
         index = EdgeProjection("/tmp/memory/index")
     """
 
-    def __init__(self, root: str | Path, generation: str | None = None) -> None:
+    # Every method works in the calling thread and holds no event-loop state, and Edge shards are
+    # not bound to the thread that opened them (tests/test_edge_index.py runs each from a worker).
+    blocking = True
+
+    def __init__(self, root: str | Path, generation: str | None = None, *, _lock: DirectoryLock | None = None) -> None:
+        """Open (or create) the index at ``root``, taking its lock. ``generation`` and ``_lock`` are
+        for :meth:`fresh`: a new generation opened under the lock its owner already holds."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        current = self.root / "CURRENT"
-        if generation is None:
-            generation = current.read_text().strip() if current.exists() else uuid.uuid4().hex[:12]
-            if not current.exists():
-                _write_atomically(current, generation)
-        self.generation = generation
-        self.dir = self.root / generation
-        self.dir.mkdir(exist_ok=True)
-        self.name = f"edge:{self.dir}"
-        self.applied_position = 0
+        self._lock: DirectoryLock | None = _lock.share() if _lock is not None else DirectoryLock.acquire(self.root)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._indexed: dict[str, set[str]] = {}  # collection -> payload fields with an index
-        for shard_dir in sorted(p for p in self.dir.iterdir() if p.is_dir()):
-            self._shards[shard_dir.name] = self._open(lambda d=shard_dir: qe.EdgeShard.load(str(d)), shard_dir)
+        try:
+            current = self.root / _CURRENT
+            if generation is None:
+                generation = current.read_text().strip() if current.exists() else _new_generation()
+                if not current.exists():
+                    write_atomically(current, generation)
+            self.generation = generation
+            if _lock is None:  # a new owner: nothing else of this directory can be in use
+                self._remove_orphans(keep={generation, current.read_text().strip()})
+            self.dir = self.root / generation
+            self.dir.mkdir(exist_ok=True)
+            self.name = f"edge:{self.dir}"
+            self.applied_position = 0
+            for shard_dir in sorted(p for p in self.dir.iterdir() if p.is_dir()):
+                self._shards[shard_dir.name] = self._open(partial(qe.EdgeShard.load, str(shard_dir)), shard_dir)
+        except BaseException:  # a failed open leaves the directory as free as it found it
+            for shard in self._shards.values():
+                shard.close()
+            self._release()
+            raise
 
-    @staticmethod
-    def _open(opener: Any, where: Path) -> qe.EdgeShard:
+    def _remove_orphans(self, keep: set[str]) -> None:
+        """Remove generations a killed rebuild left behind: only the current one is ever read again."""
+        for path in self.root.iterdir():
+            if path.is_dir() and _GENERATION.fullmatch(path.name) and path.name not in keep:
+                shutil.rmtree(path)
+
+    def _open(self, opener: Callable[[], qe.EdgeShard], where: Path) -> qe.EdgeShard:
         try:
             return opener()
         except Exception as exc:  # the binding raises plain Exception
-            if "WouldBlock" in str(exc):
-                raise IndexUnavailableError(
+            if "WouldBlock" in str(exc):  # Edge's own lock: a process that does not take ours
+                raise DirectoryLockedError(
                     f"the Qdrant Edge index at {where} is open in another process; Edge serves one "
-                    "process at a time (share a memory between processes through a Qdrant server)"
+                    "process at a time: close it there, open it read-only with Memory(path, read_only=True), "
+                    "or share a memory between processes through a Qdrant server"
                 ) from exc
             raise IndexUnavailableError(f"cannot open the Qdrant Edge index at {where}: {exc}") from exc
 
     def _shard(self, collection: str) -> qe.EdgeShard:
-        return self._shards[collection]
+        """The shard a write goes to. Reads of a collection without one answer empty instead."""
+        shard = self._shards.get(collection)
+        if shard is None:
+            raise IndexUnavailableError(
+                f"the Qdrant Edge index at {self.dir} has lost collection {collection!r} (its shard directory "
+                "is missing, or it was never flushed): rebuild the index from the log with Memory.rebuild() "
+                "or `omega-memory replay`"
+            )
+        return shard
 
     def _filter(self, collection: str, namespace: str | None, node: Node | None) -> Any:
         """The Qdrant filter for a query, after indexing the metadata keys it uses (see payload_indexes)."""
@@ -149,19 +217,27 @@ class EdgeProjection(Projection):
 
     async def apply(self, events: Sequence[Event]) -> None:
         fresh = [e for e in events if e.position > self.applied_position]
-        for op in plan_writes(fresh):
+        self._write(plan_writes(fresh))
+        if fresh:
+            self.applied_position = fresh[-1].position
+
+    async def repair(self, events: Sequence[Event]) -> None:
+        self._write(plan_repairs(events))
+
+    def _write(self, ops: Iterable[WriteOp]) -> None:
+        """The one write routine of apply and repair: whether to write is decided by the caller."""
+        for op in ops:
             if op.kind == "create":
                 self._create(op.collection, op.vectors, op.distance)
             elif op.kind == "upsert":
-                points = [qe.Point(pid, to_vectors(e), _edge_payload(e)) for pid, e in op.by_point.items()]
+                points = [qe.Point(pid, cast(Any, to_vectors(e)), _edge_payload(e)) for pid, e in op.by_point.items()]
                 self._shard(op.collection).update(qe.UpdateOperation.upsert_points(points))
             elif op.kind == "delete":
-                self._shard(op.collection).update(qe.UpdateOperation.delete_points(op.point_ids))
+                ids: list[int | uuid.UUID | str] = [*op.point_ids]
+                self._shard(op.collection).update(qe.UpdateOperation.delete_points(ids))
             else:
                 condition = qe.Filter(must=[qe.FieldCondition(NAMESPACE, match=qe.MatchValue(op.namespace))])
                 self._shard(op.collection).update(qe.UpdateOperation.delete_points_by_filter(condition))
-        if fresh:
-            self.applied_position = fresh[-1].position
 
     def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
         if collection in self._shards:
@@ -179,6 +255,38 @@ class EdgeProjection(Projection):
     async def flush(self) -> None:
         for shard in self._shards.values():
             shard.flush()
+        # Only after the shards: the state must never claim a position the shards do not hold.
+        # Never back: a reopened index starts at applied_position 0 but still holds what it
+        # recorded, and a flush before it applies anything must not erase that record.
+        # The collections are recorded so that a shard deleted later is noticed (see state()).
+        recorded = await self.state()
+        position = max(self.applied_position, recorded.position if recorded and recorded.layout == LAYOUT else 0)
+        state = {"position": position, "layout": LAYOUT, "collections": sorted(self._shards)}
+        write_atomically(self.dir / _STATE, json.dumps(state))
+
+    async def state(self) -> IndexState | None:
+        try:
+            recorded = json.loads((self.dir / _STATE).read_text())
+            state = IndexState(int(recorded["position"]), int(recorded["layout"]))
+            collections = set(recorded["collections"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            # Written atomically, so unreadable means damaged: report nothing, which gets the
+            # index rebuilt from the log rather than trusted.
+            return None
+        if not collections <= self._shards.keys():
+            return None  # a collection the index held is gone: the index as a whole was lost
+        return state
+
+    async def entries(self, collection: str) -> list[Entry]:
+        shard = self._shards.get(collection)
+        if shard is None:
+            return []
+        return [
+            Entry(payload[NAMESPACE], payload[MEMORY_ID], payload[VERSION])
+            for payload in _scroll(shard, None, [NAMESPACE, MEMORY_ID, VERSION])
+        ]
 
     async def optimize(self) -> None:
         for shard in self._shards.values():
@@ -207,7 +315,9 @@ class EdgeProjection(Projection):
         shard = self._shards.get(collection)
         if shard is None or not ids:
             return []
-        records = shard.retrieve([point_id(namespace, i) for i in ids], with_payload=True, with_vector=with_vectors)
+        records = shard.retrieve(
+            [point_id(collection, namespace, i) for i in ids], with_payload=True, with_vector=with_vectors
+        )
         by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload}
         return [
             to_record(collection, by_id[i].payload or {}, None, _vectors(by_id[i].vector)) for i in ids if i in by_id
@@ -220,14 +330,7 @@ class EdgeProjection(Projection):
         if shard is None:
             return []
         condition = self._filter(collection, namespace, filter)
-        records, next_offset = [], None
-        while True:
-            page, next_offset = shard.scroll(
-                qe.ScrollRequest(offset=next_offset, limit=1000, filter=condition, with_payload=True)
-            )
-            records.extend(to_record(collection, r.payload or {}) for r in page)
-            if next_offset is None:
-                break
+        records = [to_record(collection, payload) for payload in _scroll(shard, condition, True)]
         records.sort(key=lambda r: r.id)
         return records[offset:] if limit is None else records[offset : offset + limit]
 
@@ -238,11 +341,13 @@ class EdgeProjection(Projection):
         return shard.count(qe.CountRequest(exact=True, filter=self._filter(collection, namespace, filter)))
 
     async def fresh(self) -> EdgeProjection:
-        return EdgeProjection(self.root, generation=uuid.uuid4().hex[:12])
+        if self._lock is None:
+            raise IndexUnavailableError(f"the Qdrant Edge index at {self.dir} is closed; open it again")
+        return EdgeProjection(self.root, generation=_new_generation(), _lock=self._lock)
 
     async def promote(self, replaced: Projection) -> None:
         await self.flush()
-        _write_atomically(self.root / "CURRENT", self.generation)
+        write_atomically(self.root / _CURRENT, self.generation)
         await replaced.drop()
 
     async def drop(self) -> None:
@@ -254,19 +359,27 @@ class EdgeProjection(Projection):
             shard.close()
         self._shards.clear()
         self._indexed.clear()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.release()
+
+
+def _scroll(shard: qe.EdgeShard, condition: Any, with_payload: bool | list[str]) -> Iterator[dict[str, Any]]:
+    """The payload of every point matching ``condition``, a page at a time."""
+    offset = None
+    while True:
+        page, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, filter=condition, with_payload=with_payload))
+        for record in page:
+            yield record.payload or {}
+        if offset is None:
+            return
 
 
 def _vectors(raw: Any) -> dict[str, list[float]] | None:
     return dict(raw) if isinstance(raw, dict) and raw else None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @hookimpl

@@ -5,7 +5,7 @@ indexes are compared against. Selected by the URL ``memory://``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +14,9 @@ import numpy as np
 from ..events import Distance, Event, vector_array
 from ..filters import Node, matches
 from ..records import MemoryRecord
-from .base import Projection, SearchQuery
-from .batching import plan_writes
-from .payload import METADATA, NAMESPACE, point_id, to_payload, to_record
+from .base import Entry, IndexState, Projection, SearchQuery
+from .batching import WriteOp, plan_repairs, plan_writes
+from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
@@ -31,6 +31,7 @@ class _Point:
 @dataclass(slots=True)
 class _Collection:
     distance: Distance
+    # keyed by payload.point_id, like a Qdrant index, so identity is decided in one place
     points: dict[str, _Point] = field(default_factory=dict)
 
 
@@ -53,10 +54,19 @@ class InMemoryProjection(Projection):
         self.name = f"memory:{uuid.uuid4().hex[:12]}"
         self.applied_position = 0
         self._collections: dict[str, _Collection] = {}
+        self._state: IndexState | None = None
 
     async def apply(self, events: Sequence[Event]) -> None:
         fresh = [e for e in events if e.position > self.applied_position]
-        for op in plan_writes(fresh):
+        self._write(plan_writes(fresh))
+        if fresh:
+            self.applied_position = fresh[-1].position
+
+    async def repair(self, events: Sequence[Event]) -> None:
+        self._write(plan_repairs(events))
+
+    def _write(self, ops: Iterable[WriteOp]) -> None:
+        for op in ops:
             if op.kind == "create":
                 self._collections.setdefault(op.collection, _Collection(op.distance))
                 continue
@@ -74,11 +84,20 @@ class InMemoryProjection(Projection):
             else:
                 for pid in [pid for pid, p in points.items() if p.payload[NAMESPACE] == op.namespace]:
                     del points[pid]
-        if fresh:
-            self.applied_position = fresh[-1].position
 
     async def flush(self) -> None:
-        pass
+        # Nothing to make durable: the state is recorded so that the contract reads the same
+        # on every index (a Memory checks it at open).
+        self._state = IndexState(self.applied_position, LAYOUT)
+
+    async def state(self) -> IndexState | None:
+        return self._state
+
+    async def entries(self, collection: str) -> list[Entry]:
+        found = self._collections.get(collection)
+        if found is None:
+            return []
+        return [Entry(p.payload[NAMESPACE], p.payload[MEMORY_ID], p.payload[VERSION]) for p in found.points.values()]
 
     def _matching(self, collection: str, namespace: str | None, node: Node | None) -> list[_Point]:
         found = self._collections.get(collection)
@@ -116,7 +135,7 @@ class InMemoryProjection(Projection):
         found = self._collections.get(collection)
         if found is None:
             return []
-        points = [found.points.get(point_id(namespace, i)) for i in ids]
+        points = [found.points.get(point_id(collection, namespace, i)) for i in ids]
         return [to_record(collection, p.payload, None, _as_lists(p) if with_vectors else None) for p in points if p]
 
     async def scan(
@@ -137,6 +156,7 @@ class InMemoryProjection(Projection):
 
     async def drop(self) -> None:
         self._collections.clear()
+        self._state = None
 
     async def close(self) -> None:
         pass

@@ -4,13 +4,29 @@ Selected by ``http://host:6333`` or ``https://host`` (a Qdrant server, shared by
 processes), or by ``qdrant-local://:memory:`` / ``qdrant-local:///path`` (qdrant-client's local
 mode, an in-process emulation meant for tests). Layout on the server::
 
-    <prefix>meta                       one point: {"generation": ...}, the generation in use
-    <prefix><generation>_<collection>  one Qdrant collection per memory collection
+    <prefix>meta                       a pointer: {"generation": ...}, the generation in use;
+                                       and per generation, its state at the last flush:
+                                       {"generation": ..., "position": ..., "layout": ...}
+    <prefix><generation>_<collection>  one Qdrant collection per memory collection; each point's
+                                       payload is index/payload.py's, plus `_numbers` (below)
 
 Rebuilding writes a new generation beside the current one and then switches the meta point to it
 (:meth:`QdrantProjection.promote`), so readers never see a half-built index. Every write is sent
 with ``wait=True``: the server answers only once the operation is in its WAL and applied, so a
-write that returned is durable and visible, and ``flush()`` has nothing left to do.
+write that returned is durable and visible, and ``flush()`` only records the generation's state.
+
+A Qdrant 1.19 server re-reads stored payload floats through a parser that is a ulp off for some
+values (937.9228155259179 comes back as 937.922815525918), and checks filters against what it
+re-read: an equality range [v, v] missed 10 of 240 random floats. (A float index created before
+the data holds the exact values; one created after reads them back the same lossy way, and so,
+presumably, does one the optimizer rebuilds.) So each point also carries its metadata's numbers
+as exact text under ``_numbers`` (same shape, ``repr(float(n))``: numbers equal as floats, 2 and
+2.0 included, have equal text), and numeric equality, ``$in`` and their negations match that
+text. Ranges stay on the numbers themselves: a bound within a ulp of a stored float may fall on
+either side of it.
+
+``$text`` filters need Qdrant's ``MatchSubstring``, added in Qdrant 1.20; on an older server they
+raise :class:`~omega_memory_plugin.errors.UnsupportedFilterError` instead of being sent.
 
 The constructor cannot await, so the current generation is looked up by :meth:`open`::
 
@@ -20,9 +36,11 @@ The constructor cannot await, so the current generation is looked up by :meth:`o
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import grpc  # type: ignore[import-untyped,unused-ignore]  # no stubs unless types-grpcio is installed
@@ -30,13 +48,13 @@ import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ..errors import IndexUnavailableError
-from ..events import Distance, Event
+from ..errors import IndexUnavailableError, UnsupportedFilterError
+from ..events import Distance, Event, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
-from .base import Projection, SearchQuery
-from .batching import plan_writes
-from .payload import MEMORY_ID, NAMESPACE, point_id, to_payload, to_record, to_vectors
+from .base import Entry, IndexState, Projection, SearchQuery
+from .batching import WriteOp, plan_repairs, plan_writes
+from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
 from .qdrant_filters import FilterVocabulary, scoped_filter
 
 _DISTANCES = {
@@ -45,6 +63,45 @@ _DISTANCES = {
     Distance.EUCLID: models.Distance.EUCLID,
 }
 
+# The exact text of each number in a point's metadata (see the module docstring).
+_NUMBERS = "_numbers"
+
+
+def _number_text(number: int | float) -> str:
+    """Equal text for numbers that filters treat as equal: as floats (2 == 2.0, -0.0 == 0.0)."""
+    value = float(number)
+    return repr(value if value != 0 else 0.0)
+
+
+def _numbers(value: Any) -> Any:
+    """``value`` with every number as its text and everything else left out; None if no number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _number_text(value)
+    if isinstance(value, dict):
+        found = {key: text for key, item in value.items() if (text := _numbers(item)) is not None}
+        return found or None
+    if isinstance(value, list):
+        items = [text for item in value if (text := _numbers(item)) is not None]
+        return items or None
+    return None
+
+
+def _server_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
+    payload = to_payload(event)
+    numbers = _numbers(event.data.metadata)
+    if numbers is not None:
+        payload[_NUMBERS] = numbers
+    return payload
+
+
+def _number_equals(key: str, value: int | float) -> models.FieldCondition:
+    # key is "metadata.<path>": the same path under _numbers holds the exact text.
+    path = _NUMBERS + key.removeprefix(METADATA)
+    return models.FieldCondition(key=path, match=models.MatchValue(value=_number_text(value)))
+
+
 VOCABULARY = FilterVocabulary(
     filter=lambda must=None, should=None, must_not=None: models.Filter(must=must, should=should, must_not=must_not),
     match_value=lambda key, value: models.FieldCondition(key=key, match=models.MatchValue(value=value)),
@@ -52,11 +109,16 @@ VOCABULARY = FilterVocabulary(
     range=lambda key, **bounds: models.FieldCondition(key=key, range=models.Range(**bounds)),
     is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
     match_substring=lambda key, text: models.FieldCondition(key=key, match=models.MatchSubstring(substring=text)),
+    number_equals=_number_equals,
 )
 
-# The one point of the meta collection. Fixed, so every process reads and writes the same point.
+# The generation pointer in the meta collection. Fixed, so every process reads and writes the same point.
 _META_POINT = "6f6d6567-612d-6d65-7461-67656e657261"
 _GENERATION = "generation"
+_POSITION = "position"
+_LAYOUT = "layout"
+# Qdrant added MatchSubstring (`match: {substring}`, what `$text` needs) in 1.20; 1.19 answers 400.
+_SUBSTRING_SINCE = (1, 20)
 # Points per upsert request: a rebuild can hand over thousands of events at once, and a server
 # refuses requests above 32 MB by default (1536-d vectors as JSON are ~30 kB a point).
 _UPSERT_BATCH = 256
@@ -92,6 +154,9 @@ class QdrantProjection(Projection):
         self._opened = False
         # Collections of this generation known to exist (memory collection name -> Qdrant name).
         self._collections: dict[str, str] = {}
+        #: The server's version (local mode: the client's), known after open().
+        self.server_version: str | None = None
+        self._vocabulary = VOCABULARY
 
     @property
     def name(self) -> str:  # type: ignore[override]  # read-only: a checkpoint name must never be guessed
@@ -133,6 +198,8 @@ class QdrantProjection(Projection):
                     # Re-read: if another process raced us, both adopt whichever write landed last.
                     self.generation = await self._read_generation()
             self._collections = await self._discover()
+            self.server_version = (await self.client.info()).version
+            self._vocabulary = VOCABULARY if self.has_substring else self._without_substring()
         self._opened = True
 
     async def _ready(self) -> None:
@@ -159,15 +226,46 @@ class QdrantProjection(Projection):
         return str(value) if value else None
 
     async def _write_generation(self, generation: str) -> None:
+        await self._put_meta(_META_POINT, {_GENERATION: generation})
+
+    async def _put_meta(self, point: str, payload: dict[str, Any], update_filter: models.Filter | None = None) -> None:
         if not await self.client.collection_exists(self.meta_collection):
-            # No vectors at all: the meta collection only carries one payload (servers and local
+            # No vectors at all: the meta collection only carries payloads (servers and local
             # mode both accept an empty named-vector config).
             await self._create_collection(self.meta_collection, {})
         await self.client.upsert(
             self.meta_collection,
-            [models.PointStruct(id=_META_POINT, vector={}, payload={_GENERATION: generation})],
+            [models.PointStruct(id=point, vector={}, payload=payload)],
             wait=True,
+            update_filter=update_filter,
         )
+
+    @property
+    def _state_point(self) -> str:
+        # One point per generation, derived from its name: every process sharing it finds it.
+        return str(uuid.uuid5(uuid.UUID(_META_POINT), self.generation or ""))
+
+    @property
+    def has_substring(self) -> bool:
+        """Whether the server evaluates MatchSubstring, so ``$text`` filters (known after open)."""
+        return _release(self.server_version or "") >= _SUBSTRING_SINCE
+
+    def _without_substring(self) -> FilterVocabulary:
+        """The vocabulary of a server before 1.20: `$text` raises a typed error here instead of
+        being sent (the server would answer 400, which reads as "index unavailable")."""
+        where, version = self.where, self.server_version
+
+        def unsupported(key: str, text: str) -> Any:
+            raise UnsupportedFilterError(
+                f"the Qdrant server at {where} is version {version}; $text (on "
+                f"{key.removeprefix(METADATA + '.')!r}) needs Qdrant's MatchSubstring, added in Qdrant "
+                f"{'.'.join(map(str, _SUBSTRING_SINCE))}: upgrade the server, or filter without $text"
+            )
+
+        return replace(VOCABULARY, match_substring=unsupported)
+
+    def _filter(self, namespace: str | None, node: Node | None) -> Any:
+        return scoped_filter(self._vocabulary, namespace, node)
 
     async def _create_collection(self, qualified: str, vectors: dict[str, models.VectorParams]) -> None:
         try:
@@ -215,8 +313,19 @@ class QdrantProjection(Projection):
     async def apply(self, events: Sequence[Event]) -> None:
         await self._ready()
         fresh = [e for e in events if e.position > self.applied_position]
+        await self._write(plan_writes(fresh))
+        if fresh:
+            self.applied_position = fresh[-1].position
+
+    async def repair(self, events: Sequence[Event]) -> None:
+        ops = plan_repairs(events)  # raises before any write if an event is not a memory's own
+        await self._ready()
+        await self._write(ops)
+
+    async def _write(self, ops: Iterable[WriteOp]) -> None:
+        """Carry out ``ops`` in order, whatever the index holds (apply filters events before)."""
         async with self._translating():
-            for op in plan_writes(fresh):
+            for op in ops:
                 if op.kind == "create":
                     await self._create(op.collection, op.vectors, op.distance)
                     continue
@@ -225,7 +334,7 @@ class QdrantProjection(Projection):
                 if op.kind == "upsert":
                     # (type: ignore: the client's vector/id types are invariant unions.)
                     points = [
-                        models.PointStruct(id=pid, vector=to_vectors(e), payload=to_payload(e))  # type: ignore[arg-type]
+                        models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))  # type: ignore[arg-type]
                         for pid, e in op.by_point.items()
                     ]
                     for start in range(0, len(points), _UPSERT_BATCH):
@@ -236,8 +345,6 @@ class QdrantProjection(Projection):
                 else:
                     condition = scoped_filter(VOCABULARY, op.namespace, None)
                     await self.client.delete(qualified, models.FilterSelector(filter=condition), wait=True)
-        if fresh:
-            self.applied_position = fresh[-1].position
 
     async def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
         if await self._existing(collection) is not None:
@@ -258,13 +365,36 @@ class QdrantProjection(Projection):
 
     async def flush(self) -> None:
         # Nothing is buffered here: every write above used wait=True, so it is already in the
-        # server's WAL and applied when apply() returns.
+        # server's WAL and applied when apply() returns. What is left is to record the state.
         await self._ready()
+        position = self.applied_position
+        async with self._translating():
+            await self._put_meta(
+                self._state_point,
+                {_GENERATION: self.generation, _POSITION: position, _LAYOUT: LAYOUT},
+                # Never back: a process sharing this generation that has applied less (or one just
+                # opened, at 0) must not erase the record of what the index already holds.
+                update_filter=models.Filter(
+                    must=[models.FieldCondition(key=_POSITION, range=models.Range(lte=position))]
+                ),
+            )
+
+    async def state(self) -> IndexState | None:
+        await self._ready()
+        async with self._translating():
+            if not await self.client.collection_exists(self.meta_collection):
+                return None
+            points = await self.client.retrieve(self.meta_collection, [self._state_point], with_payload=True)
+        payload = points[0].payload if points else None
+        if not payload or _POSITION not in payload or _LAYOUT not in payload:
+            return None
+        return IndexState(position=int(payload[_POSITION]), layout=int(payload[_LAYOUT]))
 
     # -- reads -----------------------------------------------------------------------------------
 
     async def search(self, query: SearchQuery) -> list[MemoryRecord]:
         await self._ready()
+        condition = self._filter(query.namespace, query.filter)
         async with self._translating():
             qualified = await self._existing(query.collection)
             if qualified is None:
@@ -273,7 +403,7 @@ class QdrantProjection(Projection):
                 qualified,
                 query=query.vector.tolist(),
                 using=query.using,
-                query_filter=scoped_filter(VOCABULARY, query.namespace, query.filter),
+                query_filter=condition,
                 limit=query.limit,
                 with_payload=True,
                 with_vectors=[query.using] if query.with_vectors else False,
@@ -294,7 +424,10 @@ class QdrantProjection(Projection):
             if qualified is None:
                 return []
             records = await self.client.retrieve(
-                qualified, [point_id(namespace, i) for i in ids], with_payload=True, with_vectors=with_vectors
+                qualified,
+                [point_id(collection, namespace, i) for i in ids],
+                with_payload=True,
+                with_vectors=with_vectors,
             )
         by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload}
         return [
@@ -305,35 +438,54 @@ class QdrantProjection(Projection):
         self, collection: str, namespace: str, filter: Node | None = None, limit: int | None = 100, offset: int = 0
     ) -> list[MemoryRecord]:
         await self._ready()
-        records: list[MemoryRecord] = []
+        condition = self._filter(namespace, filter)
         async with self._translating():
             qualified = await self._existing(collection)
             if qualified is None:
                 return []
-            condition = scoped_filter(VOCABULARY, namespace, filter)
             # Qdrant pages by point id (a hash of the memory id), not by memory id, so every page
             # is read and sorted here.
-            next_offset: Any = None
-            while True:
-                page, next_offset = await self.client.scroll(
-                    qualified, scroll_filter=condition, limit=1000, offset=next_offset, with_payload=True
-                )
-                records.extend(to_record(collection, r.payload or {}) for r in page)
-                if next_offset is None:
-                    break
+            records = [to_record(collection, r.payload or {}) async for r in self._scroll(qualified, condition, True)]
         records.sort(key=lambda r: r.id)
         return records[offset:] if limit is None else records[offset : offset + limit]
 
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
         await self._ready()
+        condition = self._filter(namespace, filter)
         async with self._translating():
             qualified = await self._existing(collection)
             if qualified is None:
                 return 0
-            result = await self.client.count(
-                qualified, count_filter=scoped_filter(VOCABULARY, namespace, filter), exact=True
-            )
+            result = await self.client.count(qualified, count_filter=condition, exact=True)
         return result.count
+
+    async def entries(self, collection: str) -> list[Entry]:
+        await self._ready()
+        fields = models.PayloadSelectorInclude(include=[NAMESPACE, MEMORY_ID, VERSION])
+        async with self._translating():
+            qualified = await self._existing(collection)
+            if qualified is None:
+                return []
+            found = [
+                Entry(r.payload[NAMESPACE], r.payload[MEMORY_ID], int(r.payload[VERSION]))
+                async for r in self._scroll(qualified, None, fields)
+                if r.payload
+            ]
+        return sorted(found, key=lambda e: (e.namespace, e.memory_id))
+
+    async def _scroll(
+        self, qualified: str, condition: models.Filter | None, payload: bool | models.PayloadSelectorInclude
+    ) -> AsyncIterator[models.Record]:
+        """Every point matching ``condition``, a page at a time."""
+        next_offset: Any = None
+        while True:
+            page, next_offset = await self.client.scroll(
+                qualified, scroll_filter=condition, limit=1000, offset=next_offset, with_payload=payload
+            )
+            for record in page:
+                yield record
+            if next_offset is None:
+                return
 
     # -- generations -----------------------------------------------------------------------------
 
@@ -354,12 +506,15 @@ class QdrantProjection(Projection):
         await replaced.drop()
 
     async def drop(self) -> None:
-        # Deletes this generation's collections but keeps the client open: a projection made by
-        # fresh() shares it, and close() is what releases it.
+        # Deletes this generation's collections and state but keeps the client open: a projection
+        # made by fresh() shares it, and close() is what releases it.
         await self._ready()
         async with self._translating():
             for qualified in (await self._discover()).values():
                 await self.client.delete_collection(qualified)
+            if await self.client.collection_exists(self.meta_collection):
+                selector = models.PointIdsList(points=[self._state_point])
+                await self.client.delete(self.meta_collection, selector, wait=True)
         self._collections.clear()
 
     async def close(self) -> None:
@@ -373,3 +528,9 @@ class QdrantProjection(Projection):
 def _vectors(raw: Any) -> dict[str, list[float]] | None:
     return dict(raw) if isinstance(raw, dict) and raw else None
 
+
+def _release(version: str) -> tuple[int, int]:
+    """``"1.19.0"`` -> ``(1, 19)``. A version of another shape is taken as new enough: a server
+    without a condition then answers 400 (IndexUnavailableError), never a different result."""
+    found = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return (int(found[1]), int(found[2])) if found else (10**6, 0)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FilterError
+from ..errors import UnsupportedFilterError
 from ..filters import And, Compare, Node, Not, Or
 from .payload import NAMESPACE, metadata_key
 
@@ -24,8 +24,13 @@ class FilterVocabulary:
     range: Callable[..., Any]  # range(key, gt=..., gte=..., lt=..., lte=...)
     is_empty: Callable[[str], Any]
     # match_substring(key, text): Qdrant's `match: {substring}`. Optional so that a vocabulary
-    # written before `$text` existed keeps working; such an index rejects `$text` by name.
+    # written before `$text` existed keeps working; such an index rejects `$text` by name. An
+    # index may also supply one that raises UnsupportedFilterError (a server that lacks it).
     match_substring: Callable[[str, str], Any] | None = None
+    # number_equals(key, value): numeric equality for an index that cannot compare the floats it
+    # stores exactly (a Qdrant server re-reads them through a lossy parser). None: the range
+    # [value, value], which is exact where the index compares the floats it was given.
+    number_equals: Callable[[str, int | float], Any] | None = None
 
 
 def scoped_filter(vocab: FilterVocabulary, namespace: str | None, node: Node | None) -> Any:
@@ -51,6 +56,8 @@ def _condition(vocab: FilterVocabulary, node: Node) -> Any:
 def _equals(vocab: FilterVocabulary, key: str, value: Any) -> Any:
     # Numbers match through a range so that 2 and 2.0 are equal, as they are in JSON.
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if vocab.number_equals is not None:
+            return vocab.number_equals(key, value)
         return vocab.range(key, gte=value, lte=value)
     return vocab.match_value(key, value)
 
@@ -79,8 +86,9 @@ def _compare(vocab: FilterVocabulary, node: Compare) -> Any:
             # Not MatchText: without a text index Qdrant (>= 1.19.1, and Edge) matches whole
             # lower-cased words with it, and with one it depends on the index's tokenizer.
             if vocab.match_substring is None:
-                raise FilterError(
-                    f"$text on {node.key!r} is not supported by this index: its FilterVocabulary has no match_substring"
+                raise UnsupportedFilterError(
+                    f"$text on {node.key!r} is not supported by this index: its FilterVocabulary has no "
+                    "match_substring; filter without $text, or give the vocabulary one"
                 )
             return vocab.match_substring(key, node.value)
         case op:

@@ -23,8 +23,8 @@ def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
 
     if kind == "qdrant-local":
         location = url.split("://", 1)[1]
-        local = {"location": ":memory:"} if location == ":memory:" else {"path": str(url_path(url))}
-        client = AsyncQdrantClient(**local)
+        memory = location == ":memory:"
+        client = AsyncQdrantClient(location=":memory:") if memory else AsyncQdrantClient(path=str(url_path(url)))
     else:
         client = AsyncQdrantClient(url=url, api_key=settings.qdrant_api_key)
     return QdrantProjection(client, prefix=settings.qdrant_prefix, owns_client=True)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..events import Event, StreamKey
+from .versioning import Envelope, StreamHead
+
+__all__ = ["Envelope", "EventLog", "StreamHead", "as_utc"]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamHead:
-    """The latest event of one stream: its version and whether it deleted the memory."""
-
-    version: int
-    deleted: bool
+def as_utc(when: datetime) -> datetime:
+    """``when`` in UTC. A naive datetime is taken to *be* UTC (as the CLI documents), on every log."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class EventLog(abc.ABC):
@@ -30,13 +29,25 @@ class EventLog(abc.ABC):
     Contract (checked by :mod:`omega_memory_plugin.testing.log_conformance`):
 
     * ``append`` is atomic for one call: every event is recorded, or none is.
-    * It assigns ``position`` (global, strictly increasing) and ``version`` (per stream, from 1)
-      and returns the recorded events in the order given.
+    * It assigns ``position`` (global, strictly increasing) and ``version`` (per stream, from 1;
+      versions never restart, also after a delete or an erase).
+    * What is recorded follows the stream-state rule of :mod:`.versioning`, decided inside the
+      log's atomic scope with :func:`~.versioning.plan_commit`: an upsert is always recorded; a
+      ``memory.deleted`` of a memory that is not alive (never written, deleted, or erased, by the
+      log or by an earlier event of the same commit) and a ``namespace.erased`` of a namespace
+      with no alive memory are no-ops and record nothing.
+    * It returns the stored copy of every input event that is recorded, in input order; no-ops
+      are left out (so a caller counts what a commit did from what it returns).
     * An event whose ``event_id`` is already recorded is not recorded again; ``append`` returns
       the stored copy in its place.
-    * ``expected_versions`` maps a stream to the version the caller believes is current (0 means
-      "does not exist yet"); any mismatch raises ``ConcurrencyError`` and records nothing.
+    * ``expected_versions`` maps a stream to the version the caller believes is current. For a
+      memory that is its version if alive and 0 if not (``0`` = "must not be alive": never
+      written, deleted or erased); for a collection or namespace stream, its last version (0 =
+      does not exist). Any mismatch raises ``ConcurrencyError(expected, actual)`` with ``actual``
+      the current version, and records nothing.
     * ``read`` yields in position order and never skips a recorded event.
+    * A ``datetime`` given to ``read(until=...)`` or ``position_at`` is converted by
+      :func:`as_utc`: a naive one is UTC.
     """
 
     #: A short name for messages and checkpoints, e.g. ``"sqlite:/data/log.db"``.
@@ -62,13 +73,26 @@ class EventLog(abc.ABC):
         before that time.
         """
 
+    async def envelopes(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Envelope]]:
+        """Like :meth:`read`, but each event without its data: what ``verify`` folds with
+        :class:`~.versioning.LiveState`. Backends that can skip decoding data override this."""
+        async for events in self.read(from_position, until, batch):
+            yield [Envelope.of(event) for event in events]
+
     @abc.abstractmethod
     async def stream(self, key: StreamKey) -> list[Event]:
         """Every event of one stream, in version order."""
 
     @abc.abstractmethod
     async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
-        """The head of each stream that exists (missing streams are left out)."""
+        """The head of each stream that exists (missing streams are left out): its last version
+        and whether it is alive by the rule of :mod:`.versioning` (implement with
+        :func:`~.versioning.stream_heads`)."""
 
     @abc.abstractmethod
     async def collections(self) -> list[Event]:

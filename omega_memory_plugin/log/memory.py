@@ -6,13 +6,13 @@ Selected by the URL ``memory://`` (every open gives a new, empty log).
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 from ..events import Event, StreamKey
-from .base import EventLog, StreamHead
-from .versioning import plan_commit
+from .base import EventLog, StreamHead, as_utc
+from .versioning import Envelope, Head, LiveState, NamespaceKey, plan_commit, stream_heads
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
@@ -25,6 +25,7 @@ class InMemoryEventLog(EventLog):
         self._events: list[Event] = []
         self._by_id: dict[UUID, Event] = {}
         self._streams: dict[StreamKey, list[Event]] = {}
+        self._live = LiveState()  # alive memories per namespace, for the erase check
         self._checkpoints: dict[str, int] = {}
 
     async def append(
@@ -32,16 +33,23 @@ class InMemoryEventLog(EventLog):
         events: Sequence[Event],
         expected_versions: Mapping[StreamKey, int] | None = None,
     ) -> list[Event]:
-        heads = {key: self._streams[key][-1].version for key in {e.stream for e in events} if key in self._streams}
         recorded = {e.event_id: self._by_id[e.event_id] for e in events if e.event_id in self._by_id}
-        plan = plan_commit(events, recorded, heads, expected_versions)
+        plan = plan_commit(events, recorded, self, expected_versions)
         stored = plan.stamp(len(self._events) + 1, datetime.now(UTC))
         # Nothing above can fail half-way, so the commit is all or nothing.
         for event in stored:
             self._events.append(event)
             self._by_id[event.event_id] = event
             self._streams.setdefault(event.stream, []).append(event)
+        self._live.apply(Envelope.of(event) for event in stored)
         return plan.resolve(stored)
+
+    # StateReader, for plan_commit and stream_heads.
+    def load_heads(self, keys: Collection[StreamKey]) -> dict[StreamKey, Head]:
+        return {key: Head.of(self._streams[key][-1]) for key in keys if key in self._streams}
+
+    def any_alive(self, namespace: NamespaceKey, since: int, excluding: Collection[str]) -> bool:
+        return self._live.any_alive(namespace, excluding)  # the fold already ended what erases ended
 
     async def read(
         self,
@@ -69,12 +77,7 @@ class InMemoryEventLog(EventLog):
         return list(self._streams.get(key, []))
 
     async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
-        result = {}
-        for key in keys:
-            if key in self._streams:
-                last = self._streams[key][-1]
-                result[key] = StreamHead(last.version, last.type == "memory.deleted")
-        return result
+        return stream_heads(keys, self)
 
     async def collections(self) -> list[Event]:
         return [e for e in self._events if e.type == "collection.created"]
@@ -83,8 +86,9 @@ class InMemoryEventLog(EventLog):
         return len(self._events)
 
     async def position_at(self, when: datetime) -> int:
-        times = [e.recorded_at for e in self._events]
-        return bisect.bisect_right(times, when)  # type: ignore[arg-type]
+        # Every recorded event carries its time (the log stamped it), in position order.
+        times: list[datetime] = [e.recorded_at for e in self._events]  # type: ignore[misc]
+        return bisect.bisect_right(times, as_utc(when))
 
     async def get_checkpoint(self, name: str) -> int:
         return self._checkpoints.get(name, 0)

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import inspect
+import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -48,10 +50,18 @@ from ..events import Event, StreamKey, decode_event
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
-from .base import EventLog, StreamHead
-from .versioning import plan_commit
+from .base import Envelope, EventLog, StreamHead, as_utc
+from .versioning import Head, LiveState, NamespaceKey, plan_commit, stream_heads
 
 T = TypeVar("T")
+
+
+class _Positioned(Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+P = TypeVar("P", bound=_Positioned)
 
 MAX_COMMIT_BYTES = 15 * 1024 * 1024  # MongoDB refuses documents over 16 MB; keep headroom
 _TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
@@ -62,10 +72,6 @@ def _key(stream: StreamKey) -> str:
     return "\x1f".join(stream)
 
 
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
 def _now_ms() -> datetime:
     # BSON dates carry milliseconds: stamp with what will be stored, so a read equals the append.
     now = datetime.now(UTC)
@@ -73,10 +79,16 @@ def _now_ms() -> datetime:
 
 
 def _encode_event(event: Event) -> dict[str, Any]:
-    data = event.data.model_dump(mode="python")
-    vectors = data.pop("vectors", None) if event.type == "memory.upserted" else None
-    if event.type == "collection.created":
-        data["distance"] = str(data["distance"])
+    vectors = None
+    if event.type == "memory.upserted":
+        data: dict[str, Any] = {
+            "text": event.data.text,
+            "metadata": event.data.metadata,
+            "embedding_model": event.data.embedding_model,
+        }
+        vectors = event.data.vectors
+    else:
+        data = event.data.model_dump(mode="json")
     doc: dict[str, Any] = {
         "id": Binary.from_uuid(event.event_id),
         "type": event.type,
@@ -85,7 +97,10 @@ def _encode_event(event: Event) -> dict[str, Any]:
         "m": event.memory_id,
         "v": event.version,
         "sv": event.schema_version,
-        "data": data,
+        # The data travels as JSON text, not as a BSON subdocument: every JSON value the facade
+        # accepts must come back exactly, and Mongo-wire servers refuse some (FerretDB 1.24 refuses
+        # nested arrays, e.g. {"grid": [[1, 2]]}). No query ever looks inside it.
+        "json": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
     }
     if vectors is not None:
         doc["vec"] = {name: Binary(raw) for name, raw in vectors.items()}
@@ -93,10 +108,11 @@ def _encode_event(event: Event) -> dict[str, Any]:
 
 
 def _decode_commit(doc: Mapping[str, Any]) -> list[Event]:
-    recorded_at = _utc(doc["at"])
+    recorded_at = as_utc(doc["at"])
     events = []
     for offset, item in enumerate(doc["events"]):
-        data = dict(item["data"])
+        # Commits written before the data was stored as JSON text hold it as a subdocument.
+        data = json.loads(item["json"]) if "json" in item else dict(item["data"])
         if "vec" in item:
             data["vectors"] = {name: bytes(raw) for name, raw in item["vec"].items()}
         events.append(
@@ -114,6 +130,13 @@ def _decode_commit(doc: Mapping[str, Any]) -> list[Event]:
             )
         )
     return events
+
+
+def _commit_envelopes(doc: Mapping[str, Any]) -> list[Envelope]:
+    return [
+        Envelope(item["c"], item["ns"], item["m"], item["type"], item["v"], doc["_id"] + offset)
+        for offset, item in enumerate(doc["events"])
+    ]
 
 
 class MongoEventLog(EventLog):
@@ -139,7 +162,10 @@ class MongoEventLog(EventLog):
         self.name = f"mongo:{database.name}/{prefix}"
         self._close_client = close_client
         self._next = 1  # the position the next commit must take, as far as this process knows
-        self._heads: dict[StreamKey, StreamHead] = {}
+        # Stream state of the chain learned so far, for plan_commit: heads of every stream and
+        # the alive memories per namespace (for the erase check), both from the same events.
+        self._heads: dict[StreamKey, Head] = {}
+        self._live = LiveState()
         self._seen: dict[UUID, int] = {}  # event id -> position, for idempotent appends
         self._collections: list[Event] = []
         self._positions: list[tuple[int, datetime]] = []  # (commit _id, recorded_at), for position_at
@@ -183,11 +209,10 @@ class MongoEventLog(EventLog):
 
         Vectors are left on the server: learning needs only the envelopes."""
 
-        async def fetch() -> list[Mapping[str, Any]]:
-            query = self.commits.find({"_id": {"$gte": self._next}}, {"events.vec": 0}).sort("_id", 1)
-            return await query.to_list(None)
-
+        fetch = functools.partial(self._find_commits, {"_id": {"$gte": self._next}}, {"events.vec": 0})
         for doc in await self._retrying("reading the log", fetch):
+            if doc["_id"] < self._next:
+                continue  # learned by another coroutine's catch-up while this one awaited
             if doc["_id"] != self._next:
                 break  # never learn past a gap (the chain has none; this keeps it so if one appeared)
             self._learn(doc)
@@ -197,11 +222,12 @@ class MongoEventLog(EventLog):
             return  # already learned (by a catch-up that ran while this coroutine waited)
         events = _decode_commit(doc)
         for event in events:
-            self._heads[event.stream] = StreamHead(event.version, event.type == "memory.deleted")
+            self._heads[event.stream] = Head.of(event)
             self._seen[event.event_id] = event.position
             if event.type == "collection.created":
                 self._collections.append(event)
-        self._positions.append((doc["_id"], _utc(doc["at"])))
+        self._live.apply(Envelope.of(event) for event in events)
+        self._positions.append((doc["_id"], as_utc(doc["at"])))
         self._starts.append(doc["_id"])
         self._next = doc["_id"] + doc["n"]
 
@@ -223,9 +249,8 @@ class MongoEventLog(EventLog):
         while True:
             known = [e.event_id for e in events if e.event_id in self._seen]
             recorded = {e.event_id: e for e in await self._events_at({self._seen[i] for i in known})}
-            heads = {e.stream: self._heads[e.stream].version for e in events if e.stream in self._heads}
             try:
-                plan = plan_commit(events, recorded, heads, expected_versions)
+                plan = plan_commit(events, recorded, self, expected_versions)
             except ConcurrencyError:
                 if fresh:
                     raise
@@ -233,6 +258,12 @@ class MongoEventLog(EventLog):
                 fresh = True
                 continue
             if not plan.new:
+                if not fresh:
+                    # No insert will prove this plan current, and a no-op delete or erase planned
+                    # on a stale view would drop a write another process made before this call.
+                    await self._catch_up()
+                    fresh = True
+                    continue
                 return plan.resolve([])
             now = _now_ms()
             position = self._next
@@ -258,6 +289,19 @@ class MongoEventLog(EventLog):
             await self._catch_up()  # another writer took this position: learn what it wrote, plan again
             fresh = True  # retry at once: any wait here only lets the winners take the next position too
 
+    async def _find_commits(
+        self, query: Mapping[str, Any], projection: Mapping[str, int] | None = None
+    ) -> list[Mapping[str, Any]]:
+        docs: list[Mapping[str, Any]] = await self.commits.find(query, projection).sort("_id", 1).to_list(None)
+        return docs
+
+    # StateReader, for plan_commit and stream_heads: what this process has learned of the chain.
+    def load_heads(self, keys: Collection[StreamKey]) -> dict[StreamKey, Head]:
+        return {key: self._heads[key] for key in keys if key in self._heads}
+
+    def any_alive(self, namespace: NamespaceKey, since: int, excluding: Collection[str]) -> bool:
+        return self._live.any_alive(namespace, excluding)  # the fold already ended what erases ended
+
     async def _insert(self, doc: dict[str, Any]) -> bool:
         """Insert a commit; False if its position was taken. A retried insert that had in fact
         succeeded also reports False, and the next catch-up finds our own events by id."""
@@ -277,7 +321,7 @@ class MongoEventLog(EventLog):
         found = []
         starts = sorted({self._starts[self._commit_of(p)] for p in positions})
         for start in starts:
-            doc = await self._retrying("reading the log", lambda s=start: self.commits.find_one({"_id": s}))
+            (doc,) = await self._retrying("reading the log", functools.partial(self._find_commits, {"_id": start}))
             found += [e for e in _decode_commit(doc) if e.position in positions]
         return found
 
@@ -285,12 +329,31 @@ class MongoEventLog(EventLog):
         """Index in ``_starts`` of the commit holding ``position`` (which must be known)."""
         return bisect.bisect_right(self._starts, position) - 1
 
-    async def read(
+    def read(
         self,
         from_position: int = 0,
         until: int | datetime | None = None,
         batch: int = 1000,
     ) -> AsyncIterator[list[Event]]:
+        return self._scan(from_position, until, batch, None, _decode_commit)
+
+    def envelopes(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Envelope]]:
+        # Data and vectors stay on the server.
+        return self._scan(from_position, until, batch, {"events.vec": 0, "events.data": 0, "events.json": 0}, _commit_envelopes)
+
+    async def _scan(
+        self,
+        from_position: int,
+        until: int | datetime | None,
+        batch: int,
+        projection: Mapping[str, int] | None,
+        decode: Callable[[Mapping[str, Any]], list[P]],
+    ) -> AsyncIterator[list[P]]:
         if isinstance(until, datetime):
             until = await self.position_at(until)
         position = from_position
@@ -303,20 +366,18 @@ class MongoEventLog(EventLog):
             first = self._commit_of(position + 1)
             last = self._commit_of(min(position + batch, self._next - 1, until or self._next))
             query = {"_id": {"$gte": self._starts[first], "$lte": self._starts[last]}}
-            docs = await self._retrying(
-                "reading the log", lambda q=query: self.commits.find(q).sort("_id", 1).to_list(None)
-            )
-            chunk: list[Event] = []
+            docs = await self._retrying("reading the log", functools.partial(self._find_commits, query, projection))
+            chunk: list[P] = []
             for doc in docs:
-                for event in _decode_commit(doc):
+                for item in decode(doc):
                     # Only the contiguous run after `position`: the chain has no gaps, and a reader
                     # must never step over one if it ever met one.
                     if (
                         len(chunk) < batch
-                        and event.position == position + len(chunk) + 1
-                        and (until is None or event.position <= until)
+                        and item.position == position + len(chunk) + 1
+                        and (until is None or item.position <= until)
                     ):
-                        chunk.append(event)
+                        chunk.append(item)
             if not chunk:
                 return
             yield chunk
@@ -325,12 +386,12 @@ class MongoEventLog(EventLog):
     async def stream(self, key: StreamKey) -> list[Event]:
         await self._catch_up()
         query = {"keys": _key(key)}
-        docs = await self._retrying("reading the log", lambda: self.commits.find(query).sort("_id", 1).to_list(None))
+        docs = await self._retrying("reading the log", functools.partial(self._find_commits, query))
         return [e for doc in docs for e in _decode_commit(doc) if e.stream == key]
 
     async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
         await self._catch_up()
-        return {key: self._heads[key] for key in keys if key in self._heads}
+        return stream_heads(keys, self)
 
     async def collections(self) -> list[Event]:
         await self._catch_up()
@@ -342,7 +403,7 @@ class MongoEventLog(EventLog):
 
     async def position_at(self, when: datetime) -> int:
         await self._catch_up()
-        when = _utc(when)
+        when = as_utc(when)
         ends = [start - 1 for start, _ in self._positions[1:]] + [self._next - 1]
         last = 0
         for (_, at), end in zip(self._positions, ends, strict=True):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from uuid import UUID
 
 from ..errors import EventLogError
 from ..events import Event, StreamKey, decode_event
-from .base import EventLog, StreamHead
-from .versioning import plan_commit
+from .base import Envelope, EventLog, StreamHead, as_utc
+from .versioning import Head, NamespaceKey, plan_commit, stream_heads
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme, url_path
@@ -47,11 +47,25 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_recorded_at ON events (recorded_at);
 CREATE INDEX IF NOT EXISTS events_collections ON events (type) WHERE type = 'collection.created';
+-- The erase check reads only the events of one namespace since its last erase (not every event
+-- of the namespace, let alone of the log).
+CREATE INDEX IF NOT EXISTS events_namespace_position ON events (collection, namespace, position);
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 );
 """
+# The memories of one namespace whose last event is an upsert after position ?: the erase check.
+# It walks events_namespace_position from the newest event back to the last erase only, and the
+# unique (collection, namespace, memory_id, version) index answers "no later event". Newest first:
+# where a namespace has alive memories the first row usually is one, and the check stops there.
+ALIVE_SINCE_SQL = (
+    "SELECT e.memory_id FROM events AS e "
+    "WHERE e.collection = ? AND e.namespace = ? AND e.position > ? AND e.type = 'memory.upserted' "
+    "AND NOT EXISTS (SELECT 1 FROM events AS later WHERE later.collection = e.collection "
+    "AND later.namespace = e.namespace AND later.memory_id = e.memory_id AND later.version > e.version) "
+    "ORDER BY e.position DESC"
+)
 _COLUMNS = (
     "position, event_id, type, collection, namespace, memory_id, version, "
     "recorded_at, schema_version, data, vectors"
@@ -59,9 +73,7 @@ _COLUMNS = (
 
 
 def _micros(when: datetime) -> int:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1_000_000)
+    return int(as_utc(when).timestamp() * 1_000_000)
 
 
 def _encode(event: Event) -> tuple[Any, ...]:
@@ -152,8 +164,7 @@ class SQLiteEventLog(EventLog):
             db.execute("BEGIN IMMEDIATE")
             try:
                 recorded = self._recorded(events)
-                heads = {key: head.version for key, head in self._heads({e.stream for e in events}).items()}
-                plan = plan_commit(events, recorded, heads, expected_versions)
+                plan = plan_commit(events, recorded, self, expected_versions)
                 # The write lock is held, so positions after the current maximum are ours; they
                 # are given explicitly so the whole commit is one executemany.
                 last = db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
@@ -178,17 +189,26 @@ class SQLiteEventLog(EventLog):
                 found[event.event_id] = event
         return found
 
-    def _heads(self, keys: set[StreamKey] | Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
+    # StateReader, for plan_commit (inside the BEGIN IMMEDIATE of append) and stream_heads.
+    def load_heads(self, keys: Collection[StreamKey]) -> dict[StreamKey, Head]:
         heads = {}
         for key in keys:
             row = self._db.execute(
-                "SELECT version, type FROM events WHERE collection=? AND namespace=? AND memory_id=? "
+                "SELECT version, type, position FROM events WHERE collection=? AND namespace=? AND memory_id=? "
                 "ORDER BY version DESC LIMIT 1",
                 key,
             ).fetchone()
             if row is not None:
-                heads[key] = StreamHead(row[0], row[1] == "memory.deleted")
+                heads[key] = Head(*row)
         return heads
+
+    def any_alive(self, namespace: NamespaceKey, since: int, excluding: Collection[str]) -> bool:
+        # Excluded ids are skipped here rather than bound (a commit may touch thousands).
+        cursor = self._db.execute(ALIVE_SINCE_SQL, (*namespace, since))
+        try:
+            return any(memory_id not in excluding for (memory_id,) in cursor)
+        finally:
+            cursor.close()  # stopped early: release the statement before the commit's inserts
 
     async def read(
         self,
@@ -211,6 +231,29 @@ class SQLiteEventLog(EventLog):
             yield chunk
             position = chunk[-1].position
 
+    async def envelopes(
+        self,
+        from_position: int = 0,
+        until: int | datetime | None = None,
+        batch: int = 1000,
+    ) -> AsyncIterator[list[Envelope]]:
+        # Only the envelope columns: no JSON parse, no vector blob read.
+        if isinstance(until, datetime):
+            until = await self.position_at(until)
+        last = until if until is not None else await self.last_position()
+        position = from_position
+        while position < last:
+            rows = self._db.execute(
+                "SELECT collection, namespace, memory_id, type, version, position FROM events "
+                "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                (position, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            chunk = list(map(Envelope._make, rows))
+            yield chunk
+            position = chunk[-1].position
+
     async def stream(self, key: StreamKey) -> list[Event]:
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM events WHERE collection=? AND namespace=? AND memory_id=? ORDER BY version",
@@ -219,7 +262,13 @@ class SQLiteEventLog(EventLog):
         return [_decode(row) for row in rows]
 
     async def heads(self, keys: Sequence[StreamKey]) -> dict[StreamKey, StreamHead]:
-        return self._heads(keys)
+        # One read transaction: a memory's head and its namespace's head from the same snapshot,
+        # even while other processes write.
+        self._db.execute("BEGIN")
+        try:
+            return stream_heads(keys, self)
+        finally:
+            self._db.execute("COMMIT")
 
     async def collections(self) -> list[Event]:
         rows = self._db.execute(

@@ -19,13 +19,27 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ..errors import ConcurrencyError
-from ..events import Event, vector_array
-from ..log.base import EventLog
-from .builders import created, deleted, upserted
+from ..events import CollectionCreatedEvent, Event, MemoryUpsertedEvent, StreamKey, vector_array
+from ..log.base import Envelope, EventLog
+from ..log.versioning import LiveState, memory_history
+from .builders import created, deleted, erased, upserted
 
 
 async def read_all(log: EventLog, **kwargs: object) -> list[Event]:
     return [event async for batch in log.read(**kwargs) for event in batch]  # type: ignore[arg-type]
+
+
+async def envelopes_all(log: EventLog, **kwargs: object) -> list[Envelope]:
+    return [envelope async for batch in log.envelopes(**kwargs) for envelope in batch]  # type: ignore[arg-type]
+
+
+async def alive(log: EventLog, *keys: StreamKey) -> dict[StreamKey, tuple[int, bool]]:
+    """(last version, alive) of each existing stream among ``keys``."""
+    return {key: (head.version, head.alive) for key, head in (await log.heads(keys)).items()}
+
+
+X, Y = ("c", "ns", "x"), ("c", "ns", "y")
+NS = ("c", "ns", "")
 
 
 class EventLogConformance:
@@ -43,11 +57,13 @@ class EventLogConformance:
     async def test_events_round_trip_exactly(self, log: EventLog) -> None:
         vector = [0.1, -2.5, 3.25e-7, 1e30]
         metadata = {"topic": "tea", "n": 3, "f": 1.5, "ok": True, "none": None, "tags": ["a", "b"],
-                    "nested": {"deep": {"x": "é✓"}}}
+                    "nested": {"deep": {"x": "é✓"}}, "grid": [[1, 2.5], [], [[None]]], "big": 2**63 - 1,
+                    "ulp": 937.9228155259179, "neg0": -0.0, "nul": "a\x00b"}
         event = upserted("ü-1#x", vector, text="naïve text ✓", metadata=metadata)
         (stored,) = await log.append([event])
         (read,) = await read_all(log)
         assert read == stored
+        assert isinstance(read, MemoryUpsertedEvent) and isinstance(event, MemoryUpsertedEvent)
         assert read.event_id == event.event_id and read.data.text == "naïve text ✓"
         assert read.data.metadata == metadata
         assert vector_array(read.data.vectors["dense"]).tolist() == vector_array(event.data.vectors["dense"]).tolist()
@@ -114,8 +130,8 @@ class EventLogConformance:
         assert [(e.type, e.version) for e in history] == [("memory.upserted", 1), ("memory.upserted", 2)]
         b_key = ("c", "ns", "b")
         heads = await log.heads([a1.stream, b_key, ("c", "ns", "missing")])
-        assert heads[a1.stream].version == 2 and not heads[a1.stream].deleted
-        assert heads[b_key].version == 2 and heads[b_key].deleted
+        assert heads[a1.stream].version == 2 and heads[a1.stream].alive and heads[a1.stream].current_version == 2
+        assert heads[b_key].version == 2 and not heads[b_key].alive and heads[b_key].current_version == 0
         assert ("c", "ns", "missing") not in heads
 
     async def test_same_id_in_other_namespace_is_another_stream(self, log: EventLog) -> None:
@@ -125,7 +141,8 @@ class EventLogConformance:
     async def test_collections_lists_collection_events(self, log: EventLog) -> None:
         await log.append([created("one"), upserted("a", [1, 0, 0, 0], collection="one"), created("two", {"x": 2})])
         found = await log.collections()
-        assert [(e.collection, e.data.vectors) for e in found] == [("one", {"dense": 4}), ("two", {"x": 2})]
+        schemas = [(e.collection, e.data.vectors) for e in found if isinstance(e, CollectionCreatedEvent)]
+        assert len(schemas) == len(found) and schemas == [("one", {"dense": 4}), ("two", {"x": 2})]
 
     async def test_checkpoints(self, log: EventLog) -> None:
         assert await log.get_checkpoint("p") == 0
@@ -138,3 +155,167 @@ class EventLogConformance:
         assert await log.last_position() == 0
         assert await read_all(log) == []
         assert await log.append([]) == []
+
+    # -- stream state: one rule (log/versioning.py) ------------------------------------------
+
+    async def test_delete_of_a_missing_memory_records_nothing_and_is_not_returned(self, log: EventLog) -> None:
+        assert await log.append([deleted("x")]) == []
+        assert await log.last_position() == 0
+        a = upserted("a", [1, 0, 0, 0])
+        result = await log.append([deleted("x"), a, deleted("y")])
+        assert [(e.event_id, e.position) for e in result] == [(a.event_id, 1)]
+        assert [e.memory_id for e in await read_all(log)] == ["a"]
+        assert await log.stream(X) == []
+
+    async def test_delete_of_a_deleted_memory_records_nothing(self, log: EventLog) -> None:
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        (first,) = await log.append([deleted("x")])
+        assert first.version == 2
+        assert await log.append([deleted("x")]) == []
+        assert await log.append([deleted("x"), deleted("x")]) == []
+        assert await alive(log, X) == {X: (2, False)}
+        assert await log.last_position() == 2
+
+    async def test_delete_of_an_erased_memory_records_nothing_and_versions_continue(self, log: EventLog) -> None:
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        (erase,) = await log.append([erased()])
+        assert (erase.type, erase.version, erase.memory_id) == ("namespace.erased", 1, "")
+        assert await alive(log, X, NS) == {X: (1, False), NS: (1, True)}
+        assert await log.append([deleted("x")]) == []
+        (again,) = await log.append([upserted("x", [0, 1, 0, 0])])
+        assert again.version == 2  # a stream's versions never restart
+        assert await alive(log, X) == {X: (2, True)}
+        assert [(e.type, e.version) for e in await log.stream(X)] == [("memory.upserted", 1), ("memory.upserted", 2)]
+
+    async def test_erase_of_a_namespace_without_alive_memories_records_nothing(self, log: EventLog) -> None:
+        assert await log.append([erased()]) == []  # never written
+        await log.append([upserted("x", [1, 0, 0, 0], namespace="other"), upserted("x", [1, 0, 0, 0], collection="d")])
+        assert await log.append([erased()]) == []  # only other namespaces and collections have memories
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        await log.append([deleted("x")])
+        assert await log.append([erased()]) == []  # every memory deleted
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        assert len(await log.append([erased()])) == 1
+        assert await log.append([erased()]) == []  # already erased
+        assert await alive(log, NS) == {NS: (1, True)}
+
+    async def test_erase_ends_only_its_own_namespace_in_its_own_collection(self, log: EventLog) -> None:
+        await log.append([upserted("x", [1, 0, 0, 0]), upserted("x", [1, 0, 0, 0], namespace="o"),
+                          upserted("x", [1, 0, 0, 0], collection="d")])
+        await log.append([erased()])
+        found = await alive(log, X, ("c", "o", "x"), ("d", "ns", "x"))
+        assert found == {X: (1, False), ("c", "o", "x"): (1, True), ("d", "ns", "x"): (1, True)}
+
+    async def test_erase_is_recorded_while_an_untouched_memory_is_alive(self, log: EventLog) -> None:
+        await log.append([upserted("x", [1, 0, 0, 0]), upserted("y", [0, 1, 0, 0])])
+        await log.append([deleted("x")])
+        assert [e.type for e in await log.append([erased()])] == ["namespace.erased"]  # y was alive
+        await log.append([upserted("x", [1, 0, 0, 0]), upserted("y", [0, 1, 0, 0])])
+        # The commit ends x itself; y, which it does not touch, keeps the erase meaningful.
+        assert [e.type for e in await log.append([deleted("x"), erased()])] == ["memory.deleted", "namespace.erased"]
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        # x was the only alive memory and the commit deleted it first: nothing left to erase.
+        assert [e.type for e in await log.append([deleted("x"), erased()])] == ["memory.deleted"]
+
+    async def test_expected_zero_means_not_alive(self, log: EventLog) -> None:
+        (x1,) = await log.append([upserted("x", [1, 0, 0, 0])], expected_versions={X: 0})
+        await log.append([deleted("x")], expected_versions={X: 1})
+        (x3,) = await log.append([upserted("x", [0, 1, 0, 0])], expected_versions={X: 0})  # deleted: not alive
+        await log.append([erased()])
+        (x4,) = await log.append([upserted("x", [0, 0, 1, 0])], expected_versions={X: 0})  # erased: not alive
+        assert (x1.version, x3.version, x4.version) == (1, 3, 4)
+        with pytest.raises(ConcurrencyError) as info:
+            await log.append([upserted("x", [0, 0, 0, 1])], expected_versions={X: 0})
+        assert (info.value.expected, info.value.actual) == (0, 4)
+
+    async def test_expected_version_of_a_dead_memory_conflicts_with_actual_zero(self, log: EventLog) -> None:
+        await log.append([upserted("x", [1, 0, 0, 0]), upserted("y", [1, 0, 0, 0])])
+        await log.append([deleted("x")])
+        before = await log.last_position()
+        with pytest.raises(ConcurrencyError) as info:
+            await log.append([upserted("x", [0, 1, 0, 0])], expected_versions={X: 2})
+        assert (info.value.memory_id, info.value.namespace, info.value.expected, info.value.actual) == ("x", "ns", 2, 0)
+        await log.append([erased()])
+        with pytest.raises(ConcurrencyError) as info:
+            await log.append([deleted("y")], expected_versions={Y: 1})
+        assert (info.value.expected, info.value.actual) == (1, 0)
+        with pytest.raises(ConcurrencyError):  # an expectation on a stream the commit does not write
+            await log.append([upserted("z", [0, 1, 0, 0])], expected_versions={Y: 1})
+        assert await log.last_position() == before + 1
+
+    async def test_collection_and_namespace_streams_keep_plain_versions(self, log: EventLog) -> None:
+        key = ("c", "", "")
+        await log.append([created()], expected_versions={key: 0})
+        with pytest.raises(ConcurrencyError) as info:
+            await log.append([created()], expected_versions={key: 0})
+        assert (info.value.memory_id, info.value.namespace, info.value.actual) == ("", "", 1)
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        await log.append([erased()], expected_versions={NS: 0})
+        assert await alive(log, key, NS) == {key: (1, True), NS: (1, True)}
+
+    async def test_within_a_commit_upsert_erase_delete(self, log: EventLog) -> None:
+        x, erase, delete = upserted("x", [1, 0, 0, 0]), erased(), deleted("x")
+        result = await log.append([x, erase, delete])
+        assert [(e.event_id, e.version) for e in result] == [(x.event_id, 1), (erase.event_id, 1)]
+        assert await alive(log, X) == {X: (1, False)}
+        assert [e.event_id for e in await read_all(log)] == [x.event_id, erase.event_id]
+
+    async def test_within_a_commit_erase_upsert_erase(self, log: EventLog) -> None:
+        first, x, second = erased(), upserted("x", [1, 0, 0, 0]), erased()
+        result = await log.append([first, x, second])  # the first erase finds nothing alive
+        assert [e.event_id for e in result] == [x.event_id, second.event_id]
+        assert await alive(log, X, NS) == {X: (1, False), NS: (1, True)}
+        await log.append([upserted("y", [0, 1, 0, 0])])
+        first, x, second = erased(), upserted("x", [1, 0, 0, 0]), erased()
+        result = await log.append([first, x, second])  # now y is alive: both erases count
+        assert [(e.event_id, e.version) for e in result] == [(first.event_id, 2), (x.event_id, 2), (second.event_id, 3)]
+        assert await alive(log, X, Y) == {X: (2, False), Y: (1, False)}
+
+    async def test_a_retried_commit_records_its_no_ops_still_as_nothing(self, log: EventLog) -> None:
+        batch = [upserted("a", [1, 0, 0, 0]), deleted("x"), erased("elsewhere")]
+        first = await log.append(batch)
+        assert [e.event_id for e in first] == [batch[0].event_id]
+        assert await log.append(batch) == first
+        assert await log.last_position() == 1
+
+    async def test_memory_history_shows_the_erases_that_ended_it(self, log: EventLog) -> None:
+        await log.append([erased()])  # nothing alive: not recorded, not in any history
+        await log.append([upserted("x", [1, 0, 0, 0]), upserted("y", [0, 1, 0, 0])])
+        await log.append([deleted("x")])
+        (e1,) = await log.append([erased()])  # ends y only: x was already deleted
+        await log.append([upserted("x", [1, 0, 0, 0])])
+        (e2,) = await log.append([erased()])  # ends x
+        x_history = memory_history(await log.stream(X), await log.stream(NS))
+        y_history = memory_history(await log.stream(Y), await log.stream(NS))
+        assert [(e.type, e.version) for e in x_history] == [
+            ("memory.upserted", 1), ("memory.deleted", 2), ("memory.upserted", 3), ("namespace.erased", 2)
+        ]
+        assert x_history[-1] == e2 and y_history[-1] == e1
+        assert [e.type for e in y_history] == ["memory.upserted", "namespace.erased"]
+
+    async def test_envelopes_are_read_without_data(self, log: EventLog) -> None:
+        await log.append([created(), upserted("x", [1, 0, 0, 0]), upserted("y", [0, 1, 0, 0])])
+        await log.append([deleted("x"), erased(), upserted("z", [0, 0, 1, 0], namespace="o")])
+        events = await read_all(log)
+        assert await envelopes_all(log) == [Envelope.of(e) for e in events]
+        assert await envelopes_all(log, from_position=2, until=4) == [Envelope.of(e) for e in events[2:4]]
+        assert [len(b) async for b in log.envelopes(batch=4)] == [4, 2]
+        envelope = (await envelopes_all(log))[1]
+        assert (envelope.collection, envelope.namespace, envelope.memory_id, envelope.type, envelope.version,
+                envelope.position) == ("c", "ns", "x", "memory.upserted", 1, 2)
+        state = LiveState()
+        async for batch in log.envelopes():
+            state.apply(batch)
+        assert state.alive == {("c", "o"): {"z": 1}}
+
+    async def test_a_naive_datetime_is_utc(self, log: EventLog) -> None:
+        early = await log.append([upserted("a", [1, 0, 0, 0])])
+        await asyncio.sleep(0.02)
+        cut = datetime.now(UTC)
+        await asyncio.sleep(0.02)
+        await log.append([upserted("b", [0, 1, 0, 0])])
+        naive = cut.replace(tzinfo=None)
+        assert await log.position_at(naive) == await log.position_at(cut) == early[0].position
+        assert [e.memory_id for e in await read_all(log, until=naive)] == ["a"]
+        assert await log.position_at(naive - timedelta(hours=1)) == 0  # not read as some local time
+        assert [e.memory_id async for b in log.envelopes(until=naive) for e in b] == ["a"]

@@ -16,6 +16,8 @@ Usage::
 
 from __future__ import annotations
 
+import random
+import struct
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,9 @@ import pytest
 
 from ..events import Distance
 from ..filters import matches, parse_filter
-from ..index.base import Projection, SearchQuery
+from ..index.base import Entry, IndexState, Projection, SearchQuery
+from ..index.payload import LAYOUT
+from ..records import MemoryRecord
 from .builders import Recorder, created, deleted, erased, upserted
 
 FILTER_DATA: list[dict[str, Any]] = [
@@ -81,10 +85,64 @@ FILTERS: list[dict[str, Any]] = [
 ]
 
 
+def _exact_floats(n: int, seed: int = 7) -> list[float]:
+    """Floats that a lossy encoder or parser gets wrong: edge cases, then random bit patterns (every
+    exponent, subnormals included) and random decimals of several magnitudes."""
+    floats = [
+        0.0, -0.0, 5e-324, -5e-324, 1e-310, 2.2250738585072009e-308, 2.2250738585072014e-308, 1e308,
+        1.7976931348623157e308, -1.7976931348623157e308, 0.1, 1 / 3, 937.9228155259179, 2.0**53, 2.0**63,
+    ]
+    rng = random.Random(seed)
+    while len(floats) < n:
+        (bits,) = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))
+        if np.isfinite(bits):
+            floats.append(bits)
+        floats.append(rng.uniform(-1e3, 1e3))
+        floats.append(rng.random() * 10.0 ** rng.randint(-30, 30))
+    return floats[:n]
+
+
+EXACT_FLOATS = _exact_floats(240)
+EXACT_INTS = [0, -1, 1, 2**53 + 1, -(2**53 + 1), 2**63 - 1, -(2**63 - 1), -(2**63)]
+EXACT_STRINGS = [
+    "", " ", "\x00", "a\x00b", "\x01\x1f\x7f\x85", "\t\n\r", '"quoted" \\ back\\slash', "\u2028\u2029",
+    "\U0001f642 emoji", "\u00e9 e\u0301 composed and not", "\u05e9\u05dc\u05d5\u05dd", "\u4e2d\u6587",
+    "\ud7ff\ue000\uffff\U0010ffff", "{\"not\": \"json\"}", "a.b", "metadata.x",
+]
+# What a memory's metadata must come back as, exactly (types included): nested containers, empty
+# ones, keys with dots and other unusual keys, every JSON scalar.
+EXACT_METADATA: dict[str, Any] = {
+    "floats": EXACT_FLOATS[:40],
+    "ints": EXACT_INTS,
+    "strings": EXACT_STRINGS,
+    "nested": {"a": {"b": [1, [2.5, {"c": None}], {}, []], "": ""}, "list": [True, False, None, -0.0, "x", 2**63 - 1]},
+    "a.b": {"c.d": 1.1},
+    "": "empty key",
+    "\u043a\u043b\u044e\u0447 \U0001f511": "unicode key",
+    "$dollar": 0.30000000000000004,
+    "empty": {},
+    "none": None,
+    "bool": True,
+}
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Equal down to the type and the bits: ``==`` alone takes 1 for 1.0 and -0.0 for 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return bool(a.hex() == float(b).hex())
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
 def _vector(seed: int, dim: int = 4) -> list[float]:
     """A unit vector, so that the nearest memory to a vector is itself under every distance."""
     vector = np.random.default_rng(seed).normal(size=dim)
-    return (vector / np.linalg.norm(vector)).astype(np.float32).tolist()
+    return [float(x) for x in (vector / np.linalg.norm(vector)).astype(np.float32)]
 
 
 class ProjectionConformance:
@@ -200,6 +258,7 @@ class ProjectionConformance:
         events = [created("multi", {"title": 3, "body": 4})]
         for i in range(5):
             data = upserted(f"n{i}", _vector(i, 3), collection="multi", name="title")
+            assert data.type == "memory.upserted"
             body = {"body": np.asarray(_vector(100 + i), "<f4").tobytes()}
             events.append(data.model_copy(update={"data": data.data.model_copy(update={"vectors": {**data.data.vectors, **body}})}))
         await projection.apply(record(*events))
@@ -224,3 +283,125 @@ class ProjectionConformance:
         await fresh.promote(projection)
         assert [r.id for r in await fresh.scan("c", "ns")] == ["z"]
         await fresh.close()
+
+    # --- identity: (collection, namespace, id) -> point is injective (index/payload.py) ---
+
+    async def test_ids_and_namespaces_sharing_a_separator_stay_apart(self, projection: Projection) -> None:
+        # Joining namespace and id with "\x1f" gave these pairs one point: a tenant overwrote another.
+        pairs = [("team", "a\x1fx"), ("team\x1fa", "x"), ("n\x00", "id"), ("n", "\x00id"), ('["n",', '"i"]'), ("n", "i")]
+        record = Recorder()
+        writes = [upserted(i, _vector(k), namespace=n, text=f"{n}|{i}") for k, (n, i) in enumerate(pairs)]
+        await projection.apply(record(created(), *writes))
+        for namespace, memory_id in pairs:
+            (found,) = await projection.get("c", namespace, [memory_id])
+            assert (found.namespace, found.id, found.text) == (namespace, memory_id, f"{namespace}|{memory_id}")
+            assert await projection.count("c", namespace) == sum(n == namespace for n, _ in pairs)
+        await projection.apply(record(deleted("a\x1fx", namespace="team")))
+        assert await projection.get("c", "team", ["a\x1fx"]) == []
+        assert [r.id for r in await projection.get("c", "team\x1fa", ["x"])] == ["x"]
+
+    async def test_same_id_in_two_collections_is_two_memories(self, projection: Projection) -> None:
+        record = Recorder()
+        await projection.apply(record(created("c"), created("d"), upserted("a", _vector(1), text="in c"),
+                                      upserted("a", _vector(1), text="in d", collection="d"), deleted("a")))
+        assert await projection.get("c", "ns", ["a"]) == []
+        assert [r.text for r in await projection.get("d", "ns", ["a"])] == ["in d"]
+
+    # --- values round-trip exactly (index/payload.py) ---
+
+    async def test_metadata_and_text_round_trip_exactly(self, projection: Projection) -> None:
+        record = Recorder()
+        text = "text \x00 with \x1f controls, \u00e9, \U0001f642 and \u2028"
+        events = [created(), upserted("all", _vector(0), text=text, metadata=EXACT_METADATA)]
+        events += [upserted(f"f{i}", _vector(i), metadata={"x": v, "l": [v]}) for i, v in enumerate(EXACT_FLOATS)]
+        events += [upserted(f"i{i}", _vector(i), metadata={"x": v}) for i, v in enumerate(EXACT_INTS)]
+        expected = {e.memory_id: e.data.metadata for e in events[1:]}  # type: ignore[union-attr]
+        await projection.apply(record(*events))
+
+        def check(records: list[MemoryRecord]) -> None:
+            wrong = [(r.id, r.metadata, expected[r.id]) for r in records if not identical(r.metadata, expected[r.id])]
+            assert not wrong, f"{len(wrong)} memories came back changed, e.g. {wrong[:3]}"
+
+        (everything,) = await projection.get("c", "ns", ["all"])
+        assert everything.text == text
+        check([everything])
+        check(await projection.get("c", "ns", list(expected)))
+        scanned = await projection.scan("c", "ns", limit=None)
+        assert len(scanned) == len(expected)
+        check(scanned)
+        query = SearchQuery("c", "ns", np.array(_vector(0), np.float32), "dense", limit=len(expected))
+        check(await projection.search(query))
+
+    async def test_filters_compare_the_exact_float(self, projection: Projection) -> None:
+        record = Recorder()
+        values = EXACT_FLOATS[:120]
+        writes = [upserted(f"f{i}", _vector(i), metadata={"x": v}) for i, v in enumerate(values)]
+        await projection.apply(record(created(), *writes))
+        wrong = []
+        for value in values[::2]:
+            for spec in ({"x": value}, {"x": {"$gte": value}}, {"x": {"$lt": value}}):
+                node = parse_filter(spec)
+                want = sorted(f"f{k}" for k, v in enumerate(values) if matches(node, {"x": v}))
+                if sorted(r.id for r in await projection.scan("c", "ns", node, limit=None)) != want:
+                    wrong.append(spec)
+        assert not wrong, f"{len(wrong)} of {3 * len(values[::2])} filters on exact floats answer wrongly, e.g. {wrong[:3]}"
+
+    # --- state, entries, repair (index/base.py) ---
+
+    async def test_state_is_recorded_by_flush(self, projection: Projection) -> None:
+        assert await projection.state() is None
+        record = Recorder()
+        await projection.apply(record(created(), upserted("a", _vector(1))))
+        await projection.flush()
+        assert await projection.state() == IndexState(2, LAYOUT)
+        await projection.apply(record(upserted("b", _vector(2)), deleted("a")))
+        await projection.flush()
+        assert await projection.state() == IndexState(4, LAYOUT)
+
+    async def test_a_fresh_projection_has_no_state_until_it_flushes(self, projection: Projection) -> None:
+        record, _ = await self._load(projection, n=2)
+        await projection.flush()
+        fresh = await projection.fresh()
+        await fresh.open()
+        try:
+            assert await fresh.state() is None
+            await fresh.apply(record(created(), upserted("z", _vector(9))))
+            assert await fresh.state() is None  # applied is not durable until flushed
+            await fresh.flush()
+            assert await fresh.state() == IndexState(record.position, LAYOUT)
+        except BaseException:
+            await fresh.drop()
+            raise
+        await fresh.promote(projection)
+        await fresh.close()
+
+    async def test_entries_list_every_memory_with_its_version(self, projection: Projection) -> None:
+        record = Recorder()
+        await projection.apply(record(created(), created("d"), upserted("a", _vector(1)), upserted("a", _vector(2)),
+                                      upserted("b", _vector(3), namespace="x\x1fy"), upserted("c", _vector(4), namespace="gone"),
+                                      upserted("d", _vector(5)), deleted("d"), upserted("e", _vector(6), collection="d")))
+        assert sorted(await projection.entries("c"), key=str) == sorted(
+            [Entry("ns", "a", 2), Entry("x\x1fy", "b", 1), Entry("gone", "c", 1)], key=str
+        )
+        assert await projection.entries("d") == [Entry("ns", "e", 1)]
+        assert await projection.entries("never") == []
+        await projection.apply(record(erased("gone")))
+        assert sorted(await projection.entries("c"), key=str) == sorted([Entry("ns", "a", 2), Entry("x\x1fy", "b", 1)], key=str)
+
+    async def test_repair_writes_whatever_the_index_holds(self, projection: Projection) -> None:
+        record = Recorder()
+        first = record(created(), upserted("a", _vector(1), text="one"), upserted("b", _vector(2)))
+        second = record(upserted("a", _vector(3), text="two"))
+        await projection.apply(first + second)
+        applied = projection.applied_position
+        await projection.repair([first[1]])  # an older version wins: repair is not order-aware
+        (a,) = await projection.get("c", "ns", ["a"])
+        assert (a.text, a.version, a.position) == ("one", 1, first[1].position)
+        newer = record(upserted("a", _vector(4), text="three"), deleted("b"), deleted("never-there"))
+        await projection.repair(newer)
+        (a,) = await projection.get("c", "ns", ["a"])
+        assert (a.text, a.version) == ("three", 3)
+        assert await projection.get("c", "ns", ["b"]) == []
+        assert projection.applied_position == applied
+        await projection.repair([first[2]])  # a deleted memory comes back
+        assert [r.id for r in await projection.scan("c", "ns")] == ["a", "b"]

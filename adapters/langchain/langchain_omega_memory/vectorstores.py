@@ -22,6 +22,7 @@ from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
 from omega_memory_plugin.events import Distance
 from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.transaction import Transaction
+from omega_memory_plugin.validation import check_text
 
 DEFAULT_COLLECTION = "langchain"
 
@@ -87,7 +88,7 @@ class OmegaMemoryVectorStore(VectorStore):
         Ids are kept as given (any string); ``None`` entries get a new id; an existing id is
         overwritten (a new version of that memory, its history kept in the log).
         """
-        texts, metadatas, ids = _align(texts, metadatas, ids, kwargs)
+        texts, metadatas, ids = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(self.embedding.embed_documents(texts), len(texts))
@@ -102,7 +103,7 @@ class OmegaMemoryVectorStore(VectorStore):
         ids: list[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        texts, metadatas, ids = _align(texts, metadatas, ids, kwargs)
+        texts, metadatas, ids = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(await self.embedding.aembed_documents(texts), len(texts))
@@ -273,6 +274,27 @@ class OmegaMemoryVectorStore(VectorStore):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _align(
+        self, texts: Iterable[str], metadatas: list[dict] | None, ids: Sequence[str | None] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[str], list[dict], list[str]]:
+        """Check that texts, metadatas and ids line up, give every text an id, and check the
+        texts before they reach the embeddings (which would fail on a non-string in their own way)."""
+        _no_options(kwargs, "add_texts")
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a list of strings, not one string; wrap it: [text]")
+        max_bytes = self.memory.settings.max_text_bytes
+        texts = [check_text(text, max_bytes) for text in texts]
+        if metadatas is None:
+            metadatas = [{} for _ in texts]
+        if len(metadatas) != len(texts):
+            raise InvalidInputError(f"got {len(texts)} texts but {len(metadatas)} metadatas; give one metadata per text")
+        if ids is None:
+            ids = [None] * len(texts)
+        if isinstance(ids, str) or len(ids) != len(texts):
+            raise InvalidInputError(f"got {len(texts)} texts but {len(ids)} ids; give one id (or None) per text")
+        filled = [uuid.uuid4().hex if i is None else i for i in ids]
+        return texts, list(metadatas), _check_ids(filled)
+
     @property
     def _scope(self) -> dict[str, str]:
         return {"namespace": self.namespace, "collection": self.collection}
@@ -314,33 +336,10 @@ def _mmr(query: list[float], records: list[MemoryRecord], k: int, lambda_mult: f
     return [_document(records[i]) for i in chosen]
 
 
-def _align(
-    texts: Iterable[str], metadatas: list[dict] | None, ids: Sequence[str | None] | None, kwargs: dict[str, Any]
-) -> tuple[list[str], list[dict], list[str]]:
-    """Check that texts, metadatas and ids line up, and give every text an id."""
-    _no_options(kwargs, "add_texts")
-    if isinstance(texts, str):
-        raise InvalidInputError("texts must be a list of strings, not one string; wrap it: [text]")
-    texts = list(texts)
-    if metadatas is None:
-        metadatas = [{} for _ in texts]
-    if len(metadatas) != len(texts):
-        raise InvalidInputError(f"got {len(texts)} texts but {len(metadatas)} metadatas; give one metadata per text")
-    if ids is None:
-        ids = [None] * len(texts)
-    if isinstance(ids, str) or len(ids) != len(texts):
-        raise InvalidInputError(f"got {len(texts)} texts but {len(ids)} ids; give one id (or None) per text")
-    filled = [uuid.uuid4().hex if i is None else i for i in ids]
-    return texts, list(metadatas), _check_ids(filled)
-
-
 def _check_ids(ids: Sequence[str]) -> list[str]:
     if isinstance(ids, str):
         raise InvalidInputError("ids must be a list of strings, not one string; wrap it: [id]")
-    for memory_id in ids:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInputError(f"document ids must be non-empty strings, got {memory_id!r}")
-    return list(ids)
+    return list(ids)  # each id is checked by the Memory, before anything is written
 
 
 def _check_embedded(vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:

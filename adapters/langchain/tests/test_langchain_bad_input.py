@@ -41,12 +41,18 @@ ADD_CASES: dict[str, tuple[Callable[[OmegaMemoryVectorStore], Any], str]] = {
     "more ids than texts": (lambda s: s.add_texts(["a", "b"], ids=["1", "2", "3"]), "2 texts but 3 ids"),
     "fewer metadatas than texts": (lambda s: s.add_texts(["a", "b"], metadatas=[{}]), "2 texts but 1 metadatas"),
     "one string as texts": (lambda s: s.add_texts("abc"), "not one string"),
-    "an empty id": (lambda s: s.add_texts(["a"], ids=[""]), "non-empty strings"),
+    "an empty id": (lambda s: s.add_texts(["a"], ids=[""]), "non-empty string"),
     "a datetime in metadata": (
         lambda s: s.add_texts(["a", "b"], metadatas=[{}, {"at": datetime.datetime(2026, 1, 1)}]),
-        "not JSON-serialisable",
+        "not JSON",
     ),
-    "NaN in metadata": (lambda s: s.add_texts(["a"], metadatas=[{"x": float("nan")}]), "not JSON-serialisable"),
+    "NaN in metadata": (lambda s: s.add_texts(["a"], metadatas=[{"x": float("nan")}]), "must be finite"),
+    # issue 9: these were appended (surrogates, bricking the index) or failed inside the embeddings
+    "a lone surrogate in metadata": (lambda s: s.add_texts(["a"], metadatas=[{"who": "\ud800"}]), "lone surrogate"),
+    "a lone surrogate in a metadata key": (lambda s: s.add_texts(["a"], metadatas=[{"\udfff": 1}]), "lone surrogate"),
+    "a lone surrogate in text": (lambda s: s.add_texts(["tea \ud83d"]), "lone surrogate"),
+    "a number as text": (lambda s: s.add_texts([42]), "text must be a string, got int"),
+    "None as text": (lambda s: s.add_texts(["ok", None]), "got NoneType"),
     "a non-string metadata key": (lambda s: s.add_texts(["a"], metadatas=[{1: "x"}]), "keys must be strings"),
     "empty text": (lambda s: s.add_documents([Document(page_content="ok"), Document(page_content=" ")]), "text is empty"),
     "an unknown option": (lambda s: s.add_texts(["a"], batch_size=3), "does not support"),
@@ -68,8 +74,10 @@ async def test_bad_async_add_writes_nothing(store: OmegaMemoryVectorStore) -> No
     before = log_position(store.memory)
     with pytest.raises(ValueError, match="2 texts but 1 ids"):
         await store.aadd_texts(["a", "b"], ids=["1"])
-    with pytest.raises(ValueError, match="not JSON-serialisable"):
+    with pytest.raises(ValueError, match="not JSON"):
         await store.aadd_texts(["a"], metadatas=[{"s": {1, 2}}])
+    with pytest.raises(ValueError, match="text must be a string"):
+        await store.aadd_texts([42])  # checked before the embeddings see it
     assert log_position(store.memory) == before
 
 

@@ -26,6 +26,7 @@ from llama_index.core.vector_stores.utils import node_to_metadata_dict, metadata
 
 from omega_memory_plugin import MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.validation import check_metadata
 
 NODE_ID_KEY = "_node_id"
 NODE_CONTENT_KEY = "_node_content"  # written by node_to_metadata_dict
@@ -54,6 +55,12 @@ def to_write(node: BaseNode) -> NodeWrite:
             f"node {node.node_id!r} has no embedding; embed nodes before adding them (VectorStoreIndex "
             "and an IngestionPipeline with an embed model do), or set node.embedding"
         )
+    # The node's own metadata is checked by the core before LlamaIndex serialises the node into
+    # _node_content, where a NaN would silently become null and a lone surrogate would be escaped.
+    try:
+        check_metadata(node.metadata)
+    except InvalidInputError as exc:
+        raise type(exc)(f"node {node.node_id!r}: {exc}") from exc
     text = node.get_content(metadata_mode=MetadataMode.NONE)
     blank = not text.strip()
     metadata = node_to_metadata_dict(node, remove_text=not blank, flat_metadata=False)

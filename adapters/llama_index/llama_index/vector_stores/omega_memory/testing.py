@@ -37,7 +37,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from omega_memory_plugin import Memory
-from omega_memory_plugin.errors import FilterError, InvalidIdError, InvalidVectorError
+from omega_memory_plugin.errors import FilterError, InvalidIdError, InvalidMetadataError, InvalidVectorError
 
 from .base import OmegaMemoryVectorStore
 from .embeddings import OmegaHashEmbedding
@@ -420,6 +420,20 @@ class VectorStoreConformance:
             store.add([TextNode(id_="x" * 600, text="x", embedding=vector(0))])
         with pytest.raises(ValueError, match="nodes"):
             store.add(["not a node"])  # type: ignore[list-item]
+        assert log_position(store.memory) == before
+
+    @pytest.mark.parametrize(
+        "metadata, message",
+        [({"score": float("nan")}, "must be finite"), ({"score": float("inf")}, "must be finite"),
+         ({"who": "ada\ud800"}, "lone surrogate"), ({"\udfff": 1}, "lone surrogate"), ({"big": 2**64}, "64-bit")],
+    )
+    def test_metadata_the_core_refuses_is_refused_before_serialising(
+        self, store: OmegaMemoryVectorStore, metadata: dict, message: str
+    ) -> None:
+        # issue 9: NaN / inf were turned into null inside _node_content and written; surrogates bricked the index
+        before = log_position(store.memory)
+        with pytest.raises(InvalidMetadataError, match=f"'bad'.*{message}"):
+            store.add([TextNode(id_="ok", text="x", embedding=vector(0)), TextNode(id_="bad", text="y", metadata=metadata, embedding=vector(1))])
         assert log_position(store.memory) == before
 
     # -- the log: history and replay ----------------------------------------------------------------
