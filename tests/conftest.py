@@ -1,24 +1,41 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from omega_memory_plugin import Memory
+from omega_memory_plugin import Memory, Settings
 
-BACKENDS = {
+Options = Callable[[Path, pytest.FixtureRequest], dict[str, Any]]
+
+
+def _qdrant_server(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    # A real Qdrant 1.19 server (started once per session), with a collection prefix of this test's own.
+    url = request.getfixturevalue("qdrant_server")
+    return {"log_url": f"sqlite:///{tmp}/log.db", "index_url": url, "settings": Settings(qdrant_prefix=f"t{uuid.uuid4().hex[:10]}_")}
+
+
+BACKENDS: dict[str, Options] = {
     # the embedded default: SQLite log + Qdrant Edge index in one directory
-    "embedded": lambda tmp: {"path": tmp / "mem"},
-    # the server code path, through qdrant-client's local mode
-    "sqlite+qdrant-local": lambda tmp: {"log_url": f"sqlite:///{tmp}/log.db", "index_url": "qdrant-local://:memory:"},
-    "memory": lambda tmp: {"log_url": "memory://", "index_url": "memory://"},
+    "embedded": lambda tmp, request: {"path": tmp / "mem"},
+    # the production index: a Qdrant server
+    "sqlite+qdrant-server": _qdrant_server,
+    # qdrant-client's local mode (an emulation, kept as an extra)
+    "sqlite+qdrant-local": lambda tmp, request: {"log_url": f"sqlite:///{tmp}/log.db", "index_url": "qdrant-local://:memory:"},
+    "memory": lambda tmp, request: {"log_url": "memory://", "index_url": "memory://"},
 }
+
+
+def open_backend(name: str, tmp: Path, request: pytest.FixtureRequest, **options: Any) -> Memory:
+    return Memory(**BACKENDS[name](tmp, request), **options)
 
 
 @pytest.fixture(params=list(BACKENDS))
 def memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Memory]:
-    with Memory(**BACKENDS[request.param](tmp_path), embedder="hash:16") as m:
+    with open_backend(request.param, tmp_path, request, embedder="hash:16") as m:
         yield m
 
 

@@ -236,3 +236,66 @@ def test_history_shows_a_deletion(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert lines[1].endswith("memory.deleted")
     code, out, _ = run(capsys, "--path", str(tmp_path), "replay", "--until", "3", "--no-progress")
     assert "default / default: 0 memories" in out
+
+
+def test_verify_reports_and_repairs(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "verify")
+    assert code == 0, err
+    assert out.startswith("ok: the index matches the log (5 memories in 2 namespaces")
+    with Memory(store) as memory:  # lose one memory from the index, behind the log's back
+        from omega_memory_plugin.events import MemoryDeletedEvent
+
+        memory._engine.run(memory.projection.repair([MemoryDeletedEvent(collection="default", namespace="bob", memory_id="run")]))
+        memory.flush()
+    code, out, _ = run(capsys, "--path", str(store), "verify", "--json")
+    report = json.loads(out)
+    assert code == 1 and not report["ok"]
+    assert report["drift"] == [{"collection": "default", "namespace": "bob", "log_count": 2, "index_count": 1,
+                                "missing": ["run"], "extra": [], "stale": []}]
+    code, out, _ = run(capsys, "--path", str(store), "verify", "--repair")
+    assert code == 0 and "repaired: 1 memories" in out
+    code, out, _ = run(capsys, "--path", str(store), "verify")
+    assert code == 0 and out.startswith("ok:")
+
+
+def test_read_only_commands_work_while_another_process_owns_the_directory(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Memory(store):  # the owner
+        code, _, err = run(capsys, "--path", str(store), "stats")
+        assert code == 2 and "read_only=True" in err
+        code, out, err = run(capsys, "--path", str(store), "--read-only", "stats")
+        assert code == 0, err
+        assert "default: 5 memories" in out
+        code, out, err = run(capsys, "--path", str(store), "--read-only", "search", "oolong tea", "--namespace", "ada",
+                             "--embedder", EMBEDDER)
+        assert code == 0 and "tea" in out.splitlines()[0]
+
+
+def test_ctrl_c_during_replay_cancels_and_leaves_the_live_index(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import threading
+
+    from omega_memory_plugin.index.edge import EdgeProjection
+
+    entered, release = threading.Event(), threading.Event()
+    apply = EdgeProjection.apply
+
+    async def gated(self: EdgeProjection, events):  # type: ignore[no-untyped-def]
+        if events and events[0].position == 1:  # only a rebuild replays from the start
+            entered.set()
+            release.wait(30)
+        await apply(self, events)
+
+    monkeypatch.setattr(EdgeProjection, "apply", gated)
+    threading.Thread(target=lambda: (entered.wait(30), os.kill(os.getpid(), signal.SIGINT), release.set())).start()
+    live = (store / "index" / "CURRENT").read_text()
+    code, _, err = run(capsys, "--path", str(store), "replay", "--no-progress")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+    assert (store / "index" / "CURRENT").read_text() == live
+    assert [p.name for p in (store / "index").iterdir() if p.is_dir()] == [live]
+    monkeypatch.undo()
+    assert searches(store)[0][0][0] == "tea"

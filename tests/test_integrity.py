@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BACKENDS, log_position
+from conftest import BACKENDS, log_position, open_backend
 
 from omega_memory_plugin import (
     ConcurrencyError,
@@ -41,7 +41,7 @@ def vec(i: int) -> list[float]:
 
 @pytest.fixture(params=list(BACKENDS))
 def any_memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Memory]:
-    with Memory(**BACKENDS[request.param](tmp_path)) as m:
+    with open_backend(request.param, tmp_path, request) as m:
         yield m
 
 
