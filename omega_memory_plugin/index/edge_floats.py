@@ -18,6 +18,7 @@ Used by :mod:`.edge` for the copy of the metadata its filters see, and for filte
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -51,6 +52,7 @@ def edge_read(value: float) -> float:
     return math.copysign(parsed, value)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # metadata repeats its numbers (scores, years, prices)
 def edge_float(value: float) -> float:
     """The float Edge filters compare in place of ``value``: itself if Edge reads it back unchanged,
     else the nearest one that it does (the lower one on a tie, so that the mapping is monotone)."""
@@ -68,11 +70,21 @@ def edge_float(value: float) -> float:
 
 
 def edge_numbers(value: Any) -> Any:
-    """``value`` with every float replaced by :func:`edge_float` (integers Edge reads exactly)."""
-    if type(value) is float:
+    """``value`` with every float replaced by :func:`edge_float` (integers Edge reads exactly).
+
+    Containers are copied only where something changed: most metadata goes through untouched."""
+    kind = type(value)
+    if kind is float:
         return edge_float(value)
-    if isinstance(value, dict):
-        return {key: edge_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [edge_numbers(item) for item in value]
+    if kind is dict:
+        changed = None
+        for key, item in value.items():
+            mapped = edge_numbers(item)
+            if mapped is not item:
+                changed = changed if changed is not None else dict(value)
+                changed[key] = mapped
+        return value if changed is None else changed
+    if kind is list:
+        items = [edge_numbers(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value

@@ -13,7 +13,6 @@ library keeps beside it; filters address it as ``metadata.<key>``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -27,7 +26,7 @@ from ..records import MemoryRecord
 #: (:class:`~omega_memory_plugin.index.base.IndexState`); an index built with another layout
 #: addresses or reads points differently and must be rebuilt from the log. Bump it on any change
 #: to :func:`point_id`, :func:`to_payload` or the keys below.
-#: 2: point ids over the (collection, namespace, id) triple, exact metadata in ``metadata_json``.
+#: 2: point ids over the length-prefixed (collection, namespace, id) triple, exact metadata in ``metadata_json``.
 LAYOUT = 2
 
 MEMORY_ID = "memory_id"
@@ -50,16 +49,15 @@ _POINT_NAMESPACE = uuid.UUID("6f6d6567-612d-6d65-6d6f-72792d706c75")
 def point_id(collection: str, namespace: str, memory_id: str) -> str:
     """The Qdrant point id of a memory (Qdrant accepts only UUIDs and integers; ids are any string).
 
-    The name hashed is the JSON array of the triple: JSON quotes and escapes every string, so two
-    different triples always have different names (joining with a separator did not: ``("team",
-    "a\\x1fx")`` and ``("team\\x1fa", "x")`` shared a point). ``ensure_ascii`` keeps the name
-    encodable whatever the strings hold.
+    The name hashed gives the length of the collection and of the namespace before each, so it
+    can be read back into exactly one triple: two different triples always have different names
+    (joining with a separator did not: ``("team", "a\x1fx")`` and ``("team\x1fa", "x")`` shared a
+    point). Strings are valid Unicode (validation.py), so the name always encodes.
 
-    >>> point_id("c", "team", "a\\x1fx") != point_id("c", "team\\x1fa", "x")
+    >>> point_id("c", "team", "a\x1fx") != point_id("c", "team\x1fa", "x")
     True
     """
-    name = json.dumps([collection, namespace, memory_id], ensure_ascii=True, separators=(",", ":"))
-    return str(uuid.uuid5(_POINT_NAMESPACE, name))
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"))
 
 
 def metadata_key(key: str) -> str:
