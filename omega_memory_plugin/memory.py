@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import math
+import sys
 import weakref
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
@@ -180,9 +182,12 @@ class Memory:
 
     def _projector(self, projection: Projection, *, persist: bool = True, offload: bool = False) -> Projector:
         s = self.settings
-        return Projector(
-            self.log, projection, self.plugins, s.checkpoint_every, s.checkpoint_seconds, persist=persist, offload=offload
-        )
+        every, seconds = s.checkpoint_every, s.checkpoint_seconds
+        if offload:
+            # A rebuild checkpoints once, at the end: a half-built generation is thrown away
+            # anyway, and each flush in between would hold the engine (and the GIL) for a while.
+            every, seconds = sys.maxsize, math.inf
+        return Projector(self.log, projection, self.plugins, every, seconds, persist=persist, offload=offload)
 
     async def _start_index(self) -> None:
         """Open the index and resume it; rebuild it if it cannot be resumed. An index that does not
@@ -616,9 +621,13 @@ class Memory:
             projector.stop_worker()
             await fresh.drop()
             raise
-        projector.stop_worker()
-        await fresh.promote(self.projection)
-        self.projection, self.projector = fresh, projector
+        # Swap first (reads move to the new index at once), then make it the one future opens use
+        # and drop the old one, on the worker: dropping a large index takes a while.
+        replaced, self.projection, self.projector = self.projection, fresh, projector
+        try:
+            await projector._run(lambda: fresh.promote(replaced))
+        finally:
+            projector.stop_worker()
         return projector.position
 
     def as_of(self, until: int | datetime, *, progress: bool = False) -> Memory:
