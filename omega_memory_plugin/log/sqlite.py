@@ -216,20 +216,8 @@ class SQLiteEventLog(EventLog):
         until: int | datetime | None = None,
         batch: int = 1000,
     ) -> AsyncIterator[list[Event]]:
-        if isinstance(until, datetime):
-            until = await self.position_at(until)
-        last = until if until is not None else await self.last_position()
-        position = from_position
-        while position < last:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-                (position, last, batch),
-            ).fetchall()
-            if not rows:
-                return
-            chunk = [_decode(row) for row in rows]
-            yield chunk
-            position = chunk[-1].position
+        async for rows in self._pages(_COLUMNS, from_position, until, batch):
+            yield [_decode(row) for row in rows]
 
     async def envelopes(
         self,
@@ -238,21 +226,27 @@ class SQLiteEventLog(EventLog):
         batch: int = 1000,
     ) -> AsyncIterator[list[Envelope]]:
         # Only the envelope columns: no JSON parse, no vector blob read.
+        columns = "position, collection, namespace, memory_id, type, version"
+        async for rows in self._pages(columns, from_position, until, batch):
+            yield [Envelope(c, ns, m, t, v, p) for p, c, ns, m, t, v in rows]
+
+    async def _pages(
+        self, columns: str, from_position: int, until: int | datetime | None, batch: int
+    ) -> AsyncIterator[list[Any]]:
+        """Rows after ``from_position`` up to ``until``, ``batch`` at a time; ``columns`` starts with position."""
         if isinstance(until, datetime):
             until = await self.position_at(until)
         last = until if until is not None else await self.last_position()
         position = from_position
         while position < last:
             rows = self._db.execute(
-                "SELECT collection, namespace, memory_id, type, version, position FROM events "
-                "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                f"SELECT {columns} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
                 (position, last, batch),
             ).fetchall()
             if not rows:
                 return
-            chunk = list(map(Envelope._make, rows))
-            yield chunk
-            position = chunk[-1].position
+            yield rows
+            position = rows[-1][0]
 
     async def stream(self, key: StreamKey) -> list[Event]:
         rows = self._db.execute(
