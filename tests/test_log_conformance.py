@@ -63,10 +63,10 @@ class TestSQLiteEventLog(EventLogConformance):
         await one.close()
         await two.close()
 
-    async def test_the_erase_check_reads_one_namespace_since_its_last_erase(self, tmp_path: Path) -> None:
+    async def test_the_erase_check_reads_one_namespace_not_the_log(self, tmp_path: Path) -> None:
         log = SQLiteEventLog(tmp_path / "plan.db")
         plan = " ".join(row[3] for row in log._db.execute(f"EXPLAIN QUERY PLAN {ALIVE_SINCE_SQL}", ("c", "ns", 0)))
-        assert "USING INDEX events_namespace_position (collection=? AND namespace=? AND position>?)" in plan
+        assert "SEARCH e USING INDEX sqlite_autoindex_events_2 (collection=? AND namespace=?)" in plan
         assert "SCAN" not in plan
         await log.close()
 
@@ -87,6 +87,28 @@ class TestMongoEventLog(EventLogConformance):
         log = await open_mongo(mongo_url)
         yield log
         await log.close()
+
+    async def test_commits_written_with_a_data_subdocument_are_still_read(self, mongo_url: str) -> None:
+        # Before issue 9 the event data was a BSON subdocument; now it is JSON text (nested arrays).
+        from datetime import UTC, datetime
+
+        from bson import Binary
+
+        log = await open_mongo(mongo_url)
+        event = upserted("old", [1, 0, 0, 0], metadata={"n": 1})
+        await log.commits.insert_one({
+            "_id": 1, "n": 1, "at": datetime.now(UTC), "keys": ["c\x1fns\x1fold"],
+            "events": [{"id": Binary.from_uuid(event.event_id), "type": event.type, "c": "c", "ns": "ns", "m": "old",
+                        "v": 1, "sv": 1, "data": {"text": "text of old", "metadata": {"n": 1}, "embedding_model": None},
+                        "vec": {"dense": Binary(event.data.vectors["dense"])}}],
+        })
+        again = await open_mongo(mongo_url)
+        (read,) = await read_all(again)
+        assert (read.memory_id, read.data.text, read.data.metadata, read.position) == ("old", "text of old", {"n": 1}, 1)
+        more = await again.append([upserted("new", [0, 1, 0, 0], metadata={"grid": [[1, 2], []]})])
+        assert more[0].position == 2 and (await read_all(again))[1].data.metadata == {"grid": [[1, 2], []]}
+        await log.close()
+        await again.close()
 
     async def test_survives_reopen_and_a_second_writer_sees_the_chain(self, mongo_url: str) -> None:
         first = await open_mongo(mongo_url)

@@ -47,24 +47,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_recorded_at ON events (recorded_at);
 CREATE INDEX IF NOT EXISTS events_collections ON events (type) WHERE type = 'collection.created';
--- The erase check reads only the events of one namespace since its last erase (not every event
--- of the namespace, let alone of the log).
-CREATE INDEX IF NOT EXISTS events_namespace_position ON events (collection, namespace, position);
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 );
 """
 # The memories of one namespace whose last event is an upsert after position ?: the erase check.
-# It walks events_namespace_position from the newest event back to the last erase only, and the
-# unique (collection, namespace, memory_id, version) index answers "no later event". Newest first:
-# where a namespace has alive memories the first row usually is one, and the check stops there.
+# It reads one namespace through the unique (collection, namespace, memory_id, version) index,
+# which also answers "no later event", and stops at the first alive memory, which a namespace
+# being erased usually has. A namespace-and-position index would bound it to the events since the
+# last erase, but costs every append about 10 µs (3% of ingest) for a rare call.
 ALIVE_SINCE_SQL = (
     "SELECT e.memory_id FROM events AS e "
     "WHERE e.collection = ? AND e.namespace = ? AND e.position > ? AND e.type = 'memory.upserted' "
     "AND NOT EXISTS (SELECT 1 FROM events AS later WHERE later.collection = e.collection "
-    "AND later.namespace = e.namespace AND later.memory_id = e.memory_id AND later.version > e.version) "
-    "ORDER BY e.position DESC"
+    "AND later.namespace = e.namespace AND later.memory_id = e.memory_id AND later.version > e.version)"
 )
 _COLUMNS = (
     "position, event_id, type, collection, namespace, memory_id, version, "
