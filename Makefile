@@ -32,6 +32,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/mongo.py
 	$(PY) benchmarks/langchain.py
 	$(PY) benchmarks/llama_index_bench.py
+	$(PY) benchmarks/integrity.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache

@@ -45,6 +45,9 @@ def main() -> None:
         # 5. Look at the past: the memory as it was at log position 3.
         with memory.as_of(3) as past:
             print(f"At position 3 Ada had {past.count()} memories; now {memory.count()}.")
+
+        # 6. Prove it: the index holds exactly the memories the log says are alive.
+        print(memory.verify())
     shutil.rmtree(where)
 
 
