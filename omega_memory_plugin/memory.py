@@ -184,8 +184,8 @@ class Memory:
         s = self.settings
         every, seconds = s.checkpoint_every, s.checkpoint_seconds
         if offload:
-            # A rebuild checkpoints once, at the end: a half-built generation is thrown away
-            # anyway, and each flush in between would hold the engine (and the GIL) for a while.
+            # A rebuild saves its checkpoint once, at the end: a half-built generation is thrown
+            # away anyway. (It still flushes along the way, in small steps: OFFLOADED_FLUSH_EVERY.)
             every, seconds = sys.maxsize, math.inf
         return Projector(self.log, projection, self.plugins, every, seconds, persist=persist, offload=offload)
 
