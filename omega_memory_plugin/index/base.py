@@ -7,7 +7,7 @@ dropped and rebuilt from the log whenever needed, so it holds nothing the log do
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from ..events import Event
 from ..filters import Node
 from ..records import MemoryRecord
+from .batching import WriteOp, plan_repairs, plan_writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,23 @@ class Projection(abc.ABC):
     #: worker thread (each call inside its own short-lived loop), so reads keep answering.
     blocking: bool = False
 
+    async def apply(self, events: Sequence[Event]) -> None:
+        """Apply events in position order, skipping those at or below ``applied_position``."""
+        fresh = [e for e in events if e.position > self.applied_position]
+        await self.write(plan_writes(fresh))
+        if fresh:
+            self.applied_position = fresh[-1].position
+
+    async def repair(self, events: Sequence[Event]) -> None:
+        """Write the effect of these ``memory.upserted`` / ``memory.deleted`` events whatever the
+        index holds (no position check, ``applied_position`` unchanged): ``verify(repair=True)``
+        uses it to re-project memories that drifted."""
+        await self.write(plan_repairs(events))
+
     @abc.abstractmethod
-    async def apply(self, events: Sequence[Event]) -> None: ...
+    async def write(self, ops: Iterable[WriteOp]) -> None:
+        """Carry out write plans in order (:mod:`.batching`): the one write routine that
+        :meth:`apply` and :meth:`repair` share; whether to write was decided by them."""
 
     @abc.abstractmethod
     async def flush(self) -> None:
@@ -89,12 +105,6 @@ class Projection(abc.ABC):
     @abc.abstractmethod
     async def entries(self, collection: str) -> list[Entry]:
         """Every memory of ``collection`` in every namespace, with the version the index holds."""
-
-    @abc.abstractmethod
-    async def repair(self, events: Sequence[Event]) -> None:
-        """Write the effect of these ``memory.upserted`` / ``memory.deleted`` events whatever the
-        index holds (no position check, ``applied_position`` unchanged): ``verify(repair=True)``
-        uses it to re-project memories that drifted."""
 
     @abc.abstractmethod
     async def search(self, query: SearchQuery) -> list[MemoryRecord]: ...

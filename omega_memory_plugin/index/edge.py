@@ -33,11 +33,11 @@ from typing import Any, cast
 import qdrant_edge as qe
 
 from ..errors import DirectoryLockedError, IndexUnavailableError
-from ..events import Distance, Event, MemoryUpsertedEvent
+from ..events import Distance, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
 from .base import Entry, IndexState, Projection, SearchQuery
-from .batching import WriteOp, plan_repairs, plan_writes
+from .batching import WriteOp
 from .payload import (
     LAYOUT,
     MEMORY_ID,
@@ -215,16 +215,7 @@ class EdgeProjection(Projection):
                     indexed.add(field)
         return scoped_filter(VOCABULARY, namespace, node)
 
-    async def apply(self, events: Sequence[Event]) -> None:
-        fresh = [e for e in events if e.position > self.applied_position]
-        self._write(plan_writes(fresh))
-        if fresh:
-            self.applied_position = fresh[-1].position
-
-    async def repair(self, events: Sequence[Event]) -> None:
-        self._write(plan_repairs(events))
-
-    def _write(self, ops: Iterable[WriteOp]) -> None:
+    async def write(self, ops: Iterable[WriteOp]) -> None:
         """The one write routine of apply and repair: whether to write is decided by the caller."""
         for op in ops:
             if op.kind == "create":

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from ..events import Distance, Event, vector_array
+from ..events import Distance, vector_array
 from ..filters import Node, matches
 from ..records import MemoryRecord
 from .base import Entry, IndexState, Projection, SearchQuery
-from .batching import WriteOp, plan_repairs, plan_writes
+from .batching import WriteOp
 from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
 from ..hookspecs import hookimpl
 from ..settings import Settings
@@ -56,16 +56,7 @@ class InMemoryProjection(Projection):
         self._collections: dict[str, _Collection] = {}
         self._state: IndexState | None = None
 
-    async def apply(self, events: Sequence[Event]) -> None:
-        fresh = [e for e in events if e.position > self.applied_position]
-        self._write(plan_writes(fresh))
-        if fresh:
-            self.applied_position = fresh[-1].position
-
-    async def repair(self, events: Sequence[Event]) -> None:
-        self._write(plan_repairs(events))
-
-    def _write(self, ops: Iterable[WriteOp]) -> None:
+    async def write(self, ops: Iterable[WriteOp]) -> None:
         for op in ops:
             if op.kind == "create":
                 self._collections.setdefault(op.collection, _Collection(op.distance))

@@ -49,11 +49,11 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import IndexUnavailableError, UnsupportedFilterError
-from ..events import Distance, Event, MemoryUpsertedEvent
+from ..events import Distance, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
 from .base import Entry, IndexState, Projection, SearchQuery
-from .batching import WriteOp, plan_repairs, plan_writes
+from .batching import WriteOp
 from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
 from .qdrant_filters import FilterVocabulary, scoped_filter
 
@@ -310,20 +310,8 @@ class QdrantProjection(Projection):
 
     # -- writes ----------------------------------------------------------------------------------
 
-    async def apply(self, events: Sequence[Event]) -> None:
+    async def write(self, ops: Iterable[WriteOp]) -> None:
         await self._ready()
-        fresh = [e for e in events if e.position > self.applied_position]
-        await self._write(plan_writes(fresh))
-        if fresh:
-            self.applied_position = fresh[-1].position
-
-    async def repair(self, events: Sequence[Event]) -> None:
-        ops = plan_repairs(events)  # raises before any write if an event is not a memory's own
-        await self._ready()
-        await self._write(ops)
-
-    async def _write(self, ops: Iterable[WriteOp]) -> None:
-        """Carry out ``ops`` in order, whatever the index holds (apply filters events before)."""
         async with self._translating():
             for op in ops:
                 if op.kind == "create":
