@@ -56,13 +56,17 @@ def test_point_ids_do_not_change_between_versions_of_the_same_layout() -> None:
     assert point_id("c", "ns", "m1") == "06a874b1-3275-5160-aec9-f2573dffbc6e"
 
 
-@pytest.fixture(params=["memory", "edge", "qdrant-local"])
+@pytest.fixture(params=["memory", "edge", "qdrant-server", "qdrant-local"])
 async def projection(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Projection]:
     index: Projection
     if request.param == "memory":
         index = InMemoryProjection()
     elif request.param == "edge":
         index = EdgeProjection(tmp_path / "index")
+    elif request.param == "qdrant-server":  # the real Qdrant 1.19 server the session started
+        url = request.getfixturevalue("qdrant_server")
+        prefix = request.getfixturevalue("qdrant_prefix")
+        index = QdrantProjection(AsyncQdrantClient(url=url), prefix=prefix, owns_client=True)
     else:
         index = QdrantProjection(AsyncQdrantClient(location=":memory:"), owns_client=True)
     await index.open()
