@@ -67,6 +67,7 @@ from .staging import (
     stage_delete,
     stage_erase,
     stage_upsert,
+    vector_sizes,
 )
 from .transaction import BufferedWriter, Transaction
 from .twins import twins
@@ -390,14 +391,14 @@ class Memory:
         for w in writes:
             key = (w.collection, w.namespace, w.memory_id)
             if w.kind == "upsert":
+                sizes = vector_sizes(w)
                 schema = schemas.get(w.collection)
                 if schema is None:
-                    sizes = {name: int(v.size) for name, v in w.vectors.items()}
                     schema = schemas[w.collection] = CollectionCreated(vectors=sizes, distance=self.settings.distance)
                     created = CollectionCreatedEvent(collection=w.collection, data=schema)
                     events.append(created)
                     expected[created.stream] = 0
-                check_dimensions(w, schema)
+                check_dimensions(sizes, schema, w.collection, w.memory_id)
                 data = MemoryUpserted(
                     text=w.text,
                     vectors={name: pack_vector(v) for name, v in w.vectors.items()},
@@ -501,7 +502,7 @@ class Memory:
             schema = self._schemas.get(collection)
             if schema is None:
                 return []  # nothing was ever written there
-            check_dimensions(StagedWrite("upsert", collection, namespace, vectors={using: array}), schema)
+            check_dimensions({using: int(array.size)}, schema, collection)
             index = await self._current_index()
             query = SearchQuery(collection, namespace, array, using, limit, node, score_threshold, with_vectors, exact)
             return await index.search(query)

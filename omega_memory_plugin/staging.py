@@ -113,17 +113,24 @@ def embed_missing(writes: Sequence[StagedWrite], embedder: Embedder | None) -> N
         write.embedding_model = embedder.name
 
 
-def check_dimensions(write: StagedWrite, schema: CollectionCreated) -> None:
-    """The write's vectors against the collection's fixed dimensions (raised before any append)."""
-    for name, vector in write.vectors.items():
-        size = schema.vectors.get(name)
-        if size is None:
+def check_dimensions(
+    sizes: Mapping[str, int], schema: CollectionCreated, collection: str, memory_id: str = ""
+) -> None:
+    """Vector sizes (name -> dimension) against the collection's fixed dimensions, raised before
+    any append. ``memory_id`` names the memory in the message, when there is one."""
+    for name, size in sizes.items():
+        expected = schema.vectors.get(name)
+        if expected is None:
             raise InvalidVectorError(
-                f"collection {write.collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
+                f"collection {collection!r} has no vector named {name!r}; it has {sorted(schema.vectors)}"
             )
-        if vector.size != size:
-            subject = f"memory {write.memory_id!r}: vector" if write.memory_id else "vector"
+        if size != expected:
+            subject = f"memory {memory_id!r}: vector" if memory_id else "vector"
             raise InvalidVectorError(
-                f"{subject} {name!r} has dimension {vector.size}, but collection {write.collection!r} stores "
-                f"dimension {size}; use one embedding model per collection"
+                f"{subject} {name!r} has dimension {size}, but collection {collection!r} stores "
+                f"dimension {expected}; use one embedding model per collection"
             )
+
+
+def vector_sizes(write: StagedWrite) -> dict[str, int]:
+    return {name: int(vector.size) for name, vector in write.vectors.items()}

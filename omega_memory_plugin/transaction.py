@@ -8,7 +8,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .events import CollectionCreated
-from .staging import DEFAULT_VECTOR, StagedWrite, VectorsInput, check_dimensions, embed_missing, stage_delete, stage_erase
+from .staging import (
+    DEFAULT_VECTOR,
+    StagedWrite,
+    VectorsInput,
+    check_dimensions,
+    embed_missing,
+    stage_delete,
+    stage_erase,
+    vector_sizes,
+)
 
 if TYPE_CHECKING:
     from .events import Event
@@ -31,17 +40,15 @@ class _Stager:
     def _check_dimensions(self, write: StagedWrite) -> None:
         """Raise now, at the line that staged it, if the write's vectors cannot fit its collection
         (the commit checks again against the log, which another process may have changed)."""
-        vectors = write.vectors
+        sizes = vector_sizes(write)
         embedder = self._memory.embedder
-        if not vectors and embedder is not None:
-            vectors = {DEFAULT_VECTOR: _Shape(embedder.dimension)}  # type: ignore[dict-item]
-        shaped = StagedWrite("upsert", write.collection, write.namespace, write.memory_id, vectors=vectors)
+        if not sizes and embedder is not None:
+            sizes = {DEFAULT_VECTOR: embedder.dimension}  # embedded at commit, at this size
         schema = self._memory.collections().get(write.collection) or self._dimensions.get(write.collection)
         if schema is None:
-            sizes = {name: int(v.size) for name, v in vectors.items()}
             self._dimensions[write.collection] = CollectionCreated(vectors=sizes)
         else:
-            check_dimensions(shaped, schema)
+            check_dimensions(sizes, schema, write.collection, write.memory_id)
 
     def upsert(
         self,
@@ -207,9 +214,3 @@ class BufferedWriter(_Stager):
         else:
             self.discard()
 
-
-class _Shape:
-    """Stands in for a vector not embedded yet: only its size is known (the embedder's)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size

@@ -89,16 +89,20 @@ def memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Memory]:
     # A prefix of its own on a shared server, so that no other test's collections are seen.
     with Memory(**options, settings=Settings(qdrant_prefix=f"rt{uuid.uuid4().hex[:8]}_")) as m:
         m.create_collection("exact", 4, distance="dot")  # dot: vectors are stored as given, not normalised
-        m._examples = EXAMPLES.get(request.param, 80)  # type: ignore[attr-defined]
         yield m
 
 
-def test_every_accepted_write_round_trips_everywhere(memory: Memory) -> None:
+@pytest.fixture
+def examples(memory: Memory, request: pytest.FixtureRequest) -> int:
+    return EXAMPLES.get(request.node.callspec.params["memory"], 80)
+
+
+def test_every_accepted_write_round_trips_everywhere(memory: Memory, examples: int) -> None:
     counter = itertools.count()
     written: dict[str, dict[str, tuple[Any, ...]]] = {}  # namespace -> id -> (text, metadata, version)
     vectors: dict[tuple[str, str], np.ndarray] = {}
 
-    @settings(max_examples=memory._examples, deadline=None,  # type: ignore[attr-defined]
+    @settings(max_examples=examples, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(namespace=IDS, writes=st.lists(WRITE, min_size=1, max_size=4))
     def check(namespace: str, writes: list[tuple[str, str, dict[str, Any], list[float]]]) -> None:
