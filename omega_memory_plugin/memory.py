@@ -164,7 +164,7 @@ class Memory:
         self.log: EventLog = log or self.plugins.event_log(self.settings.resolved_log_url())
         try:
             await self.log.open()
-            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+            await self._load_schemas()
             if self._read_only:
                 self.projection: Projection = InMemoryProjection()
                 self.projector = self._projector(self.projection, persist=False)
@@ -368,6 +368,8 @@ class Memory:
     async def _commit(self, writes: Sequence[StagedWrite]) -> list[Event]:
         """Turn staged writes into events and append them as one commit (engine thread)."""
         self._check_writable()
+        if any(w.collection not in self._schemas for w in writes):
+            await self._load_schemas()  # another process may have created it since this one opened
         events, expected = await self._build_events(writes)
         if not events:
             return []
@@ -378,9 +380,12 @@ class Memory:
                 raise
             # Another process created a collection this commit meant to create: adopt its
             # definition and build the commit again (the dimension check runs against it).
-            self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+            await self._load_schemas()
             events, expected = await self._build_events(writes)
             return await self._append(events, expected) if events else []
+
+    async def _load_schemas(self) -> None:
+        self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
 
     async def _build_events(self, writes: Sequence[StagedWrite]) -> tuple[list[Event], dict[StreamKey, int]]:
         events: list[Event] = []
@@ -432,6 +437,7 @@ class Memory:
         if not self.projector.started:
             await self._start_index()  # it was down at open (or since): try again now
         elif self._follow_log:
+            await self._follow_generation()
             head = await self._log_head()
             if head is not None and head > self.projector.position:
                 try:
@@ -446,6 +452,33 @@ class Memory:
                 "fix the index and it catches up on the next call, or call rebuild()"
             ) from self.projector.error
         return self.projection
+
+    async def _follow_generation(self) -> None:
+        """Move to the index generation another process promoted (a shared server index), once
+        it is caught up with the log, so that no read is older than one this process made."""
+        if self._rebuild_lock.locked():
+            return  # this process is switching generations itself
+        try:
+            successor = await self.projection.follow()
+        except Exception as exc:
+            logger.warning("could not check for a newer index generation: %s", exc)
+            return
+        if successor is None:
+            return
+        async with self._rebuild_lock:
+            projector = self._projector(successor)
+            try:
+                await projector.start(progress=None)
+            except Exception as exc:  # keep serving the generation this process has
+                logger.warning("could not move to index %s yet: %s", successor.name, exc)
+                await successor.close()
+                return
+            except BaseException:
+                await successor.close()
+                raise
+            replaced, self.projection, self.projector = self.projection, successor, projector
+            await successor.take_over(replaced)
+            logger.info("now serving index %s (promoted by another process)", successor.name)
 
     async def _log_head(self) -> int | None:
         """The log's last position, or None if the log does not answer promptly: reads then go on
@@ -499,11 +532,13 @@ class Memory:
         ((using, array),) = named.items()
 
         async def run() -> list[MemoryRecord]:
+            index = await self._current_index()
+            if collection not in self._schemas:
+                await self._load_schemas()  # another process may have created it since this one opened
             schema = self._schemas.get(collection)
             if schema is None:
                 return []  # nothing was ever written there
             check_dimensions({using: int(array.size)}, schema, collection)
-            index = await self._current_index()
             query = SearchQuery(collection, namespace, array, using, limit, node, score_threshold, with_vectors, exact)
             return await index.search(query)
 
@@ -672,6 +707,7 @@ class Memory:
             if repair:
                 self._check_writable()
             index = await self._current_index()
+            await self._load_schemas()  # with the collections other processes created
             async with self.projector._lock:  # no write reaches the index while both sides are read
                 return await verify(self.log, index, self.projector.position, list(self._schemas), repair=repair)
 

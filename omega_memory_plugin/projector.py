@@ -49,7 +49,7 @@ class IndexNeedsRebuild(Exception):
     """Raised by :meth:`Projector.start` when the index cannot be resumed; the message says why."""
 
 
-def resume_point(checkpoint: int, state: IndexState | None) -> int:
+def resume_point(checkpoint: int, state: IndexState | None, layout: int = LAYOUT) -> int:
     """Where a projection resumes, or :class:`IndexNeedsRebuild` if it must be built again.
 
     * no recorded state but a checkpoint: the index was lost (deleted, or never flushed by a
@@ -66,8 +66,8 @@ def resume_point(checkpoint: int, state: IndexState | None) -> int:
                 "it was lost or replaced"
             )
         return 0
-    if state.layout != LAYOUT:
-        raise IndexNeedsRebuild(f"the index was built with point layout {state.layout}; this version uses {LAYOUT}")
+    if state.layout != layout:
+        raise IndexNeedsRebuild(f"the index was built with point layout {state.layout}; this version uses {layout}")
     if state.position < checkpoint:
         logger.warning(
             "the index holds position %d, behind its checkpoint %d: catching up from the log", state.position, checkpoint
@@ -120,7 +120,7 @@ class Projector:
         """
         checkpoint = await self.log.get_checkpoint(self.projection.name)
         state = await self._run(self.projection.state)
-        self.position = resume_point(checkpoint, state)
+        self.position = resume_point(checkpoint, state, self.projection.layout)
         self.checkpointed = min(checkpoint, self.position)
         self.started = True
         await self.catch_up(progress=progress)

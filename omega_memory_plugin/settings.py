@@ -41,11 +41,21 @@ class Settings(BaseSettings):
     mongo_timeout_seconds: float = Field(
         30.0, gt=0, description="How long the MongoDB log retries an unreachable server before raising."
     )
+    mongo_cache_size: int = Field(
+        100_000, gt=0, description="Stream heads and event ids the MongoDB log keeps in memory (each); others are looked up."
+    )
     read_wait_seconds: float = Field(
         1.0, gt=0, description="How long a read waits for the log to report new events before answering from the index."
     )
     qdrant_api_key: str | None = Field(None, description="API key for a Qdrant server index.")
     qdrant_prefix: str = Field("omega_", description="Prefix of the collections created on a Qdrant server.")
+    qdrant_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a process's lease on a Qdrant index generation lasts; renewed every eighth of it "
+        "while in use. A generation replaced by a rebuild is dropped once no lease on it is left (expired "
+        "leases count after another half of this, for clock skew between hosts).",
+    )
 
     def resolved_log_url(self) -> str:
         return self.log_url or f"sqlite:///{self.path.absolute()}/log.db"

@@ -21,7 +21,7 @@ from omega_memory_plugin.index.edge import EdgeProjection
 from omega_memory_plugin.index.memory import InMemoryProjection
 from omega_memory_plugin.index.qdrant import QdrantProjection
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
-from omega_memory_plugin.testing.projection_conformance import FILTERS, ProjectionConformance
+from omega_memory_plugin.testing.projection_conformance import FILTERS, ProjectionConformance, SharedProjectionConformance
 
 
 class TestInMemoryProjection(ProjectionConformance):
@@ -67,6 +67,20 @@ class TestQdrantLocalProjection(ProjectionConformance):
         await index.close()
 
 
+class TestQdrantLocalSharedProjection(SharedProjectionConformance):
+    """Two projections on one local-mode client: the same storage, as two processes see a server."""
+
+    @pytest.fixture
+    async def pair(self) -> AsyncIterator[tuple[Projection, Projection]]:
+        client = AsyncQdrantClient(location=":memory:")
+        first, second = QdrantProjection(client, owns_client=True), QdrantProjection(client)
+        await first.open()
+        await second.open()
+        yield first, second
+        await second.close()
+        await first.close()
+
+
 class TestQdrantLocalProjectionEuclid(TestQdrantLocalProjection):
     distance = Distance.EUCLID
 
@@ -91,6 +105,21 @@ class TestQdrantServerProjection(ProjectionConformance):
                 await super().test_filter_selects_what_the_reference_selects(projection, spec)
             return
         await super().test_filter_selects_what_the_reference_selects(projection, spec)
+
+
+class TestQdrantServerSharedProjection(SharedProjectionConformance):
+    """Two clients of one real server, as two processes open it."""
+
+    @pytest.fixture
+    async def pair(self, qdrant_url: str, qdrant_prefix: str) -> AsyncIterator[tuple[Projection, Projection]]:
+        pair = [
+            QdrantProjection(AsyncQdrantClient(url=qdrant_url), prefix=qdrant_prefix, owns_client=True) for _ in range(2)
+        ]
+        for index in pair:
+            await index.open()
+        yield pair[0], pair[1]
+        for index in pair:
+            await index.close()
 
 
 class TestQdrantServerProjectionDot(TestQdrantServerProjection):

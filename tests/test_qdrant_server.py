@@ -27,8 +27,7 @@ from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import UnsupportedFilterError
 from omega_memory_plugin.filters import parse_filter
 from omega_memory_plugin.index.base import IndexState, SearchQuery
-from omega_memory_plugin.index.payload import LAYOUT
-from omega_memory_plugin.index.qdrant import QdrantProjection
+from omega_memory_plugin.index.qdrant import SERVER_LAYOUT, QdrantProjection
 from omega_memory_plugin.settings import Settings
 from omega_memory_plugin.testing import qdrant_server
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
@@ -238,16 +237,21 @@ async def test_state_is_shared_by_every_process_and_never_goes_back(qdrant_119: 
     second = QdrantProjection(AsyncQdrantClient(url=qdrant_119.url), prefix=prefix, owns_client=True)
     await second.open()
     assert second.name == first.name
-    assert await second.state() == IndexState(3, LAYOUT)
+    assert await second.state() == IndexState(3, SERVER_LAYOUT)
     await second.flush()  # it has applied nothing (position 0): the record stays where it was
-    assert await first.state() == IndexState(3, LAYOUT)
+    assert await first.state() == IndexState(3, SERVER_LAYOUT)
 
     # A rebuild: the new generation records its own state; the replaced one's goes with it.
     fresh = await first.fresh()
     await fresh.apply(record(created(), upserted("z", [0, 0, 1, 0])))
     await fresh.flush()
     await fresh.promote(first)
-    assert await fresh.state() == IndexState(record.position, LAYOUT)
-    assert await second.state() is None  # `second` still names the dropped generation
-    for index in (first, second, fresh):
+    assert await fresh.state() == IndexState(record.position, SERVER_LAYOUT)
+    # `second` still serves the replaced generation and holds a lease on it, so it stays...
+    replaced = second.generation
+    assert await second.state() == IndexState(3, SERVER_LAYOUT)
+    await second.close()  # ...until its last reader lets it go
+    assert await fresh.collect() == [replaced]
+    assert await fresh.meta.state(replaced or "") is None
+    for index in (first, fresh):
         await index.close()

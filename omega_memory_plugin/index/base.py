@@ -16,6 +16,7 @@ from ..events import Event
 from ..filters import Node
 from ..records import MemoryRecord
 from .batching import WriteOp, plan_repairs, plan_writes
+from .payload import LAYOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,8 @@ class Projection(abc.ABC):
     #: event-loop state: a rebuild may then run ``apply``/``flush`` of a fresh projection on a
     #: worker thread (each call inside its own short-lived loop), so reads keep answering.
     blocking: bool = False
+    #: The point layout this projection writes (recorded in :class:`IndexState` at flush).
+    layout: int = LAYOUT
 
     async def apply(self, events: Sequence[Event]) -> None:
         """Apply events in position order, skipping those at or below ``applied_position``."""
@@ -131,6 +134,17 @@ class Projection(abc.ABC):
     @abc.abstractmethod
     async def promote(self, replaced: Projection) -> None:
         """Make this projection the one future opens use, and drop ``replaced``."""
+
+    async def follow(self) -> Projection | None:
+        """For an index shared by several processes: the generation another process promoted
+        since this one was opened (opened, not yet caught up), or None. The Memory then catches it
+        up from the log and serves it instead. An index only this process uses returns None."""
+        return None
+
+    async def take_over(self, replaced: Projection) -> None:
+        """Serve instead of ``replaced`` in this process (after :meth:`follow`): release it without
+        dropping it (other processes may still read it)."""
+        await replaced.close()
 
     async def optimize(self) -> None:
         """Build search indexes now (e.g. after a bulk load). A no-op where nothing is deferred."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..events import Distance, Event, MemoryUpsertedEvent
+from ..events import Distance, Event, MemoryDeletedEvent, MemoryUpsertedEvent
 from .payload import point_id
 
 
@@ -25,6 +25,13 @@ class WriteOp:
     distance: Distance = Distance.COSINE
     by_point: dict[str, MemoryUpsertedEvent] = field(default_factory=dict)
     point_ids: list[str] = field(default_factory=list)
+    #: the delete events behind ``point_ids`` (same order): a shared index keeps a tombstone of each
+    deletes: list[MemoryDeletedEvent] = field(default_factory=list)
+    #: an erase's log position: a shared index turns the namespace's older points into tombstones
+    position: int = 0
+    #: written by :meth:`Projection.repair`: a shared index may then replace a point holding the
+    #: same position (its content drifted), never a newer one
+    repair: bool = False
 
     @property
     def upserts(self) -> list[MemoryUpsertedEvent]:
@@ -40,7 +47,12 @@ def plan_repairs(events: Sequence[Event]) -> Iterator[WriteOp]:
                 f"repair() takes memory.upserted and memory.deleted events only, got {event.type} at position "
                 f"{event.position}; apply() it instead"
             )
-    return plan_writes(events)
+    return map(_as_repair, plan_writes(events))
+
+
+def _as_repair(op: WriteOp) -> WriteOp:
+    op.repair = True
+    return op
 
 
 def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
@@ -58,6 +70,7 @@ def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
                 current.by_point[pid] = event  # type: ignore[assignment]
             else:
                 current.point_ids.append(pid)
+                current.deletes.append(event)  # type: ignore[arg-type]
             continue
         if current is not None:
             yield current
@@ -65,6 +78,6 @@ def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
         if event.type == "collection.created":
             yield WriteOp("create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance))
         else:
-            yield WriteOp("erase", event.collection, namespace=event.namespace)
+            yield WriteOp("erase", event.collection, namespace=event.namespace, position=event.position)
     if current is not None:
         yield current

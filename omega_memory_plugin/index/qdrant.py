@@ -4,16 +4,20 @@ Selected by ``http://host:6333`` or ``https://host`` (a Qdrant server, shared by
 processes), or by ``qdrant-local://:memory:`` / ``qdrant-local:///path`` (qdrant-client's local
 mode, an in-process emulation meant for tests). Layout on the server::
 
-    <prefix>meta                       a pointer: {"generation": ...}, the generation in use;
-                                       and per generation, its state at the last flush:
-                                       {"generation": ..., "position": ..., "layout": ...}
+    <prefix>meta                       the current generation, each generation's state, and
+                                       the leases of the processes using them (index/qdrant_meta.py)
     <prefix><generation>_<collection>  one Qdrant collection per memory collection; each point's
                                        payload is index/payload.py's, plus `_numbers` (below)
 
-Rebuilding writes a new generation beside the current one and then switches the meta point to it
-(:meth:`QdrantProjection.promote`), so readers never see a half-built index. Every write is sent
-with ``wait=True``: the server answers only once the operation is in its WAL and applied, so a
-write that returned is durable and visible, and ``flush()`` only records the generation's state.
+Any number of processes share a server. Their writes are conditional on the log position each
+point reflects, so a lagging process never replaces a newer state with an older one, and deletes
+leave tombstones (index/qdrant_conditional.py). Rebuilding writes a new generation beside the
+current one and then switches the pointer to it (:meth:`QdrantProjection.promote`), so readers
+never see a half-built index; every other process learns the switch within
+an eighth of ``qdrant_lease_seconds`` (:meth:`QdrantProjection.follow`), and an old generation is
+dropped only once no process holds a lease on it. Every write is sent with ``wait=True``: the
+server answers only once the operation is in its WAL and applied, so a write that returned is
+durable and visible, and ``flush()`` only records the generation's state.
 
 A Qdrant 1.19 server re-reads stored payload floats through a parser that is a ulp off for some
 values (937.9228155259179 comes back as 937.922815525918), and checks filters against what it
@@ -36,7 +40,9 @@ The constructor cannot await, so the current generation is looked up by :meth:`o
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -54,8 +60,10 @@ from ..filters import Node
 from ..records import MemoryRecord
 from .base import Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
-from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
+from .payload import MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
+from .qdrant_conditional import conditional_upsert, erase, is_live, live_only, tombstone
 from .qdrant_filters import FilterVocabulary, scoped_filter
+from .qdrant_meta import LEASE_SECONDS, QdrantMeta, new_generation
 
 _DISTANCES = {
     Distance.COSINE: models.Distance.COSINE,
@@ -112,11 +120,9 @@ VOCABULARY = FilterVocabulary(
     number_equals=_number_equals,
 )
 
-# The generation pointer in the meta collection. Fixed, so every process reads and writes the same point.
-_META_POINT = "6f6d6567-612d-6d65-7461-67656e657261"
-_GENERATION = "generation"
-_POSITION = "position"
-_LAYOUT = "layout"
+#: The server's point layout: payload.py's (2), plus positions that condition every write and
+#: tombstones for deletes (3). An index of layout 2 has no tombstones, so it is rebuilt.
+SERVER_LAYOUT = 3
 # Qdrant added MatchSubstring (`match: {substring}`, what `$text` needs) in 1.20; 1.19 answers 400.
 _SUBSTRING_SINCE = (1, 20)
 # Points per upsert request: a rebuild can hand over thousands of events at once, and a server
@@ -124,6 +130,7 @@ _SUBSTRING_SINCE = (1, 20)
 _UPSERT_BATCH = 256
 # Errors meaning "the server did not answer usefully": down, unreachable, timed out, or an HTTP
 # error status. Everything else (a bug, a bad argument) propagates unchanged.
+logger = logging.getLogger(__name__)
 _TRANSPORT_ERRORS = (ResponseHandlingException, UnexpectedResponse, httpx.TransportError, grpc.RpcError)
 
 
@@ -145,6 +152,7 @@ class QdrantProjection(Projection):
         prefix: str = "omega_",
         generation: str | None = None,
         owns_client: bool = False,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -157,6 +165,14 @@ class QdrantProjection(Projection):
         #: The server's version (local mode: the client's), known after open().
         self.server_version: str | None = None
         self._vocabulary = VOCABULARY
+        self.meta = QdrantMeta(client, prefix, lease_seconds)
+        #: who holds this projection's lease on its generation (one per projection object)
+        self.holder = uuid.uuid4().hex
+        self._checked_at = -float("inf")  # when the lease was renewed and the pointer read
+        self._vector_names: dict[str, list[str]] = {}
+
+        #: see SERVER_LAYOUT (local mode writes the same way: one code path)
+        self.layout = SERVER_LAYOUT
 
     @property
     def name(self) -> str:  # type: ignore[override]  # read-only: a checkpoint name must never be guessed
@@ -166,7 +182,7 @@ class QdrantProjection(Projection):
 
     @property
     def meta_collection(self) -> str:
-        return f"{self.prefix}meta"
+        return self.meta.collection
 
     @property
     def where(self) -> str:
@@ -191,12 +207,12 @@ class QdrantProjection(Projection):
             return
         async with self._translating():
             if self.generation is None:
-                self.generation = await self._read_generation()
-                if self.generation is None:
-                    # First use of this prefix: start a generation and make it the current one.
-                    await self._write_generation(uuid.uuid4().hex[:12])
-                    # Re-read: if another process raced us, both adopt whichever write landed last.
-                    self.generation = await self._read_generation()
+                # The current generation (on a fresh prefix, the first one, whose name is fixed, so
+                # processes opening it at the same moment cannot split), leased before it is used.
+                self.generation = await self.meta.acquire(self.holder)
+            else:
+                await self.meta.lease(self.holder, self.generation)  # e.g. a generation being built
+            self._checked_at = time.monotonic()
             self._collections = await self._discover()
             self.server_version = (await self.client.info()).version
             self._vocabulary = VOCABULARY if self.has_substring else self._without_substring()
@@ -206,6 +222,31 @@ class QdrantProjection(Projection):
         # Cheap after the first call; makes a forgotten open() harmless rather than wrong.
         if not self._opened:
             await self.open()
+        elif time.monotonic() - self._checked_at >= self.meta.renew_seconds:
+            # Renewed while in use, so the generation is never collected under this process.
+            self._checked_at = time.monotonic()
+            async with self._translating():
+                await self.meta.lease(self.holder, self.generation or "")
+
+    async def follow(self) -> QdrantProjection | None:
+        """The generation another process promoted since this one was opened, opened and caught
+        up to nothing yet (the caller catches it up from the log), or None if this one is current.
+
+        Checked at most every eighth of the lease (and at once after this
+        generation stopped answering); the lease is renewed on the way."""
+        if not self._opened or time.monotonic() - self._checked_at < self.meta.renew_seconds:
+            return None
+        self._checked_at = time.monotonic()
+        async with self._translating():
+            await self.meta.lease(self.holder, self.generation or "")
+            current = await self.meta.current()
+        if current is None or current == self.generation:
+            return None
+        successor = QdrantProjection(
+            self.client, self.prefix, generation=current, lease_seconds=self.meta.lease_seconds
+        )
+        await successor.open()
+        return successor
 
     @property
     def _qualifier(self) -> str:
@@ -217,33 +258,6 @@ class QdrantProjection(Projection):
         return {
             c.name[len(qualifier) :]: c.name for c in response.collections if c.name.startswith(qualifier)
         }
-
-    async def _read_generation(self) -> str | None:
-        if not await self.client.collection_exists(self.meta_collection):
-            return None
-        points = await self.client.retrieve(self.meta_collection, [_META_POINT], with_payload=True)
-        value = points[0].payload.get(_GENERATION) if points and points[0].payload else None
-        return str(value) if value else None
-
-    async def _write_generation(self, generation: str) -> None:
-        await self._put_meta(_META_POINT, {_GENERATION: generation})
-
-    async def _put_meta(self, point: str, payload: dict[str, Any], update_filter: models.Filter | None = None) -> None:
-        if not await self.client.collection_exists(self.meta_collection):
-            # No vectors at all: the meta collection only carries payloads (servers and local
-            # mode both accept an empty named-vector config).
-            await self._create_collection(self.meta_collection, {})
-        await self.client.upsert(
-            self.meta_collection,
-            [models.PointStruct(id=point, vector={}, payload=payload)],
-            wait=True,
-            update_filter=update_filter,
-        )
-
-    @property
-    def _state_point(self) -> str:
-        # One point per generation, derived from its name: every process sharing it finds it.
-        return str(uuid.uuid5(uuid.UUID(_META_POINT), self.generation or ""))
 
     @property
     def has_substring(self) -> bool:
@@ -265,7 +279,7 @@ class QdrantProjection(Projection):
         return replace(VOCABULARY, match_substring=unsupported)
 
     def _filter(self, namespace: str | None, node: Node | None) -> Any:
-        return scoped_filter(self._vocabulary, namespace, node)
+        return live_only(scoped_filter(self._vocabulary, namespace, node))
 
     async def _create_collection(self, qualified: str, vectors: dict[str, models.VectorParams]) -> None:
         try:
@@ -282,6 +296,8 @@ class QdrantProjection(Projection):
         try:
             yield
         except UnexpectedResponse as exc:
+            if exc.status_code == 404:
+                self._checked_at = -float("inf")  # a collection went away: re-read the pointer next
             raise IndexUnavailableError(
                 f"the Qdrant server at {self.where} answered HTTP {exc.status_code} {exc.reason_phrase}: "
                 f"{exc.content.decode(errors='replace')[:500]} (writes are safe in the event log)"
@@ -319,20 +335,28 @@ class QdrantProjection(Projection):
                     continue
                 # Writing to an unknown collection fails on the server (like a missing Edge shard).
                 qualified = self._known(op.collection) or self._qualifier + op.collection
-                if op.kind == "upsert":
+                if op.kind == "upsert" or op.kind == "delete":
                     # (type: ignore: the client's vector/id types are invariant unions.)
-                    points = [
-                        models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))  # type: ignore[arg-type]
-                        for pid, e in op.by_point.items()
-                    ]
+                    points = (
+                        [
+                            models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))  # type: ignore[arg-type]
+                            for pid, e in op.by_point.items()
+                        ]
+                        if op.kind == "upsert"
+                        else [tombstone(pid, e) for pid, e in zip(op.point_ids, op.deletes, strict=True)]
+                    )
                     for start in range(0, len(points), _UPSERT_BATCH):
-                        await self.client.upsert(qualified, points[start : start + _UPSERT_BATCH], wait=True)
-                elif op.kind == "delete":
-                    selector = models.PointIdsList(points=op.point_ids)  # type: ignore[arg-type]
-                    await self.client.delete(qualified, selector, wait=True)
+                        part = points[start : start + _UPSERT_BATCH]
+                        await conditional_upsert(self.client, qualified, part, repair=op.repair)
                 else:
-                    condition = scoped_filter(VOCABULARY, op.namespace, None)
-                    await self.client.delete(qualified, models.FilterSelector(filter=condition), wait=True)
+                    names = await self._vector_names_of(qualified)
+                    await erase(self.client, qualified, op.namespace, op.position, names)
+
+    async def _vector_names_of(self, qualified: str) -> list[str]:
+        if qualified not in self._vector_names:
+            params = (await self.client.get_collection(qualified)).config.params.vectors
+            self._vector_names[qualified] = sorted(params) if isinstance(params, dict) else []
+        return self._vector_names[qualified]
 
     async def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
         if await self._existing(collection) is not None:
@@ -357,26 +381,12 @@ class QdrantProjection(Projection):
         await self._ready()
         position = self.applied_position
         async with self._translating():
-            await self._put_meta(
-                self._state_point,
-                {_GENERATION: self.generation, _POSITION: position, _LAYOUT: LAYOUT},
-                # Never back: a process sharing this generation that has applied less (or one just
-                # opened, at 0) must not erase the record of what the index already holds.
-                update_filter=models.Filter(
-                    must=[models.FieldCondition(key=_POSITION, range=models.Range(lte=position))]
-                ),
-            )
+            await self.meta.record_state(self.generation or "", position, self.layout)
 
     async def state(self) -> IndexState | None:
         await self._ready()
         async with self._translating():
-            if not await self.client.collection_exists(self.meta_collection):
-                return None
-            points = await self.client.retrieve(self.meta_collection, [self._state_point], with_payload=True)
-        payload = points[0].payload if points else None
-        if not payload or _POSITION not in payload or _LAYOUT not in payload:
-            return None
-        return IndexState(position=int(payload[_POSITION]), layout=int(payload[_LAYOUT]))
+            return await self.meta.state(self.generation or "")
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -417,7 +427,7 @@ class QdrantProjection(Projection):
                 with_payload=True,
                 with_vectors=with_vectors,
             )
-        by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload}
+        by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload and is_live(r.payload)}
         return [
             to_record(collection, by_id[i].payload or {}, None, _vectors(by_id[i].vector)) for i in ids if i in by_id
         ]
@@ -456,7 +466,7 @@ class QdrantProjection(Projection):
                 return []
             found = [
                 Entry(r.payload[NAMESPACE], r.payload[MEMORY_ID], int(r.payload[VERSION]))
-                async for r in self._scroll(qualified, None, fields)
+                async for r in self._scroll(qualified, live_only(None), fields)
                 if r.payload
             ]
         return sorted(found, key=lambda e: (e.namespace, e.memory_id))
@@ -480,18 +490,45 @@ class QdrantProjection(Projection):
     async def fresh(self) -> QdrantProjection:
         await self._ready()
         # Shares the client without owning it: closing either projection must not cut the other off.
-        projection = QdrantProjection(self.client, self.prefix, generation=uuid.uuid4().hex[:12])
+        # Leased at open, before any of its collections exists: no collector can take it meanwhile.
+        projection = QdrantProjection(
+            self.client, self.prefix, generation=new_generation(), lease_seconds=self.meta.lease_seconds
+        )
         await projection.open()
         return projection
 
     async def promote(self, replaced: Projection) -> None:
+        """Point every process at this generation, and drop ``replaced`` once no process reads it.
+
+        Other processes still serving ``replaced`` hold leases on it: it stays until the last of
+        them has followed the pointer (or its lease expired), and whichever process then opens,
+        follows or promotes collects it (:meth:`QdrantMeta.collect`)."""
         await self._ready()
         async with self._translating():
-            await self._write_generation(self.generation or "")
+            await self.meta.point_to(self.generation or "")
         if isinstance(replaced, QdrantProjection) and replaced.client is self.client and replaced.owns_client:
-            # The replaced projection is about to be dropped; its client lives on in this one.
+            # The replaced projection is about to be closed; its client lives on in this one.
             replaced.owns_client, self.owns_client = False, True
-        await replaced.drop()
+        if isinstance(replaced, QdrantProjection) and replaced.client is self.client:
+            await replaced.close()  # releases its lease
+            await self.collect()
+        else:
+            await replaced.drop()
+
+    async def take_over(self, replaced: Projection) -> None:
+        if isinstance(replaced, QdrantProjection) and replaced.client is self.client and replaced.owns_client:
+            replaced.owns_client, self.owns_client = False, True  # the client lives on in this one
+        await replaced.close()  # releases its lease: the last process to leave it lets it go
+        await self.collect()
+
+    async def collect(self) -> list[str]:
+        """Drop the generations no process can still be reading (see :mod:`.qdrant_meta`)."""
+        await self._ready()
+        async with self._translating():
+            dropped = await self.meta.collect(keep=[self.generation or ""])
+        if dropped:
+            logger.info("dropped index generations no process uses any more: %s", ", ".join(dropped))
+        return dropped
 
     async def drop(self) -> None:
         # Deletes this generation's collections and state but keeps the client open: a projection
@@ -500,12 +537,16 @@ class QdrantProjection(Projection):
         async with self._translating():
             for qualified in (await self._discover()).values():
                 await self.client.delete_collection(qualified)
-            if await self.client.collection_exists(self.meta_collection):
-                selector = models.PointIdsList(points=[self._state_point])
-                await self.client.delete(self.meta_collection, selector, wait=True)
+            await self.meta.forget(self.generation or "")
+            await self.meta.release(self.holder, self.generation or "")
         self._collections.clear()
 
     async def close(self) -> None:
+        if self._opened and self.generation is not None:
+            try:
+                await self.meta.release(self.holder, self.generation)
+            except Exception as exc:  # a server that is down: the lease just expires
+                logger.warning("could not release the lease on index generation %s: %s", self.generation, exc)
         self._collections.clear()
         self._opened = False
         if self.owns_client:

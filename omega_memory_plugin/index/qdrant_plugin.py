@@ -27,4 +27,6 @@ def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
         client = AsyncQdrantClient(location=":memory:") if memory else AsyncQdrantClient(path=str(url_path(url)))
     else:
         client = AsyncQdrantClient(url=url, api_key=settings.qdrant_api_key)
-    return QdrantProjection(client, prefix=settings.qdrant_prefix, owns_client=True)
+    return QdrantProjection(
+        client, prefix=settings.qdrant_prefix, owns_client=True, lease_seconds=settings.qdrant_lease_seconds
+    )

@@ -26,7 +26,6 @@ import pytest
 from ..events import Distance
 from ..filters import matches, parse_filter
 from ..index.base import Entry, IndexState, Projection, SearchQuery
-from ..index.payload import LAYOUT
 from ..records import MemoryRecord
 from .builders import Recorder, created, deleted, erased, upserted
 
@@ -353,10 +352,10 @@ class ProjectionConformance:
         record = Recorder()
         await projection.apply(record(created(), upserted("a", _vector(1))))
         await projection.flush()
-        assert await projection.state() == IndexState(2, LAYOUT)
+        assert await projection.state() == IndexState(2, projection.layout)
         await projection.apply(record(upserted("b", _vector(2)), deleted("a")))
         await projection.flush()
-        assert await projection.state() == IndexState(4, LAYOUT)
+        assert await projection.state() == IndexState(4, projection.layout)
 
     async def test_a_fresh_projection_has_no_state_until_it_flushes(self, projection: Projection) -> None:
         record, _ = await self._load(projection, n=2)
@@ -368,7 +367,7 @@ class ProjectionConformance:
             await fresh.apply(record(created(), upserted("z", _vector(9))))
             assert await fresh.state() is None  # applied is not durable until flushed
             await fresh.flush()
-            assert await fresh.state() == IndexState(record.position, LAYOUT)
+            assert await fresh.state() == IndexState(record.position, projection.layout)
         except BaseException:
             await fresh.drop()
             raise
@@ -388,20 +387,89 @@ class ProjectionConformance:
         await projection.apply(record(erased("gone")))
         assert sorted(await projection.entries("c"), key=str) == sorted([Entry("ns", "a", 2), Entry("x\x1fy", "b", 1)], key=str)
 
-    async def test_repair_writes_whatever_the_index_holds(self, projection: Projection) -> None:
+    async def test_repair_writes_what_the_index_lacks(self, projection: Projection) -> None:
+        # What verify(repair=True) does: re-project a memory's latest event whatever the index
+        # holds of it (missing, stale, or present although deleted), without moving applied_position.
         record = Recorder()
         first = record(created(), upserted("a", _vector(1), text="one"), upserted("b", _vector(2)))
-        second = record(upserted("a", _vector(3), text="two"))
-        await projection.apply(first + second)
+        await projection.apply(first)
         applied = projection.applied_position
-        await projection.repair([first[1]])  # an older version wins: repair is not order-aware
-        (a,) = await projection.get("c", "ns", ["a"])
-        assert (a.text, a.version, a.position) == ("one", 1, first[1].position)
         newer = record(upserted("a", _vector(4), text="three"), deleted("b"), deleted("never-there"))
         await projection.repair(newer)
         (a,) = await projection.get("c", "ns", ["a"])
-        assert (a.text, a.version) == ("three", 3)
+        assert (a.text, a.version) == ("three", 2)
         assert await projection.get("c", "ns", ["b"]) == []
         assert projection.applied_position == applied
-        await projection.repair([first[2]])  # a deleted memory comes back
+        await projection.repair(record(upserted("b", _vector(5), text="back")))  # a deleted memory comes back
         assert [r.id for r in await projection.scan("c", "ns")] == ["a", "b"]
+        await projection.repair(newer[:1])  # the same event again: same state
+        (a,) = await projection.get("c", "ns", ["a"])
+        assert (a.text, a.version) == ("three", 2)
+
+
+class SharedProjectionConformance:
+    """For an index that several processes write at once (a Qdrant server): subclasses provide a
+    ``pair`` fixture yielding two opened projections on the same storage, as two processes would
+    open it. Each applies the log at its own pace; whatever the order, a memory's state in the
+    index never moves back (index/qdrant_conditional.py)."""
+
+    async def test_a_lagging_upsert_never_replaces_a_newer_one(self, pair: tuple[Projection, Projection]) -> None:
+        ahead, behind = pair
+        events = Recorder()(created(), upserted("a", _vector(1), text="one"), upserted("a", _vector(2), text="two"))
+        await ahead.apply(events)
+        await behind.apply(events[:2])
+        for index in pair:
+            (a,) = await index.get("c", "ns", ["a"])
+            assert (a.text, a.version) == ("two", 2)
+
+    async def test_a_lagging_upsert_never_brings_back_a_deleted_memory(self, pair: tuple[Projection, Projection]) -> None:
+        ahead, behind = pair
+        events = Recorder()(created(), upserted("a", _vector(1)), upserted("b", _vector(2)), deleted("a"))
+        await ahead.apply(events)
+        await behind.apply(events[:3])
+        for index in pair:
+            assert [r.id for r in await index.scan("c", "ns")] == ["b"]
+            assert await index.get("c", "ns", ["a"]) == []
+            assert await index.count("c", "ns") == 1
+            assert [e.memory_id for e in await index.entries("c")] == ["b"]
+
+    async def test_a_lagging_upsert_never_brings_back_an_erased_namespace(self, pair: tuple[Projection, Projection]) -> None:
+        ahead, behind = pair
+        record = Recorder()
+        events = record(created(), upserted("a", _vector(1)), upserted("b", _vector(2), namespace="other"), erased("ns"))
+        await ahead.apply(events)
+        await behind.apply(events[:2])
+        for index in pair:
+            assert await index.scan("c", "ns") == []
+            hits = await index.search(SearchQuery("c", "ns", np.asarray(_vector(1), dtype=np.float32), "dense"))
+            assert hits == []
+        later = record(upserted("a", _vector(3), text="again"))  # written after the erase: alive
+        await behind.apply(events[2:] + later)
+        for index in pair:
+            assert [(r.id, r.text) for r in await index.scan("c", "ns")] == [("a", "again")]
+            assert [r.id for r in await index.scan("c", "other")] == ["b"]
+
+    async def test_a_batch_overtakes_what_another_process_wrote_inside_its_range(
+        self, pair: tuple[Projection, Projection]
+    ) -> None:
+        # `ahead` holds a at position 4; `behind` applies 1..5 in one batch whose lowest position
+        # is 2: a's newer event (5) must still land, and b's (2) too.
+        ahead, behind = pair
+        events = Recorder()(
+            created(), upserted("b", _vector(1)), upserted("a", _vector(2), text="one"),
+            upserted("a", _vector(3), text="two"), upserted("a", _vector(4), text="three"),
+        )
+        await ahead.apply(events[:4])
+        await behind.apply(events)
+        for index in pair:
+            (a,) = await index.get("c", "ns", ["a"])
+            assert (a.text, a.version, a.position) == ("three", 3, 5)
+            assert [r.id for r in await index.scan("c", "ns")] == ["a", "b"]
+
+    async def test_a_repair_never_moves_a_memory_back(self, pair: tuple[Projection, Projection]) -> None:
+        ahead, behind = pair
+        events = Recorder()(created(), upserted("a", _vector(1), text="one"), upserted("a", _vector(2), text="two"))
+        await ahead.apply(events)
+        await behind.repair(events[1:2])  # a verify that read the log before the second write
+        (a,) = await ahead.get("c", "ns", ["a"])
+        assert (a.text, a.version) == ("two", 2)
