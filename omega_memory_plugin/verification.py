@@ -6,6 +6,13 @@ and compared with what the index holds, namespace by namespace: first by count a
 the sorted ``(id, version)`` pairs, then, for a namespace whose digests differ, memory by memory.
 With ``repair=True`` the memories that differ are re-projected from their latest event.
 
+Other processes may write while it runs (a shared log and Qdrant server): the index can then hold
+states newer than the position compared at. A difference is reported only for a memory that no
+event after that position touched (read from the log after the index was read); the others are
+in flight, counted in :attr:`VerifyReport.in_flight`, and left for a later run. This process's
+own projector has applied everything up to the position, and index writes never move a memory
+back, so the index cannot be legitimately *behind* the position.
+
 Example::
 
     report = memory.verify()
@@ -57,6 +64,7 @@ class VerifyReport:
     drift: list[Drift]
     repaired: int  #: memories re-projected (``repair=True``)
     seconds: float
+    in_flight: int = 0  #: differences left out: another process wrote those memories meanwhile
 
     @property
     def ok(self) -> bool:
@@ -70,6 +78,7 @@ class VerifyReport:
             "namespaces": self.namespaces,
             "memories": self.memories,
             "repaired": self.repaired,
+            "in_flight": self.in_flight,
             "seconds": round(self.seconds, 3),
             "drift": [
                 {"collection": d.collection, "namespace": d.namespace, "log_count": d.log_count,
@@ -135,14 +144,48 @@ def compare(expected: Mapping[Scope, Mapping[str, int]], actual: Mapping[Scope, 
     return drift
 
 
+async def touched_after(log: EventLog, position: int) -> tuple[set[tuple[str, str, str]], set[Scope]]:
+    """The memories written and the namespaces erased after ``position``, as the log has them now."""
+    memories: set[tuple[str, str, str]] = set()
+    erased: set[Scope] = set()
+    async for batch in log.envelopes(position):
+        for e in batch:
+            if e.type == "namespace.erased":
+                erased.add((e.collection, e.namespace))
+            elif e.type != "collection.created":
+                memories.add((e.collection, e.namespace, e.memory_id))
+    return memories, erased
+
+
+def settled(drift: Sequence[Drift], memories: set[tuple[str, str, str]], erased: set[Scope]) -> tuple[list[Drift], int]:
+    """``drift`` without the memories in flight; and how many were left out."""
+    kept: list[Drift] = []
+    left_out = 0
+    for d in drift:
+        def still(memory_id: str, d: Drift = d) -> bool:
+            return (d.collection, d.namespace) not in erased and (d.collection, d.namespace, memory_id) not in memories
+
+        missing = [i for i in d.missing if still(i)]
+        extra = [i for i in d.extra if still(i)]
+        stale = [s for s in d.stale if still(s[0])]
+        left_out += len(d.missing) + len(d.extra) + len(d.stale) - len(missing) - len(extra) - len(stale)
+        if missing or extra or stale:
+            kept.append(Drift(d.collection, d.namespace, d.log_count, d.index_count, missing, extra, stale))
+    return kept, left_out
+
+
 async def verify(
     log: EventLog, index: Projection, position: int, collections: Sequence[str], *, repair: bool = False
 ) -> VerifyReport:
-    """Compare the index with the log at ``position`` (the caller keeps writes out meanwhile)."""
+    """Compare the index with the log at ``position``, up to which the caller's projector has
+    applied the log (no write of the caller's own reaches the index meanwhile)."""
     started = time.perf_counter()
     expected = await live_state(log, position)
     drift = compare(expected, await indexed_state(index, collections))
-    repaired = await _repair(log, index, drift) if repair and drift else 0
+    in_flight = 0
+    if drift:  # read after the index: covers every write the index could already reflect
+        drift, in_flight = settled(drift, *await touched_after(log, position))
+    repaired = await _repair(log, index, drift, position) if repair and drift else 0
     return VerifyReport(
         position=position,
         namespaces=len({s for s, ids in expected.items() if ids} | {(d.collection, d.namespace) for d in drift}),
@@ -150,17 +193,23 @@ async def verify(
         drift=drift,
         repaired=repaired,
         seconds=time.perf_counter() - started,
+        in_flight=in_flight,
     )
 
 
-async def _repair(log: EventLog, index: Projection, drift: Sequence[Drift]) -> int:
-    """Re-project each memory that differs: its latest upsert, or a delete for an extra point."""
+async def _repair(log: EventLog, index: Projection, drift: Sequence[Drift], position: int) -> int:
+    """Re-project each memory that differs: its latest upsert, or a delete for an extra point
+    (dated at the compared position: an index shared with other processes never lets a repair
+    replace a state newer than what it is based on)."""
     events: list[Event] = []
     for d in drift:
         for memory_id in [*d.missing, *(s[0] for s in d.stale)]:
             stream = await log.stream((d.collection, d.namespace, memory_id))
             events.append(stream[-1])  # alive in the log, so its last event is the upsert
-        events += [MemoryDeletedEvent(collection=d.collection, namespace=d.namespace, memory_id=i) for i in d.extra]
+        events += [
+            MemoryDeletedEvent(collection=d.collection, namespace=d.namespace, memory_id=i, position=position)
+            for i in d.extra
+        ]
     await index.repair(events)
     await index.flush()
     return len(events)

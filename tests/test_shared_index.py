@@ -169,3 +169,16 @@ def test_a_process_reads_and_deletes_in_a_collection_created_after_it_opened(
     assert [h["id"] for h in early.call("search", text="made by another process")] == ["x"]
     assert early.call("delete", id="x") == 1  # once silently dropped: the collection was unknown here
     assert late.call("get", ids=["x"]) == []
+
+
+def test_verify_while_another_process_writes_reports_no_false_drift(start: Callable[..., AppProcess]) -> None:
+    writer, checker = start(), start()
+    writer.send("churn", n=400)
+    reports = []
+    while not reports or len(reports) < 4:
+        report = checker.call("verify")
+        assert report["ok"], report["drift"]
+        reports.append(report)
+    assert writer.reply() == 400
+    repaired = checker.call("verify")  # nothing is in flight any more
+    assert repaired["ok"] and repaired["in_flight"] == 0, repaired

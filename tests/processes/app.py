@@ -33,6 +33,17 @@ def run(memory: Memory, command: str, args: dict[str, Any]) -> Any:
         return [_record(r) for r in hits]
     if command == "scan":
         return [_record(r) for r in memory.scan(namespace=args.get("namespace"), limit=None)]
+    if command == "churn":  # many small writes: upserts, deletes, an erase of another namespace
+        for i in range(args["n"]):
+            memory_id = f"m{i % 30}"
+            if i % 5 == 4:
+                memory.delete(memory_id)
+            else:
+                memory.upsert(f"churn {i}", id=memory_id)
+            memory.upsert(f"other {i}", id=memory_id, namespace="other")
+            if i == args["n"] // 2:
+                memory.erase_namespace("other")
+        return args["n"]
     if command == "rebuild":
         return memory.rebuild(progress=False)
     if command == "verify":
