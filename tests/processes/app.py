@@ -7,7 +7,9 @@ Run by :class:`tests.processes.driver.AppProcess`; ``argv[1]`` is the Settings a
 from __future__ import annotations
 
 import json
+import random
 import sys
+import time
 from typing import Any
 
 from omega_memory_plugin import Memory, Settings
@@ -44,6 +46,8 @@ def run(memory: Memory, command: str, args: dict[str, Any]) -> Any:
             if i == args["n"] // 2:
                 memory.erase_namespace("other")
         return args["n"]
+    if command == "soak":
+        return soak(memory, **args)
     if command == "rebuild":
         return memory.rebuild(progress=False)
     if command == "verify":
@@ -51,6 +55,60 @@ def run(memory: Memory, command: str, args: dict[str, Any]) -> Any:
     if command == "health":
         return memory.health()
     raise ValueError(f"unknown command {command!r}")
+
+
+def soak(
+    memory: Memory,
+    name: str,
+    seconds: float,
+    acks: str,
+    seed: int,
+    erase_at: float | None = None,
+    rebuild_at: float | None = None,
+) -> dict[str, Any]:
+    """Write and read continuously for ``seconds``: upserts of ids other processes write too,
+    deletes, reads of what was written; one ``erase_namespace`` at ``erase_at`` seconds and one
+    ``rebuild()`` at ``rebuild_at`` seconds, if given.
+
+    Every acknowledged write is appended to the file ``acks`` (flushed at once, so that a process
+    killed with SIGKILL leaves the record of what it was told succeeded). Every read is checked
+    against what this process saw before: a memory never comes back at an older log position."""
+    rng = random.Random(seed)
+    seen: dict[tuple[str, str], int] = {}  # (namespace, id) -> highest position seen
+    older: list[str] = []
+    counts = {"upserts": 0, "deletes": 0, "reads": 0}
+    started = time.monotonic()
+    with open(acks, "a", encoding="utf-8") as out:
+        while time.monotonic() - started < seconds:
+            namespace = rng.choice(["shared", "shared", f"own-{name}"])
+            memory_id = f"m{rng.randrange(20)}"
+            if rebuild_at is not None and time.monotonic() - started >= rebuild_at:
+                rebuild_at = None
+                memory.rebuild(progress=False)
+                continue
+            if erase_at is not None and time.monotonic() - started >= erase_at:
+                erase_at = None
+                memory.erase_namespace("shared")
+                out.write(json.dumps({"kind": "erase", "namespace": "shared"}) + "\n")
+                out.flush()
+                continue
+            if rng.random() < 0.15:
+                gone = memory.delete(memory_id, namespace=namespace)
+                counts["deletes"] += 1
+                out.write(json.dumps({"kind": "delete", "namespace": namespace, "id": memory_id, "count": gone}) + "\n")
+            else:
+                text = f"{name} {counts['upserts']}"
+                memory.upsert(text, id=memory_id, namespace=namespace)
+                counts["upserts"] += 1
+                out.write(json.dumps({"kind": "upsert", "namespace": namespace, "id": memory_id, "text": text}) + "\n")
+            out.flush()
+            for record in memory.get([memory_id, f"m{rng.randrange(20)}"], namespace=namespace):
+                counts["reads"] += 1
+                key = (namespace, record.id)
+                if record.position < seen.get(key, 0):
+                    older.append(f"{key}: position {record.position} after {seen[key]}")
+                seen[key] = max(seen.get(key, 0), record.position)
+    return {**counts, "older": older}
 
 
 def main() -> None:
