@@ -61,7 +61,7 @@ from ..records import MemoryRecord
 from .base import Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
 from .payload import MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
-from .qdrant_conditional import conditional_upsert, erase, is_live, live_only, tombstone
+from .qdrant_conditional import DELETED, conditional_upsert, erase, is_live, live_only, tombstone
 from .qdrant_filters import FilterVocabulary, scoped_filter
 from .qdrant_meta import LEASE_SECONDS, QdrantMeta, new_generation
 
@@ -373,6 +373,9 @@ class QdrantProjection(Projection):
                 field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
                 wait=True,
             )
+            # Every read leaves tombstones out (qdrant_conditional.live_only): index the flag so
+            # that condition is answered from the index, not by loading each candidate's payload.
+            await self.client.create_payload_index(qualified, DELETED, field_schema=models.PayloadSchemaType.BOOL, wait=True)
         self._collections[collection] = qualified
 
     async def flush(self) -> None:
