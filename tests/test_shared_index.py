@@ -182,3 +182,35 @@ def test_verify_while_another_process_writes_reports_no_false_drift(start: Calla
     assert writer.reply() == 400
     repaired = checker.call("verify")  # nothing is in flight any more
     assert repaired["ok"] and repaired["in_flight"] == 0, repaired
+
+
+def test_a_process_whose_generation_vanished_follows_on_the_next_call(
+    tmp_path: Path, qdrant_url: str, qdrant_prefix: str
+) -> None:
+    # What a stalled process or a wrong clock can cause (docs/deployment.md): its generation is
+    # dropped under it. One call may fail; the next follows the current generation.
+    from omega_memory_plugin import Memory, Settings
+    from omega_memory_plugin.errors import IndexUnavailableError
+
+    settings = Settings(
+        log_url=f"sqlite:///{tmp_path}/log.db", index_url=qdrant_url, qdrant_prefix=qdrant_prefix, embedder="hash:32"
+    )
+    with Memory(settings=settings) as stalled, Memory(settings=settings) as other:
+        stalled.upsert("before", id="a")
+        old = stalled.projection.generation
+        other.rebuild(progress=False)
+        other.upsert("after", id="b")
+
+        async def drop_old() -> None:
+            client = AsyncQdrantClient(url=qdrant_url)
+            for name in (await QdrantMeta(client, qdrant_prefix).generations())[old or ""]:
+                await client.delete_collection(name)
+            await client.close()
+
+        asyncio.run(drop_old())
+        try:
+            stalled.search(text="before")
+        except IndexUnavailableError:
+            pass  # at most once
+        assert {h.id for h in stalled.search(text="before")} == {"a", "b"}
+        assert stalled.projection.generation == other.projection.generation
