@@ -14,8 +14,14 @@ Example::
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
     $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
     $ omega-memory --read-only stats # while another process owns the directory
+    $ omega-memory --log-url mongodb://db/omega --index-url http://qdrant:6333 project   # catch up once
+    $ omega-memory --log-url mongodb://db/omega --index-url http://qdrant:6333 project --follow --health 0.0.0.0:8080
 
 Ctrl-C during ``replay`` cancels the rebuild: the live index is left as it was (exit code 130).
+``project --follow`` is the projector worker of processes opened with ``projector="external"``;
+SIGTERM or Ctrl-C stops it after the step in progress, with its checkpoint saved (exit code 0).
+``project`` and ``replay`` always apply inline, whatever ``OMEGA_PROJECTOR`` says: they are what
+applies the log.
 """
 
 from __future__ import annotations
@@ -33,10 +39,13 @@ from pydantic import ValidationError
 
 from .errors import InvalidInputError, OmegaMemoryError
 from .events import Event
+from .health_endpoint import parse_address
 from .hookspecs import hookimpl
+from .log.base import POLL_SECONDS
 from .memory import Memory
 from .records import MemoryRecord
 from .settings import Settings
+from .worker import MAX_LAG_SECONDS, ProjectorWorker, stop_on_signals
 
 PROG = "omega-memory"
 
@@ -108,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     replay.add_argument("--search", metavar="TEXT", help="with --until: also print the top hits for TEXT at that point")
     _scope_options(replay, with_limit=True)
-    replay.set_defaults(run=cmd_replay)
+    replay.set_defaults(run=cmd_replay, applies=True)
 
     stats = sub.add_parser("stats", parents=[common], help="log position, index lag, memories per collection")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
@@ -134,7 +143,34 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--repair", action="store_true", help="re-project the memories that differ from the log")
     verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
     verify.set_defaults(run=cmd_verify)
+
+    project = sub.add_parser(
+        "project", parents=[common], help="apply the log to the index: once, or as a worker with --follow",
+        description="Without --follow: catch the index up with the log, save the checkpoint, print the position. "
+        "With --follow: run as the projector worker of processes opened with projector=\"external\" "
+        "(OMEGA_PROJECTOR=external): wait for appends, apply them and save the checkpoint at once, until "
+        "SIGTERM or Ctrl-C. Needs an index other processes can read (a Qdrant server).",
+    )
+    project.add_argument("--follow", action="store_true", help="keep following the log (the worker process)")
+    project.add_argument("--health", type=parse_address, metavar="HOST:PORT",
+                         help="with --follow: serve GET /health there (JSON; 200 healthy, 503 not); port 0 picks one")
+    project.add_argument("--poll", type=_seconds, default=POLL_SECONDS, metavar="SECONDS",
+                         help=f"how often to look for appends when the log cannot announce them (SQLite, MongoDB "
+                         f"without change streams); default {POLL_SECONDS}")
+    project.add_argument("--max-lag", type=_seconds, default=MAX_LAG_SECONDS, metavar="SECONDS",
+                         help=f"/health answers 503 once the oldest event not yet applied is older; default {MAX_LAG_SECONDS:g}")
+    project.set_defaults(run=cmd_project, applies=True)
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, e.g. 0.1, got {value!r}")
+    return seconds
 
 
 def _json_object(value: str) -> dict[str, Any]:
@@ -160,7 +196,15 @@ def open_memory(args: argparse.Namespace) -> Memory:
             f"no memory at {settings.path.absolute()} (no log.db there); pass --path DIR or --log-url, "
             "or set OMEGA_PATH / OMEGA_LOG_URL"
         )
-    return Memory(settings=settings, embedder=getattr(args, "embedder", None), read_only=bool(getattr(args, "read_only", False)))
+    # What applies the log (replay, project, verify --repair) applies it here, also in a deployment
+    # whose OMEGA_PROJECTOR=external leaves applying to a worker: these commands are such a worker.
+    applies = bool(getattr(args, "applies", False) or getattr(args, "repair", False))
+    return Memory(
+        settings=settings,
+        embedder=getattr(args, "embedder", None),
+        read_only=bool(getattr(args, "read_only", False)),
+        projector="inline" if applies else None,
+    )
 
 
 def _need_embedder(memory: Memory) -> None:
@@ -302,6 +346,30 @@ def cmd_verify(memory: Memory, args: argparse.Namespace) -> int:
         print(report)
         print(f"checked in {report.seconds:.2f} s")
     return 0 if report.ok or report.repaired else 1
+
+
+def cmd_project(memory: Memory, args: argparse.Namespace) -> int:
+    if args.health and not args.follow:
+        raise InvalidInputError("--health goes with --follow (a one-shot catch-up exits at once)")
+    worker = ProjectorWorker(memory, poll=args.poll, max_lag_seconds=args.max_lag)
+    try:
+        if not args.follow:
+            position = worker.catch_up()
+            print(f"projected {memory.log.name} into {memory.projection.name}")
+            print(f"position {position}, checkpoint saved")
+            return 0
+
+        def ready(url: str | None) -> None:
+            print(f"following {memory.log.name} into {memory._index_name} (Ctrl-C or SIGTERM stops)", flush=True)
+            if url:
+                print(f"health: {url}", flush=True)
+
+        with stop_on_signals(worker):
+            worker.run(health=args.health, on_ready=ready)
+        print(f"stopped at position {memory.projector.position}, checkpoint saved", flush=True)
+        return 0
+    finally:
+        worker.close()
 
 
 def _print_hits(hits: Sequence[MemoryRecord]) -> None:

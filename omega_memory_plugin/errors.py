@@ -71,6 +71,13 @@ class ReadOnlyMemoryError(OmegaMemoryError):
     """A write was attempted on a read-only (point-in-time) memory."""
 
 
+class ProjectorModeError(OmegaMemoryError):
+    """The projector mode does not allow this: ``projector="external"`` with an index only one
+    process can open (Qdrant Edge, in-memory, qdrant-client local mode), or a call that applies
+    events to the index (``rebuild()``, ``verify(repair=True)``) in a process that leaves applying
+    to a projector worker. The message says where to run it instead."""
+
+
 class DirectoryLockedError(OmegaMemoryError):
     """An embedded memory directory is already open for writing (by another process, or by
     another Memory in this one). Open it with ``Memory(path, read_only=True)`` to read it."""

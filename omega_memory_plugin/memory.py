@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import math
 import sys
@@ -25,7 +26,7 @@ import weakref
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .embeddings import Embedder
 from .engine import Engine
@@ -35,6 +36,7 @@ from .errors import (
     InvalidInputError,
     InvalidVectorError,
     MemoryClosedError,
+    ProjectorModeError,
     ReadOnlyMemoryError,
 )
 from .events import (
@@ -49,6 +51,7 @@ from .events import (
     StreamKey,
     pack_vector,
 )
+from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
 from .index.base import Projection, SearchQuery
 from .index.memory import InMemoryProjection
@@ -105,6 +108,13 @@ class Memory:
         read_only: open without the index: the log is replayed into an in-memory index (kept
             current with the log on every read) and writes raise ``ReadOnlyMemoryError``. This is
             how to read an embedded directory that another process has open for writing.
+        projector: ``"inline"`` (default: this process applies the log to the index after each
+            write and before each read) or ``"external"`` (a worker process,
+            ``omega-memory project --follow``, applies it; this process writes to the log and
+            waits up to ``projector_wait_seconds`` for the worker's checkpoint to pass its last
+            write, see :mod:`omega_memory_plugin.external`). External needs a Qdrant server index
+            and raises :class:`~omega_memory_plugin.errors.ProjectorModeError` with an embedded
+            one. A ``read_only`` Memory ignores it (it applies only to its own in-memory index).
 
     If the index is down at open (a Qdrant server that does not answer), the Memory opens anyway:
     writes land in the log, reads raise :class:`~omega_memory_plugin.errors.IndexUnavailableError`
@@ -125,11 +135,12 @@ class Memory:
         log: EventLog | None = None,
         index: Projection | None = None,
         read_only: bool = False,
+        projector: Literal["inline", "external"] | None = None,
     ) -> None:
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in {"path": path, "log_url": log_url, "index_url": index_url, "namespace": namespace,
-                         "collection": collection}.items()
+                         "collection": collection, "projector": projector}.items()
             if v is not None
         }
         # Re-validate rather than model_copy, so that overrides are checked and coerced (str -> Path).
@@ -147,6 +158,10 @@ class Memory:
                 "opens the index; open it without read_only (in the process that owns the directory) to write"
             )
         self._follow_log = True  # False for a point-in-time view, which stays where it was built
+        # External projector mode: a worker applies, this process only waits for its checkpoint.
+        self._external = settings.projector == "external" and not read_only
+        self._last_write = 0  # the last log position this process wrote (what its reads wait for)
+        self._waited_in_vain = 0  # the last of those the worker did not reach in time
         self._owns_engine = True
         self._closed = False
         self._schemas: dict[str, CollectionCreated] = {}
@@ -169,6 +184,8 @@ class Memory:
                 self.projection: Projection = InMemoryProjection()
                 self.projector = self._projector(self.projection, persist=False)
             else:
+                if self._external:  # before the index opens: an embedded one would take its lock
+                    check_shared(None if index else self.settings.resolved_index_url(), index)
                 self.projection = index or self.plugins.projection(self.settings.resolved_index_url())
                 self.projector = self._projector(self.projection)
         except BaseException:
@@ -181,7 +198,9 @@ class Memory:
             await self.log.close()
             raise
 
-    def _projector(self, projection: Projection, *, persist: bool = True, offload: bool = False) -> Projector:
+    def _projector(self, projection: Projection, *, persist: bool | None = None, offload: bool = False) -> Projector:
+        # In external mode the worker owns the checkpoints: this process must never write one.
+        persist = not self._external if persist is None else persist
         s = self.settings
         every, seconds = s.checkpoint_every, s.checkpoint_seconds
         if offload:
@@ -199,7 +218,7 @@ class Memory:
             try:
                 await self.projection.open()
                 try:
-                    await self.projector.start(progress=None)
+                    await self._resume(self.projector)
                 except IndexNeedsRebuild as why:
                     logger.warning("rebuilding the index %s from the log: %s", self.projection.name, why)
                     await self._replay_into_fresh(progress=None, offload=False)
@@ -207,6 +226,39 @@ class Memory:
             except IndexUnavailableError as exc:
                 self.projector.error = exc
                 logger.warning("the index is unavailable; writes go to the log and it catches up later: %s", exc)
+
+    async def _resume(self, projector: Projector) -> None:
+        """Start a projector on an opened index: inline, resume it and catch up with the log;
+        external, only learn the worker's checkpoint (catching up is the worker's job, and an
+        index that needs a rebuild is rebuilt by the worker too)."""
+        if self._external:
+            await observe(projector)
+        else:
+            await projector.start(progress=None)
+
+    async def _await_worker(self) -> None:
+        """External mode, read-your-writes: wait (at most ``projector_wait_seconds``) until the
+        worker's checkpoint reaches this process's last write. A position already waited for in
+        vain is only looked at again, not waited for: a stopped worker then costs each write one
+        bounded wait (and one warning), not every read after it as well."""
+        patient = self._last_write > self._waited_in_vain
+        timeout = self.settings.projector_wait_seconds if patient else 0.0
+
+        def current() -> Projector:  # replaced when a promoted generation is followed
+            return self.projector
+
+        if not await catch_up_with_worker(current, self._follow_generation, self._last_write, timeout, warn=patient):
+            self._waited_in_vain = self._last_write
+
+    def _check_applies(self, what: str) -> None:
+        """Refuse, in external mode, a call that would apply events to the shared index from this
+        process: the worker is the one writer, so the index's checkpoints keep one meaning."""
+        if self._external:
+            raise ProjectorModeError(
+                f'{what} applies events to the index, and this Memory leaves that to the projector worker '
+                f'(projector="external"): run it where projector="inline", e.g. `omega-memory replay` / '
+                f"`omega-memory verify --repair` (the command line applies inline) while the worker runs"
+            )
 
     def _ready_engine(self) -> Engine:
         if self._closed:
@@ -427,16 +479,22 @@ class Memory:
             if isinstance(event, CollectionCreatedEvent):
                 self._schemas.setdefault(event.collection, event.data)
         self.plugins.after_append(recorded)
-        await self.projector.project(recorded)
+        if self._external:
+            self._last_write = max([self._last_write, *(e.position for e in recorded)])
+            if self.projector.started:  # else the index is down: the next read retries it and then waits
+                await self._await_worker()
+        else:
+            await self.projector.project(recorded)
         return [e for e in recorded if e.type != "collection.created"]
 
     # -- reading -----------------------------------------------------------------------------
 
     async def _current_index(self) -> Projection:
-        """The index, caught up with writes made by other processes since the last read."""
+        """The index, caught up with writes made by other processes since the last read (external
+        projector mode: with this process's own writes, as far as the worker has applied them)."""
         if not self.projector.started:
             await self._start_index()  # it was down at open (or since): try again now
-        elif self._follow_log:
+        elif self._follow_log and not self._external:
             await self._follow_generation()
             head = await self._log_head()
             if head is not None and head > self.projector.position:
@@ -445,6 +503,10 @@ class Memory:
                     self.projector.error = None
                 except Exception as exc:
                     self.projector.error = exc
+        if self._external and self.projector.started:
+            # Follows a promoted generation without catching it up (the worker does), and waits
+            # until the worker has applied this process's writes: read-your-writes.
+            await self._await_worker()
         if self.projector.error is not None:
             raise IndexUnavailableError(
                 f"the index {self._index_name} is behind the log (at position {self.projector.position}) "
@@ -468,7 +530,7 @@ class Memory:
         async with self._rebuild_lock:
             projector = self._projector(successor)
             try:
-                await projector.start(progress=None)
+                await self._resume(projector)
             except Exception as exc:  # keep serving the generation this process has
                 logger.warning("could not move to index %s yet: %s", successor.name, exc)
                 await successor.close()
@@ -633,10 +695,16 @@ class Memory:
         The live index keeps answering reads (and taking writes) while the new one is built: an
         embedded index is built on a worker thread. Cancelling (Ctrl-C, an exception, a cancelled
         task) drops the half-built index and leaves the live one in place.
+
+        In external projector mode this raises :class:`~omega_memory_plugin.errors.ProjectorModeError`:
+        the worker is the index's one writer. Run ``omega-memory replay`` instead (it applies
+        inline); the worker and every external-mode process follow the new generation once it is
+        promoted.
         """
 
         async def run() -> int:
             self._check_writable()
+            self._check_applies("rebuild()")
             async with self._rebuild_lock:
                 return await self._replay_into_fresh(progress=progress, offload=True)
 
@@ -677,6 +745,7 @@ class Memory:
         view.__dict__.update(self.__dict__)
         view._owns_engine = False
         view._follow_log = False
+        view._external = False  # it applies the log to its own in-memory index, up to `until`
         view._read_only = f"this is a point-in-time view (as of {until}); write to the live Memory instead"
         view.projection = InMemoryProjection()
         view.projector = self._projector(view.projection, persist=False)
@@ -706,6 +775,7 @@ class Memory:
         async def run() -> VerifyReport:
             if repair:
                 self._check_writable()
+                self._check_applies("verify(repair=True)")
             index = await self._current_index()
             await self._load_schemas()  # with the collections other processes created
             async with self.projector._lock:  # no write reaches the index while both sides are read
@@ -722,9 +792,14 @@ class Memory:
     optimize, aoptimize = twins(_optimize)
 
     def _health(self) -> Coroutine[Any, Any, dict[str, Any]]:
-        """Both sides' state and the projection lag, for monitoring."""
+        """Both sides' state and the projection lag, for monitoring. In external projector mode
+        ``index.applied_position`` is the worker's checkpoint, and the lag is the log's distance
+        from it."""
 
         async def run() -> dict[str, Any]:
+            if self._external and self.projector.started:  # lag is measured against the worker's checkpoint
+                with contextlib.suppress(Exception):  # a log that does not answer is reported just below
+                    await asyncio.wait_for(refresh(self.projector), self.settings.read_wait_seconds)
             log: dict[str, Any] = {"name": self.log.name, "ok": True, "position": None, "error": None}
             try:
                 log["position"] = await asyncio.wait_for(self.log.last_position(), self.settings.read_wait_seconds)
@@ -734,6 +809,7 @@ class Memory:
             lag = None if log["position"] is None else log["position"] - self.projector.position
             index = {
                 "name": self._index_name,
+                "projector": "external" if self._external else "inline",
                 "started": self.projector.started,
                 "ok": error is None,
                 "applied_position": self.projector.position,

@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     read_wait_seconds: float = Field(
         1.0, gt=0, description="How long a read waits for the log to report new events before answering from the index."
     )
+    projector: Literal["inline", "external"] = Field(
+        "inline",
+        description="Who applies the log to the index: 'inline' (this process, after each write and before each "
+        "read) or 'external' (a separate `omega-memory project --follow` worker; this process only writes to the "
+        "log and waits for the worker's checkpoint). External needs an index shared between processes (a Qdrant server).",
+    )
+    projector_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="External projector: how long a write, and a read after this process's writes, waits for the "
+        "worker's checkpoint to reach this process's last write before going on (with a warning).",
+    )
     qdrant_api_key: str | None = Field(None, description="API key for a Qdrant server index.")
     qdrant_prefix: str = Field("omega_", description="Prefix of the collections created on a Qdrant server.")
     qdrant_lease_seconds: float = Field(

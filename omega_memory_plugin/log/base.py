@@ -9,13 +9,20 @@ interleave at every await (the MongoDB log serialises its appends with an asynci
 from __future__ import annotations
 
 import abc
+import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..events import Event, StreamKey
 from .versioning import Envelope, StreamHead
 
-__all__ = ["Envelope", "EventLog", "StreamHead", "as_utc"]
+__all__ = ["POLL_SECONDS", "Envelope", "EventLog", "StreamHead", "as_utc"]
+
+#: How often :meth:`EventLog.wait_for_append` looks at the log when nothing can tell it of an
+#: append: often enough that a projector worker adds little to read-your-writes, rarely enough
+#: that an idle worker costs the log a few cheap queries a second.
+POLL_SECONDS = 0.1
 
 
 def as_utc(when: datetime) -> datetime:
@@ -111,6 +118,29 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     async def set_checkpoint(self, name: str, position: int) -> None: ...
+
+    async def wait_for_append(self, after: int, timeout: float, poll: float = POLL_SECONDS) -> int:
+        """Wait until the log holds a position past ``after``, or ``timeout`` seconds; return the
+        last position (still ``after`` or below if nothing came).
+
+        This default polls :meth:`last_position` every ``poll`` seconds, which every log can do
+        (also with writers in other processes). A log that can be told of appends overrides it
+        (MongoDB with change streams: :mod:`.mongo_watch`). A projector worker waits here between
+        catch-ups.
+
+        Example::
+
+            last = await log.wait_for_append(checkpoint, timeout=1.0)
+            if last > checkpoint:
+                ...  # read and apply (checkpoint, last]
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            last = await self.last_position()
+            remaining = deadline - time.monotonic()
+            if last > after or remaining <= 0:
+                return last
+            await asyncio.sleep(min(poll, remaining))
 
     async def open(self) -> None:
         """Connect and prepare storage (create tables, indexes). Called once before any other
