@@ -8,17 +8,9 @@ No timing is asserted: waits are bounded (a test fails rather than hangs), never
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,65 +22,10 @@ from omega_memory_plugin.cli import main
 from omega_memory_plugin.events import CollectionCreated, CollectionCreatedEvent
 from omega_memory_plugin.log.base import EventLog
 from omega_memory_plugin.log.sqlite import SQLiteEventLog
-from tests.processes.driver import AppProcess
+from tests.processes.driver import AppProcess, WorkerProcess
 
 EMBEDDER = "hash:32"
 GENEROUS = 60.0  # seconds an external write may wait for the worker: only a broken worker takes this long
-
-
-class WorkerProcess:
-    """``python -m omega_memory_plugin.cli ... project --follow --health 127.0.0.1:0`` as a child."""
-
-    def __init__(self, settings: dict[str, Any], *extra: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMEGA_")}
-        # OMEGA_PROJECTOR=external as the applications have it (one shared .env): the command applies anyway.
-        env |= {"OMEGA_QDRANT_PREFIX": settings["qdrant_prefix"], "OMEGA_PROJECTOR": "external"}
-        if "qdrant_lease_seconds" in settings:
-            env["OMEGA_QDRANT_LEASE_SECONDS"] = str(settings["qdrant_lease_seconds"])
-        argv = [sys.executable, "-m", "omega_memory_plugin.cli", "--log-url", settings["log_url"],
-                "--index-url", settings["index_url"], "project", "--follow", "--health", "127.0.0.1:0", *extra]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stderr: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=lambda: self.stderr.extend(self.process.stderr or []), daemon=True).start()
-        self.health_url = self._expect("health: ").split(" ", 1)[1].strip()
-
-    def _read(self) -> None:
-        for line in self.process.stdout or []:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, prefix: str, seconds: float = 120.0) -> str:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"the worker did not print {prefix!r}; stderr:\n{''.join(self.stderr)}") from None
-            if line is None:
-                raise AssertionError(f"the worker exited ({self.process.wait()}); stderr:\n{''.join(self.stderr)}")
-            if line.startswith(prefix):
-                return line
-
-    def health(self, path: str = "/health") -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(self.health_url.replace("/health", path), timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def stop(self, how: signal.Signals = signal.SIGTERM) -> str:
-        """SIGTERM, as an orchestrator stops it (or SIGINT, Ctrl-C); return its last line."""
-        self.process.send_signal(how)
-        line = self._expect("stopped at position ")
-        assert self.process.wait(timeout=60) == 0, "".join(self.stderr)
-        return line
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
-"""The production topology under load (issue 10): four application processes on one MongoDB log
-(FerretDB) and one real Qdrant server, writing and reading continuously (upserts of ids the others
-write too, deletes, an ``erase_namespace``), while one of them rebuilds the index mid-way and another
-is killed with SIGKILL and restarted.
+"""The production topology under load (issue 10): a projector worker and four application
+processes on one MongoDB log (FerretDB) and one real Qdrant server, writing and reading
+continuously (upserts of ids the others write too, deletes, an ``erase_namespace``), while one of
+them rebuilds the index mid-way and another is killed with SIGKILL and restarted.
+
+Three applications run with ``projector="external"`` (the worker applies, they wait for its
+checkpoint); the one that rebuilds runs inline, as ``rebuild()`` applies events itself.
 
 Afterwards: ``verify()`` finds no drift, every write a process was told succeeded is in the log
 exactly once, and no read ever returned a memory at an older log position than one its process
@@ -18,7 +21,7 @@ from typing import Any
 
 from omega_memory_plugin import Memory, Settings
 from omega_memory_plugin.events import MemoryUpsertedEvent
-from tests.processes.driver import AppProcess
+from tests.processes.driver import AppProcess, WorkerProcess
 
 SECONDS = 40.0
 LEASE = 4.0
@@ -38,7 +41,9 @@ def test_four_processes_a_rebuild_and_a_kill(tmp_path: Path, mongo_url: str, qdr
     }
     acks = tmp_path / "acks"
     acks.mkdir()
-    apps = {name: AppProcess(settings) for name in "abcd"}
+    worker = WorkerProcess(settings)
+    external = {**settings, "projector": "external", "projector_wait_seconds": 30.0}
+    apps = {name: AppProcess(settings if name == "b" else external) for name in "abcd"}
     try:
         for app in apps.values():
             app.ready()
@@ -53,7 +58,7 @@ def test_four_processes_a_rebuild_and_a_kill(tmp_path: Path, mongo_url: str, qdr
 
         time.sleep(SECONDS / 4)
         apps["d"].kill()  # SIGKILL, in the middle of whatever it was doing
-        restarted = AppProcess(settings)
+        restarted = AppProcess(external)
         restarted.ready()
         restarted.send("soak", name="d2", seconds=SECONDS / 2, acks=str(acks / "d2.jsonl"), seed=9)
 
@@ -63,12 +68,14 @@ def test_four_processes_a_rebuild_and_a_kill(tmp_path: Path, mongo_url: str, qdr
         for name, result in results.items():
             assert result["older"] == [], (name, result["older"])
             assert result["upserts"] > 0 and result["reads"] > 0, (name, result)
-        report = apps["c"].call("verify")
+        report = apps["b"].call("verify")  # inline: it catches up with the log itself first
         assert report["ok"], report["drift"]
+        assert worker.health()[0] == 200
         restarted.close()
     finally:
         for app in apps.values():
             app.close()
+        worker.kill()
 
     with Memory(settings=Settings(**{**settings, "index_url": "memory://"}), read_only=True) as memory:
         events = memory._engine.run(_all_events(memory))
