@@ -173,6 +173,9 @@ class QdrantProjection(Projection):
 
         #: see SERVER_LAYOUT (local mode writes the same way: one code path)
         self.layout = SERVER_LAYOUT
+        # A generation being built by fresh() is seen by no other process until it is promoted,
+        # so its writes need no condition (a rebuild then writes at the speed of plain upserts).
+        self._exclusive = False
 
     @property
     def name(self) -> str:  # type: ignore[override]  # read-only: a checkpoint name must never be guessed
@@ -347,7 +350,10 @@ class QdrantProjection(Projection):
                     )
                     for start in range(0, len(points), _UPSERT_BATCH):
                         part = points[start : start + _UPSERT_BATCH]
-                        await conditional_upsert(self.client, qualified, part, repair=op.repair)
+                        if self._exclusive:
+                            await self.client.upsert(qualified, part, wait=True)
+                        else:
+                            await conditional_upsert(self.client, qualified, part, repair=op.repair)
                 else:
                     names = await self._vector_names_of(qualified)
                     await erase(self.client, qualified, op.namespace, op.position, names)
@@ -497,6 +503,7 @@ class QdrantProjection(Projection):
         projection = QdrantProjection(
             self.client, self.prefix, generation=new_generation(), lease_seconds=self.meta.lease_seconds
         )
+        projection._exclusive = True
         await projection.open()
         return projection
 
@@ -507,6 +514,7 @@ class QdrantProjection(Projection):
         them has followed the pointer (or its lease expired), and whichever process then opens,
         follows or promotes collects it (:meth:`QdrantMeta.collect`)."""
         await self._ready()
+        self._exclusive = False  # from now on every process may write it
         async with self._translating():
             await self.meta.point_to(self.generation or "")
         if isinstance(replaced, QdrantProjection) and replaced.client is self.client and replaced.owns_client:
