@@ -300,9 +300,9 @@ def test_on_ferretdb_waiting_for_appends_falls_back_to_polling(
             async def never() -> bool:
                 return False
 
-            answer = await wait_with_change_stream(log.chain, never, 0.2)
+            answer = await wait_with_change_stream(log.commits, never, 0.2)
             _, seen = await asyncio.gather(
-                _append_later(log, "c"), wait_for_append_watching(log, log.chain, 0, GENEROUS)
+                _append_later(log, "c"), wait_for_append_watching(log, log.commits, 0, GENEROUS)
             )
             return answer, seen, watches(log), ferret
         finally:
