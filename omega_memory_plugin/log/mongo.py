@@ -50,7 +50,8 @@ from ..events import Event, StreamKey, decode_event
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
-from .base import Envelope, EventLog, StreamHead, as_utc
+from .base import POLL_SECONDS, Envelope, EventLog, StreamHead, as_utc
+from .mongo_watch import wait_for_append_watching
 from .versioning import Head, LiveState, NamespaceKey, plan_commit, stream_heads
 
 T = TypeVar("T")
@@ -400,6 +401,11 @@ class MongoEventLog(EventLog):
     async def last_position(self) -> int:
         await self._catch_up()
         return self._next - 1
+
+    async def wait_for_append(self, after: int, timeout: float, poll: float = POLL_SECONDS) -> int:
+        """Woken by a change stream on the commits where the server has them (a replica set),
+        polling otherwise (FerretDB, a standalone mongod): see :mod:`.mongo_watch`."""
+        return await wait_for_append_watching(self, self.commits, after, timeout, poll)
 
     async def position_at(self, when: datetime) -> int:
         await self._catch_up()
