@@ -42,7 +42,7 @@ def test_four_processes_a_rebuild_and_a_kill(tmp_path: Path, mongo_url: str, qdr
     acks = tmp_path / "acks"
     acks.mkdir()
     worker = WorkerProcess(settings)
-    external = {**settings, "projector": "external", "projector_wait_seconds": 30.0}
+    external = {**settings, "projector": "external", "projector_wait_seconds": 10.0}
     apps = {name: AppProcess(settings if name == "b" else external) for name in "abcd"}
     try:
         for app in apps.values():
