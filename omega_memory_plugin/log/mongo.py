@@ -18,6 +18,10 @@ with ``$inc`` is not atomic) and no transaction.
 Stream versions and event ids are checked against the chain itself: a successful insert at
 ``_id = P`` proves every commit before ``P`` was known when the commit was planned, so versions
 and idempotency are exact under any number of concurrent writers.
+
+Driver errors are translated at this boundary (:mod:`.mongo_errors`): transient ones are retried
+for ``timeout`` seconds, permanent ones (a host that does not resolve, refused credentials, a bad
+URL) raise at once with a short message naming the setting to fix.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import bisect
 import functools
 import inspect
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -36,14 +39,8 @@ from uuid import UUID
 
 from bson import Binary, encode
 from pymongo import AsyncMongoClient
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    DuplicateKeyError,
-    NetworkTimeout,
-    OperationFailure,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
+from pymongo.uri_parser import parse_uri
 
 from ..errors import ConcurrencyError, EventLogError, InvalidInputError
 from ..events import Event, StreamKey, decode_event
@@ -51,6 +48,7 @@ from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
 from .base import POLL_SECONDS, Envelope, EventLog, StreamHead, as_utc
+from .mongo_errors import SETTING, check_hosts_resolve, first_reason, retrying
 from .mongo_watch import wait_for_append_watching
 from .versioning import Head, LiveState, NamespaceKey, plan_commit, stream_heads
 
@@ -65,7 +63,6 @@ class _Positioned(Protocol):
 P = TypeVar("P", bound=_Positioned)
 
 MAX_COMMIT_BYTES = 15 * 1024 * 1024  # MongoDB refuses documents over 16 MB; keep headroom
-_TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 _INDEX_RACE_CODES = {68, 85, 86}  # already exists / options conflict: another process won the race
 
 
@@ -153,15 +150,25 @@ class MongoEventLog(EventLog):
     bound to one event loop); ``close_client=True`` closes it with the log.
     Transient network errors are retried (appends are idempotent by event id, so a retry can
     never duplicate) until ``timeout`` seconds have passed; then :class:`EventLogError` is raised.
+    ``hosts`` are the URL's seed hosts, checked to resolve at open (a wrong name fails at once).
     """
 
-    def __init__(self, database: Any, *, prefix: str = "omega_", timeout: float = 30.0, close_client: bool = False) -> None:
+    def __init__(
+        self,
+        database: Any,
+        *,
+        prefix: str = "omega_",
+        timeout: float = 30.0,
+        close_client: bool = False,
+        hosts: Sequence[tuple[str, int]] = (),
+    ) -> None:
         self.db = database
         self.commits = database[f"{prefix}commits"]
         self.checkpoints = database[f"{prefix}checkpoints"]
         self.timeout = timeout
         self.name = f"mongo:{database.name}/{prefix}"
         self._close_client = close_client
+        self._hosts = tuple(hosts)
         self._next = 1  # the position the next commit must take, as far as this process knows
         # Stream state of the chain learned so far, for plan_commit: heads of every stream and
         # the alive memories per namespace (for the erase check), both from the same events.
@@ -176,24 +183,11 @@ class MongoEventLog(EventLog):
         self._append_lock = asyncio.Lock()
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        deadline = time.monotonic() + self.timeout
-        delay = 0.05
-        while True:
-            try:
-                return await call()
-            except _TRANSIENT as exc:
-                if time.monotonic() + delay > deadline:
-                    raise EventLogError(
-                        f"{what} failed: the MongoDB server stayed unreachable for {self.timeout:.0f} s ({exc}); "
-                        "check the server and OMEGA_LOG_URL. A write that failed this way may still have "
-                        "landed if the server took it before going away: check history() before writing again"
-                    ) from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-            except OperationFailure as exc:
-                raise EventLogError(f"{what} failed on the MongoDB server: {exc}") from exc
+        return await retrying(what, call, self.timeout)
 
     async def open(self) -> None:
+        await check_hosts_resolve(self._hosts)
+
         async def create_indexes() -> None:
             for keys in (["at"], ["keys"]):
                 try:
@@ -442,13 +436,21 @@ def database_name(url: str, default: str = "omega") -> str:
 
 @hookimpl
 def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
-    if scheme(url) not in ("mongodb", "mongodb+srv"):
+    kind = scheme(url)
+    if kind not in ("mongodb", "mongodb+srv"):
         return None
     # Server selection gives up quickly; the log's own retry loop decides how long to keep trying.
     wait_ms = int(min(5.0, settings.mongo_timeout_seconds) * 1000)
-    # A reply that never comes must not hang a writer forever (PyMongo's socket timeout is unlimited
-    # by default): time it out and let the retry loop resend; appends are idempotent.
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=wait_ms, connectTimeoutMS=wait_ms, socketTimeoutMS=wait_ms
+    try:
+        # A reply that never comes must not hang a writer forever (PyMongo's socket timeout is
+        # unlimited by default): time it out and let the retry loop resend; appends are idempotent.
+        client: AsyncMongoClient[Any] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=wait_ms, connectTimeoutMS=wait_ms, socketTimeoutMS=wait_ms
+        )
+        # mongodb+srv names a DNS record, not a host: the driver resolves it (and reports failures).
+        hosts = parse_uri(url)["nodelist"] if kind == "mongodb" else []
+    except (ConfigurationError, ValueError, TypeError) as exc:
+        raise EventLogError(f"invalid MongoDB URL ({first_reason(exc, 100)}): fix {SETTING}") from exc
+    return MongoEventLog(
+        client[database_name(url)], close_client=True, timeout=settings.mongo_timeout_seconds, hosts=hosts
     )
-    return MongoEventLog(client[database_name(url)], close_client=True, timeout=settings.mongo_timeout_seconds)
