@@ -30,6 +30,8 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/mongo.py
+	$(PY) benchmarks/mongo_topology.py
+	$(PY) benchmarks/shared_index.py
 	$(PY) benchmarks/langchain.py
 	$(PY) benchmarks/llama_index_bench.py
 	$(PY) benchmarks/integrity.py

@@ -60,8 +60,7 @@ class Writer:
             with Memory(log_url=self.url, index_url="memory://", settings=settings) as memory:
                 while not self.stop.is_set():
                     self.append(memory, f"w{self.number}-{len(self.calls)}")
-                    # ~20 appends/s per writer: a steady stream. Unpaced writers starve each other on
-                    # FerretDB (a loser's catch-up is a scan; a winner never reads): see docs/mongo-log.md
+                    # ~20 appends/s per writer: a steady stream (unpaced writers: test_mongo_fairness.py)
                     time.sleep(0.05)
         except BaseException as exc:  # surfaced by the test: a writer must not die
             self.crash = exc
