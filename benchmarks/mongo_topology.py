@@ -39,7 +39,7 @@ from bson import encode
 from pymongo import AsyncMongoClient
 
 from omega_memory_plugin import Settings
-from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
+from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
 from omega_memory_plugin.log.mongo_codec import commit_document
 from omega_memory_plugin.testing.builders import created, upserted
 from omega_memory_plugin.testing.ferretdb import FerretDB
@@ -69,10 +69,10 @@ OPEN_SCRIPT = textwrap.dedent(
     Fetched.by = {}
     monitoring.register(Fetched())
     from omega_memory_plugin import Settings
-    from omega_memory_plugin.log.mongo import omega_memory_event_log
+    from omega_memory_plugin.log.mongo import mongo_event_log
 
     async def main():
-        log = omega_memory_event_log(sys.argv[1], Settings())
+        log = mongo_event_log(sys.argv[1], Settings())
         before = rss_kib()
         began = time.perf_counter()
         await log.open()
@@ -90,7 +90,7 @@ WRITER_SCRIPT = textwrap.dedent(
     import asyncio, json, sys, time
     from pymongo import monitoring
     from omega_memory_plugin import Settings
-    from omega_memory_plugin.log.mongo import omega_memory_event_log
+    from omega_memory_plugin.log.mongo import mongo_event_log
     from omega_memory_plugin.testing.builders import upserted
 
     class Lost(monitoring.CommandListener):
@@ -105,7 +105,7 @@ WRITER_SCRIPT = textwrap.dedent(
     url, number, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 
     async def main():
-        log = omega_memory_event_log(url, Settings())
+        log = mongo_event_log(url, Settings())
         await log.open()
         print("ready", flush=True)
         sys.stdin.readline()

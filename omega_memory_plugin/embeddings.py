@@ -60,7 +60,8 @@ class HashEmbedder:
                 out[row, value % self.dimension] += 1.0 if value >> 63 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return (out / norms).tolist()
+        rows: list[list[float]] = (out / norms).tolist()
+        return rows
 
 
 @hookimpl

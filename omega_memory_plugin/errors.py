@@ -67,6 +67,11 @@ class UnsupportedBackendError(OmegaMemoryError):
     """No installed plugin provides a log, index or embedder for the given URL or name."""
 
 
+class MissingExtraError(UnsupportedBackendError, ImportError):
+    """A backend's optional dependencies are not installed; the message names the extra, e.g.
+    ``pip install 'omega-memory-plugin[mongo]'``."""
+
+
 class ReadOnlyMemoryError(OmegaMemoryError):
     """A write was attempted on a read-only (point-in-time) memory."""
 

@@ -178,7 +178,7 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
     values = stored if isinstance(stored, list) else [stored]
     if node.op == "exists":
         present = stored is not _MISSING and stored is not None and stored != []
-        return present == node.value
+        return present == bool(node.value)
     if node.op == "eq":
         return any(same_value(v, node.value) for v in values)
     if node.op == "ne":

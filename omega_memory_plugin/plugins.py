@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PLUGINS = (
     "omega_memory_plugin.log.sqlite",
     "omega_memory_plugin.log.memory",
-    "omega_memory_plugin.log.mongo",
+    "omega_memory_plugin.log.mongo_plugin",
     "omega_memory_plugin.index.edge",
     "omega_memory_plugin.index.qdrant_plugin",
     "omega_memory_plugin.index.memory",
@@ -78,19 +78,19 @@ class Plugins:
         return self.manager.hook
 
     def event_log(self, url: str) -> EventLog:
-        log = self.hook.omega_memory_event_log(url=url, settings=self.settings)
+        log: EventLog | None = self.hook.omega_memory_event_log(url=url, settings=self.settings)
         if log is None:
             raise UnsupportedBackendError(_missing("event log", url))
         return log
 
     def projection(self, url: str) -> Projection:
-        projection = self.hook.omega_memory_projection(url=url, settings=self.settings)
+        projection: Projection | None = self.hook.omega_memory_projection(url=url, settings=self.settings)
         if projection is None:
             raise UnsupportedBackendError(_missing("index", url))
         return projection
 
     def embedder(self, name: str) -> Embedder:
-        embedder = self.hook.omega_memory_embedder(name=name, settings=self.settings)
+        embedder: Embedder | None = self.hook.omega_memory_embedder(name=name, settings=self.settings)
         if embedder is None:
             raise UnsupportedBackendError(f"no installed plugin provides the embedder {name!r}; built-in: 'hash:<dim>'")
         return embedder
@@ -99,7 +99,7 @@ class Plugins:
         """Chain the before-append plugins: each sees what the previous one returned."""
         for impl in reversed(self.hook.omega_memory_before_append.get_hookimpls()):
             try:
-                replaced = impl.function(events=events)
+                replaced = cast("Sequence[Event] | None", impl.function(events=events))  # pluggy types it object
             except AppendVetoedError:
                 raise
             except Exception as exc:

@@ -206,7 +206,10 @@ class MemoryProvider:
     async def delete(self, table: str, record_id: str | int) -> bool:
         """Delete one record; return whether it existed."""
         table = _table(table)
-        deleted = await self.memory.adelete(_record_id(record_id), namespace=self.namespace, collection=table)
+        memory_id = _record_id(record_id)
+        if memory_id is None:
+            raise InvalidIdError("delete needs a record id (a string or an integer)")
+        deleted = await self.memory.adelete(memory_id, namespace=self.namespace, collection=table)
         return deleted > 0
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -40,4 +40,4 @@ def twins(
     sync.__name__, async_.__name__ = name, f"a{name}"
     sync.__qualname__ = sync.__qualname__.replace(stage.__name__, name)
     async_.__qualname__ = async_.__qualname__.replace(stage.__name__, f"a{name}")
-    return sync, async_
+    return cast("Callable[Concatenate[Any, P], T]", sync), cast("Callable[Concatenate[Any, P], Awaitable[T]]", async_)

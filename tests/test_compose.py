@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
+from omega_memory_plugin.providers import MongoProviderSettings, QdrantProviderSettings
 from omega_memory_plugin.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
-# Variables the OMEGA provider factory reads itself (not Settings fields).
-PROVIDER_VARIABLES = {"QDRANT_URL", "QDRANT_DISTANCE", "QDRANT_API_KEY", "MONGO_URL", "OMEGA_MONGO_URL"}
+# Variables the OMEGA provider factory reads itself (not Settings fields: no prefix).
+PROVIDER_VARIABLES = {name.upper() for cls in (QdrantProviderSettings, MongoProviderSettings) for name in cls.model_fields}
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,17 @@ def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch) ->
     assert from_file == Settings(_env_file=None)  # type: ignore[call-arg]
     # and the file does set the non-empty defaults, so a reader sees them
     assert from_file.model_fields_set >= {f for f, info in Settings.model_fields.items() if info.default is not None}
+
+
+@pytest.mark.parametrize("name", [".env.example", "docker-compose.yml"])
+def test_mongo_urls_shown_ask_for_durable_writes(name: str) -> None:
+    # A URL copied from these files must give what docs/mongo-log.md promises of a returned append.
+    urls = re.findall(r"mongodb://\S+", (ROOT / name).read_text())
+    assert urls, f"{name} shows no MongoDB URL"
+    for url in urls:
+        assert "w=majority" in url and "journal=true" in url, f"{name}: {url} lacks w=majority&journal=true"
+
+
+def test_nothing_says_the_mongo_log_has_not_landed() -> None:
+    for name in (".env.example", "docker-compose.yml"):
+        assert "lands" not in (ROOT / name).read_text(), f"{name} still says the MongoDB log has not landed"

@@ -10,7 +10,7 @@ import pytest
 from omega_memory_plugin.log.base import EventLog
 from omega_memory_plugin import Settings
 from omega_memory_plugin.log.memory import InMemoryEventLog
-from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
+from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
 from omega_memory_plugin.log.sqlite import ALIVE_SINCE_SQL, SQLiteEventLog
 from omega_memory_plugin.testing.builders import deleted, erased, upserted
 from omega_memory_plugin.testing.log_conformance import EventLogConformance, read_all
@@ -73,7 +73,7 @@ class TestSQLiteEventLog(EventLogConformance):
 
 async def open_mongo(url: str) -> MongoEventLog:
     """The log the ``mongodb://`` URL selects, opened."""
-    log = omega_memory_event_log(url, Settings())
+    log = mongo_event_log(url, Settings())
     assert isinstance(log, MongoEventLog)
     await log.open()
     return log

@@ -9,37 +9,11 @@ the reference model exactly as the cache does.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
-
 from hypothesis import HealthCheck, given, settings
-from pymongo import AsyncMongoClient
-from test_stream_state import PROGRAMS, Commit, run  # the reference model and its programs
-
-from omega_memory_plugin.log.base import EventLog
-from omega_memory_plugin.log.mongo import MongoEventLog
-
-
-def tiny_cache_pair(server: str) -> Callable[[], Any]:
-    @asynccontextmanager
-    async def pair() -> AsyncIterator[list[EventLog]]:
-        client: AsyncMongoClient[Any] = AsyncMongoClient(server, tz_aware=True)
-        name = f"k{uuid.uuid4().hex[:12]}"
-        logs: list[EventLog] = [MongoEventLog(client[name], cache_size=2), MongoEventLog(client[name], cache_size=2)]
-        try:
-            for log in logs:
-                await log.open()
-            yield logs
-        finally:
-            await client.drop_database(name)
-            await client.close()
-
-    return pair
+from test_stream_state import PROGRAMS, Commit, mongo_pair, run  # the reference model, its programs
 
 
 @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=PROGRAMS)
 def test_mongo_log_with_a_tiny_cache_follows_the_rule(mongo_server: str, program: list[Commit]) -> None:
-    run(tiny_cache_pair(mongo_server), program)
+    run(mongo_pair(mongo_server, cache_size=2), program)

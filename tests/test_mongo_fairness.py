@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from omega_memory_plugin import Settings
-from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
+from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
 from omega_memory_plugin.testing.builders import created, upserted
 from omega_memory_plugin.testing.log_conformance import read_all
 
@@ -32,7 +32,7 @@ class Outcome:
 
 
 async def opened(url: str) -> MongoEventLog:
-    log = omega_memory_event_log(url, Settings())
+    log = mongo_event_log(url, Settings())
     assert isinstance(log, MongoEventLog)
     await log.open()
     return log

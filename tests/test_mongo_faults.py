@@ -27,7 +27,7 @@ import pytest
 from omega_memory_plugin import EventLogError, Memory, Settings
 from omega_memory_plugin.errors import OmegaMemoryError
 from omega_memory_plugin.events import Event, MemoryUpsertedEvent
-from omega_memory_plugin.log.mongo import omega_memory_event_log
+from omega_memory_plugin.log.mongo import mongo_event_log
 from omega_memory_plugin.testing.builders import upserted
 from omega_memory_plugin.testing.ferretdb import FerretDB
 
@@ -213,7 +213,7 @@ async def test_an_append_retried_after_its_reply_was_lost_records_nothing_and_re
 ) -> None:
     # `retrying` is a writer whose insert landed but whose reply was lost: it does not know the
     # commit. Another log instance stands in for that insert, so the state is exact, not chance.
-    landed, retrying = (omega_memory_event_log(mongo_url, Settings()) for _ in range(2))
+    landed, retrying = (mongo_event_log(mongo_url, Settings()) for _ in range(2))
     assert landed is not None and retrying is not None
     await retrying.open()
     await landed.open()

@@ -27,7 +27,7 @@ from pymongo import AsyncMongoClient, monitoring
 from omega_memory_plugin import Settings
 from omega_memory_plugin.errors import ConcurrencyError
 from omega_memory_plugin.events import Event
-from omega_memory_plugin.log.mongo import CATCH_UP_COMMITS, MongoEventLog, omega_memory_event_log
+from omega_memory_plugin.log.mongo import CATCH_UP_COMMITS, MongoEventLog, mongo_event_log
 from omega_memory_plugin.log.mongo_codec import commit_document, now_ms
 from omega_memory_plugin.log.mongo_ring import SLOTS
 from omega_memory_plugin.testing.builders import created, erased, upserted
@@ -155,7 +155,7 @@ async def test_an_instance_behind_learns_from_the_ring_or_skips_ahead_and_stays_
     # Within the ring's reach an instance learns the commits it missed from their copies; a little
     # past it, with one range read of the chain; far past it, it skips to the latest commit copied
     # and drops its cache. Either way its next plan must see what was written meanwhile.
-    early, writer = (omega_memory_event_log(mongo_url, Settings()) for _ in range(2))
+    early, writer = (mongo_event_log(mongo_url, Settings()) for _ in range(2))
     assert isinstance(early, MongoEventLog) and isinstance(writer, MongoEventLog)
     await early.open()
     (x,) = await early.append([upserted("x", [1, 0, 0, 0])])
@@ -232,7 +232,7 @@ async def test_a_log_written_with_integer_ids_is_copied_once_and_left_untouched(
 
     caplog.set_level(logging.WARNING, logger="omega_memory_plugin.log.mongo_migration")
     # Two processes open the old log at once: both copy, each commit ends up once.
-    one, two = (omega_memory_event_log(mongo_url, Settings()) for _ in range(2))
+    one, two = (mongo_event_log(mongo_url, Settings()) for _ in range(2))
     assert isinstance(one, MongoEventLog) and isinstance(two, MongoEventLog)
     await asyncio.gather(one.open(), two.open())
     assert "layout before issue 10" in caplog.text
@@ -245,7 +245,7 @@ async def test_a_log_written_with_integer_ids_is_copied_once_and_left_untouched(
     assert [e.type for e in await one.append([erased()])] == ["namespace.erased"]  # a and b are alive
 
     caplog.clear()
-    again = omega_memory_event_log(mongo_url, Settings())
+    again = mongo_event_log(mongo_url, Settings())
     await again.open()
     assert "layout before issue 10" not in caplog.text  # copied once
     assert await again.last_position() == 6

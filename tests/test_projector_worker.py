@@ -286,11 +286,11 @@ def test_sqlite_wait_for_append_sees_another_connections_append(tmp_path: Path) 
 def test_on_ferretdb_waiting_for_appends_falls_back_to_polling(
     mongo_url: str, settings: dict[str, Any], start_worker: Callable[..., WorkerProcess], external: Callable[..., Memory]
 ) -> None:
-    from omega_memory_plugin.log.mongo import MongoEventLog, omega_memory_event_log
+    from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
     from omega_memory_plugin.log.mongo_watch import wait_for_append_watching, wait_with_change_stream, watches
 
     async def scenario() -> tuple[bool | None, int, bool, bool]:
-        log = omega_memory_event_log(mongo_url, Settings())
+        log = mongo_event_log(mongo_url, Settings())
         assert isinstance(log, MongoEventLog)
         await log.open()
         try:

@@ -255,12 +255,14 @@ async def sqlite_pair() -> AsyncIterator[list[EventLog]]:
                 await log.close()
 
 
-def mongo_pair(server: str) -> Callable[[], Any]:
+def mongo_pair(server: str, cache_size: int = 100_000) -> Callable[[], Any]:
+    """Two log instances on one fresh database, each with its own cache of ``cache_size``."""
+
     @asynccontextmanager
     async def pair() -> AsyncIterator[list[EventLog]]:
         client: AsyncMongoClient[Any] = AsyncMongoClient(server, tz_aware=True)
         name = f"s{uuid.uuid4().hex[:12]}"
-        logs: list[EventLog] = [MongoEventLog(client[name]), MongoEventLog(client[name])]
+        logs: list[EventLog] = [MongoEventLog(client[name], cache_size=cache_size) for _ in range(2)]
         try:
             for log in logs:
                 await log.open()

@@ -1,11 +1,13 @@
 """Registers the qdrant-client index for ``http(s)://`` and ``qdrant-local://`` URLs.
 
 Kept apart from :mod:`.qdrant` so that importing qdrant-client (about a second: it pulls in grpc)
-is paid only by memories that use a Qdrant server, not by every embedded open.
+is paid only by memories that use a Qdrant server, not by every embedded open, and so that it can
+be an optional dependency (the ``qdrant`` extra).
 """
 
 from __future__ import annotations
 
+from ..extras import require
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme, url_path
@@ -17,6 +19,7 @@ def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
     kind = scheme(url)
     if kind not in ("http", "https", "qdrant-local"):
         return None
+    require("qdrant_client", extra="qdrant", needed_by="a Qdrant server index")
     from qdrant_client import AsyncQdrantClient
 
     from .qdrant import QdrantProjection

@@ -45,7 +45,6 @@ from pymongo.uri_parser import parse_uri
 
 from ..errors import ConcurrencyError, EventLogError, InvalidInputError
 from ..events import Event, StreamKey
-from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
 from .base import POLL_SECONDS, Envelope, EventLog, StreamHead, as_utc
@@ -70,7 +69,7 @@ from .mongo_ring import SLOTS, copy_in, copy_of, is_marker, is_whole, overtaken,
 from .mongo_watch import wait_for_append_watching
 from .versioning import ERASED, UPSERTED, NamespaceKey, erased_at, is_memory, namespace_stream, plan_commit, stream_heads
 
-__all__ = ["MAX_COMMIT_BYTES", "MongoEventLog", "database_name", "omega_memory_event_log"]
+__all__ = ["MAX_COMMIT_BYTES", "MongoEventLog", "database_name", "mongo_event_log"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -358,19 +357,8 @@ class MongoEventLog(EventLog):
         and for the rest from the commits below the cache's floor (nothing to read while the floor
         is 1), in one query through the ``keys`` and ``events.id`` indexes."""
         view = StateView(epoch=self.cache.epoch)
-        cold_keys, cold_ids = [], []
-        for key in keys:
-            found, head = self.cache.heads.get(key)
-            if found:
-                view.heads[key] = head
-            else:
-                cold_keys.append(key)
-        for event_id in ids:
-            found, start = self.cache.ids.get(event_id)
-            if found:
-                view.ids[event_id] = start
-            else:
-                cold_ids.append(event_id)
+        cold_keys = self.cache.heads.split(keys, view.heads)
+        cold_ids = self.cache.ids.split(ids, view.ids)
         view.heads.update(dict.fromkeys(cold_keys))
         view.ids.update(dict.fromkeys(cold_ids))
         clauses: list[dict[str, Any]] = []
@@ -775,11 +763,10 @@ def database_name(url: str, default: str = "omega") -> str:
     return path or default
 
 
-@hookimpl
-def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
+def mongo_event_log(url: str, settings: Settings) -> MongoEventLog:
+    """The log of a ``mongodb://`` or ``mongodb+srv://`` URL, with its own client (closed with
+    the log). Registered for those URLs by :mod:`.mongo_plugin`."""
     kind = scheme(url)
-    if kind not in ("mongodb", "mongodb+srv"):
-        return None
     # Server selection gives up quickly; the log's own retry loop decides how long to keep trying.
     wait_ms = int(min(5.0, settings.mongo_timeout_seconds) * 1000)
     try:

@@ -56,6 +56,18 @@ class CoveringLru(Generic[K, V]):
         self._items.move_to_end(key)
         return True, self._items[key]
 
+    def split(self, keys: Iterable[K], into: dict[K, V | None]) -> list[K]:
+        """Copy the cached ``keys`` into ``into`` (hits become the most recently used) and
+        return the others, the cold ones, in order."""
+        cold = []
+        for key in keys:
+            found, value = self.get(key)
+            if found:
+                into[key] = value
+            else:
+                cold.append(key)
+        return cold
+
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
