@@ -3,18 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
+# pip's own upgrade check and a newer pip's build-backend banners add noise, not safety.
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo demo-langchain demo-llama-index test bench clean
 
 ADAPTERS := adapters/langchain adapters/llama_index
 
+# Everything: the core with its extras and dev tools, both adapters with their test extras.
 $(STAMP): pyproject.toml $(ADAPTERS:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" $(ADAPTERS:%=-e %[test])
+	$(PIP) -e ".[dev]" $(ADAPTERS:%=-e %[test])
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run the quickstart on the embedded defaults (no server)
+# The demo needs only the core: the embedded default has no optional dependency.
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)  ## run the quickstart on the embedded defaults (no server); leaves ./.omega-memory
 	$(PY) examples/quickstart.py
 
 demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offline
