@@ -32,7 +32,8 @@ demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offlin
 demo-llama-index: $(STAMP)  ## a LlamaIndex ingestion pipeline, retrieval, and a rebuild by replay, offline
 	$(PY) examples/llama_index_pipeline.py
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP)  ## type-check (mypy --strict: the core and both adapters), then run the whole test suite
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/README.md

@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.prompt_values import ChatPromptValue
+from langchain_core.prompt_values import PromptValue
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from langchain_omega_memory import OmegaChatMessageHistory, OmegaHashEmbeddings, OmegaMemoryVectorStore
 from omega_memory_plugin import Memory
@@ -54,9 +55,9 @@ prompt = ChatPromptTemplate.from_messages(
 )
 
 
-def recall_model(value: ChatPromptValue) -> AIMessage:
+def recall_model(value: PromptValue) -> AIMessage:
     """A stand-in chat model: it answers with the first memory in its system prompt."""
-    system = value.messages[0].content
+    system = value.to_messages()[0].content
     memories = re.findall(r"^- (.*)$", str(system), flags=re.M)
     return AIMessage(f"From memory: {memories[0]}" if memories else "I don't remember anything about that.")
 
@@ -65,7 +66,7 @@ def format_memories(docs: list[Document]) -> str:
     return "\n".join(f"- {d.page_content}" for d in docs)
 
 
-def build_chain(store: OmegaMemoryVectorStore, history: OmegaChatMessageHistory):  # noqa: ANN201
+def build_chain(store: OmegaMemoryVectorStore, history: OmegaChatMessageHistory) -> Runnable[dict[str, Any], AIMessage]:
     retriever = store.as_retriever(search_type="mmr", search_kwargs={"k": 2, "fetch_k": 10, "filter": {"kind": "fact"}})
     return (
         RunnablePassthrough.assign(

@@ -39,8 +39,9 @@ def main() -> None:
         # 3. Memories change; the log keeps every version.
         memory.upsert("Ada switched to oolong tea", id="pref-tea", metadata={"topic": "drinks"})
         print("\nHistory of 'pref-tea':")
-        for event in (e for e in memory.history("pref-tea") if e.position > start):  # this run's events
-            print(f"  v{event.version} @{event.position} {event.type}: {event.data.text}")
+        for event in memory.history("pref-tea"):
+            if event.position > start and event.type == "memory.upserted":  # this run's; narrows event.data
+                print(f"  v{event.version} @{event.position} {event.type}: {event.data.text}")
 
         # 4. The index is disposable: rebuild it from the log and get the same answers.
         before = [(h.id, round(h.score or 0, 5)) for h in memory.search(text="Ada drinks tea", limit=2)]

@@ -342,7 +342,7 @@ class QdrantProjection(Projection):
                     # (type: ignore: the client's vector/id types are invariant unions.)
                     points = (
                         [
-                            models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))  # type: ignore[arg-type]
+                            models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))
                             for pid, e in op.by_point.items()
                         ]
                         if op.kind == "upsert"

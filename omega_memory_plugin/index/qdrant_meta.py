@@ -226,5 +226,5 @@ class QdrantMeta:
             dropped.append(generation)
         gone = expired + [state_point(g) for g in dropped]
         if gone:
-            await self.client.delete(self.collection, models.PointIdsList(points=gone), wait=True)  # type: ignore[arg-type]
+            await self.client.delete(self.collection, models.PointIdsList(points=gone), wait=True)
         return dropped

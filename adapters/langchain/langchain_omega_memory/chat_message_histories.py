@@ -8,6 +8,7 @@ Each message appended is a ``memory.upserted`` event of its conversation; ``clea
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
@@ -71,7 +72,7 @@ class OmegaChatMessageHistory(BaseChatMessageHistory):
         await self.conversation.aclear()
 
 
-def _items(messages: Sequence[BaseMessage]) -> list[tuple[str, dict]]:
+def _items(messages: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
     items = []
     for message in messages:
         if not isinstance(message, BaseMessage):

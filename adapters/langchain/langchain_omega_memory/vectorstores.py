@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from langchain_core.documents import Document
@@ -25,6 +25,13 @@ from omega_memory_plugin.transaction import Transaction
 from omega_memory_plugin.validation import check_text
 
 DEFAULT_COLLECTION = "langchain"
+
+
+class _Scope(TypedDict):
+    """Where a store reads and writes, as keyword arguments of the Memory's calls."""
+
+    namespace: str
+    collection: str
 
 
 class OmegaMemoryVectorStore(VectorStore):
@@ -78,9 +85,9 @@ class OmegaMemoryVectorStore(VectorStore):
     def add_texts(
         self,
         texts: Iterable[str],
-        metadatas: list[dict] | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Embed and store texts as one atomic commit; return their ids.
@@ -88,30 +95,30 @@ class OmegaMemoryVectorStore(VectorStore):
         Ids are kept as given (any string); ``None`` entries get a new id; an existing id is
         overwritten (a new version of that memory, its history kept in the log).
         """
-        texts, metadatas, ids = self._align(texts, metadatas, ids, kwargs)
+        texts, aligned, filled = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(self.embedding.embed_documents(texts), len(texts))
-        self._staged(texts, metadatas, ids, vectors).commit()
-        return ids
+        self._staged(texts, aligned, filled, vectors).commit()
+        return filled
 
     async def aadd_texts(
         self,
         texts: Iterable[str],
-        metadatas: list[dict] | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        texts, metadatas, ids = self._align(texts, metadatas, ids, kwargs)
+        texts, aligned, filled = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(await self.embedding.aembed_documents(texts), len(texts))
-        await self._staged(texts, metadatas, ids, vectors).acommit()
-        return ids
+        await self._staged(texts, aligned, filled, vectors).acommit()
+        return filled
 
     def _staged(
-        self, texts: list[str], metadatas: list[dict], ids: list[str], vectors: list[list[float]]
+        self, texts: list[str], metadatas: list[dict[str, Any]], ids: list[str], vectors: list[list[float]]
     ) -> Transaction:
         # Every write is checked while staged, so a bad document raises before anything is appended.
         tx = self.memory.transaction()
@@ -225,9 +232,9 @@ class OmegaMemoryVectorStore(VectorStore):
         cls,
         texts: list[str],
         embedding: Embeddings,
-        metadatas: list[dict] | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         memory: Memory | None = None,
         namespace: str | None = None,
         collection: str = DEFAULT_COLLECTION,
@@ -245,9 +252,9 @@ class OmegaMemoryVectorStore(VectorStore):
         cls,
         texts: list[str],
         embedding: Embeddings,
-        metadatas: list[dict] | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         memory: Memory | None = None,
         namespace: str | None = None,
         collection: str = DEFAULT_COLLECTION,
@@ -275,8 +282,8 @@ class OmegaMemoryVectorStore(VectorStore):
     # -- helpers -------------------------------------------------------------------------------
 
     def _align(
-        self, texts: Iterable[str], metadatas: list[dict] | None, ids: Sequence[str | None] | None, kwargs: dict[str, Any]
-    ) -> tuple[list[str], list[dict], list[str]]:
+        self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None, ids: Sequence[str | None] | None, kwargs: dict[str, Any]
+    ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
         """Check that texts, metadatas and ids line up, give every text an id, and check the
         texts before they reach the embeddings (which would fail on a non-string in their own way)."""
         _no_options(kwargs, "add_texts")
@@ -296,7 +303,7 @@ class OmegaMemoryVectorStore(VectorStore):
         return texts, list(metadatas), _check_ids(filled)
 
     @property
-    def _scope(self) -> dict[str, str]:
+    def _scope(self) -> _Scope:
         return {"namespace": self.namespace, "collection": self.collection}
 
     def _search_options(self, k: int, kwargs: dict[str, Any]) -> dict[str, Any]:

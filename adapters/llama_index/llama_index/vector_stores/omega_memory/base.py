@@ -93,7 +93,9 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         mmr_prefetch_factor: float = 4.0,
     ) -> None:
         namespace, collection = memory._scope(namespace, collection)  # checks both names now
-        super().__init__(namespace=namespace, collection=collection, mmr_prefetch_factor=mmr_prefetch_factor)
+        super().__init__(
+            stores_text=True, namespace=namespace, collection=collection, mmr_prefetch_factor=mmr_prefetch_factor
+        )
         self._memory = memory
 
     @classmethod

@@ -428,7 +428,7 @@ class VectorStoreConformance:
          ({"who": "ada\ud800"}, "lone surrogate"), ({"\udfff": 1}, "lone surrogate"), ({"big": 2**64}, "64-bit")],
     )
     def test_metadata_the_core_refuses_is_refused_before_serialising(
-        self, store: OmegaMemoryVectorStore, metadata: dict, message: str
+        self, store: OmegaMemoryVectorStore, metadata: dict[str, Any], message: str
     ) -> None:
         # issue 9: NaN / inf were turned into null inside _node_content and written; surrogates bricked the index
         before = log_position(store.memory)
