@@ -11,6 +11,9 @@ Example::
     $ omega-memory replay --until 2025-01-31T12:00 --search "tea" --embedder hash:384
     $ omega-memory stats
     $ omega-memory history pref-tea --namespace ada
+    $ omega-memory get pref-tea allergy --namespace ada --json
+    $ omega-memory scan --namespace ada --filter '{"topic": "drinks"}' --limit 20
+    $ omega-memory delete pref-tea --namespace ada      # one memory.deleted event; the history stays
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
     $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
     $ omega-memory --read-only stats # while another process owns the directory
@@ -27,6 +30,7 @@ applies the log.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -128,6 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     _scope_options(history)
     history.add_argument("--json", action="store_true", help="print one JSON object per event (vectors left out)")
     history.set_defaults(run=cmd_history)
+
+    get = sub.add_parser("get", parents=[common], help="memories by id, as the index holds them")
+    get.add_argument("memory_ids", nargs="+", metavar="MEMORY_ID")
+    _scope_options(get)
+    get.add_argument("--json", action="store_true", help="print one JSON object per memory (with its vectors)")
+    get.set_defaults(run=cmd_get)
+
+    scan = sub.add_parser("scan", parents=[common], help="memories of a namespace in id order, optionally filtered")
+    _scope_options(scan)
+    scan.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+    scan.add_argument("--limit", type=int, default=100, help="how many to print (default 100)")
+    scan.add_argument("--offset", type=int, default=0, help="skip this many first (default 0)")
+    scan.add_argument("--json", action="store_true", help="print one JSON object per memory (no vectors)")
+    scan.set_defaults(run=cmd_scan)
+
+    delete = sub.add_parser(
+        "delete", parents=[common], help="delete memories by id (missing ids are ignored)",
+        description="Append one memory.deleted event per existing id, in one commit. The log keeps every "
+        "version before it (see 'history'); 'replay --until' still shows the memory as it was.",
+    )
+    delete.add_argument("memory_ids", nargs="+", metavar="MEMORY_ID")
+    _scope_options(delete)
+    delete.set_defaults(run=cmd_delete)
 
     search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
     search.add_argument("text", metavar="TEXT")
@@ -327,6 +354,41 @@ def cmd_history(memory: Memory, args: argparse.Namespace) -> int:
             detail = f"  {text}" if text is not None else ""
             print(f"v{event.version}  @{event.position}  {_time(event.recorded_at)}  {event.type}{detail}")
     return 0
+
+
+def cmd_get(memory: Memory, args: argparse.Namespace) -> int:
+    records = memory.get(args.memory_ids, namespace=args.namespace, collection=args.collection, with_vectors=args.json)
+    _print_records(records, args.json)
+    missing = set(args.memory_ids) - {r.id for r in records}
+    if missing:
+        print(f"not found: {', '.join(sorted(missing))}", file=sys.stderr)
+    return 0 if not missing else 1
+
+
+def cmd_scan(memory: Memory, args: argparse.Namespace) -> int:
+    if args.limit < 1 or args.offset < 0:
+        raise InvalidInputError("--limit is 1 or more and --offset 0 or more")
+    records = memory.scan(
+        filter=args.filter, limit=args.limit, offset=args.offset, namespace=args.namespace, collection=args.collection
+    )
+    _print_records(records, args.json)
+    if not records and not args.json:
+        print("  (no memories)")
+    return 0
+
+
+def cmd_delete(memory: Memory, args: argparse.Namespace) -> int:
+    deleted = memory.delete(args.memory_ids, namespace=args.namespace, collection=args.collection)
+    print(f"deleted {_memories(deleted)} of {len(set(args.memory_ids))} asked")
+    return 0
+
+
+def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
+    for record in records:
+        if as_json:
+            print(json.dumps(dataclasses.asdict(record)))
+        else:
+            print(f"  {record.id}  v{record.version}  @{record.position}  {record.text}  {json.dumps(record.metadata)}")
 
 
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:

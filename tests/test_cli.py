@@ -299,3 +299,39 @@ def test_ctrl_c_during_replay_cancels_and_leaves_the_live_index(
     assert [p.name for p in (store / "index").iterdir() if p.is_dir()] == [live]
     monkeypatch.undo()
     assert searches(store)[0][0][0] == "tea"
+
+
+def test_get_prints_memories_and_exits_1_for_a_missing_id(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "get", "tea", "peanuts", "--namespace", "ada")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()] == ["tea", "peanuts"]  # in the order asked
+    assert "v2  @5  Ada switched to oolong tea" in out
+    code, out, err = run(capsys, "--path", str(store), "get", "tea", "nope", "--namespace", "ada", "--json")
+    assert code == 1 and err.strip() == "not found: nope"
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert (record["id"], record["version"], record["metadata"]) == ("tea", 2, {"who": "ada"})
+    assert [len(v) for v in record["vectors"].values()] == [64]  # --json carries the vectors
+
+
+def test_scan_lists_a_namespace_in_id_order_with_filter_limit_and_offset(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "scan", "--namespace", "ada", "--json")
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["peanuts", "standup", "tea"]
+    code, out, _ = run(capsys, "--path", str(store), "scan", "--namespace", "ada", "--limit", "1", "--offset", "1")
+    assert out.split()[0] == "standup"
+    code, out, _ = run(capsys, "--path", str(store), "scan", "--namespace", "bob", "--filter", '{"who": "ada"}')
+    assert code == 0 and "(no memories)" in out
+    code, _, err = run(capsys, "--path", str(store), "scan", "--limit", "0")
+    assert code == 2 and err.startswith("error: --limit")
+
+
+def test_delete_appends_deletions_and_keeps_the_history(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "delete", "tea", "nope", "--namespace", "ada")
+    assert code == 0, err
+    assert out.strip() == "deleted 1 memory of 2 asked"
+    with Memory(store) as memory:
+        assert memory.get("tea", namespace="ada") == []
+        assert [e.type for e in memory.history("tea", namespace="ada")][-1] == "memory.deleted"
+        assert memory.count(namespace="ada") == 2
