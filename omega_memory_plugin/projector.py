@@ -139,7 +139,9 @@ class Projector:
             until = await self.log.position_at(until)
         total = None
         if progress is not False:
-            end = await self.log.last_position() if until is None else until
+            end = await self.log.last_position()
+            if until is not None:
+                end = min(end, until)  # a point past the log's end replays what there is
             total = max(0, end - self.position)
             progress = progress or total >= LONG_CATCH_UP
         applied = 0

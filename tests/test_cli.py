@@ -66,6 +66,13 @@ def test_replay_draws_progress_on_stderr(store: Path, capsys: pytest.CaptureFixt
     assert "7/7" in err
 
 
+def test_replay_until_past_the_end_draws_a_bar_of_what_there_is(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "replay", "--until", "999999")
+    assert code == 0
+    assert "as of position 7" in out
+    assert "7/7" in err and "999999" not in err  # was a bar out of 999999 that ended at 0%
+
+
 def test_replay_until_position_counts_as_of_then(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--path", str(store), "replay", "--until", "4", "--no-progress")
     assert code == 0
