@@ -29,13 +29,13 @@ class OmegaChatMessageHistory(BaseChatMessageHistory):
         embedder: embeds message texts so a conversation can be searched; default the offline
             ``"hash:256"`` embedder (no model call per message).
 
-    Example, with ``RunnableWithMessageHistory``::
+    Example (the history a chain's prompt reads; ``RunnableWithMessageHistory``, which
+    langchain-core 1.x deprecates, still takes it too)::
 
         memory = Memory(".omega-memory")
-        chain_with_history = RunnableWithMessageHistory(
-            chain, lambda session_id: OmegaChatMessageHistory(session_id, memory),
-            input_messages_key="question", history_messages_key="history",
-        )
+        history = OmegaChatMessageHistory("ada:thread-1", memory)
+        history.add_messages([HumanMessage("I'm Ada"), AIMessage("Hello Ada")])
+        answer = chain.invoke({"question": "what is my name?", "history": history.messages})
     """
 
     def __init__(
