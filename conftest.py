@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from omega_memory_plugin.testing.ferretdb import FerretDB
-from omega_memory_plugin.testing.qdrant_server import QdrantServer
+from omega_memory_plugin.testing.servers.ferretdb import FerretDB
+from omega_memory_plugin.testing.servers.qdrant import QdrantServer
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def mongo_url(mongo_server: str) -> str:
 @pytest.fixture(scope="session")
 def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Qdrant server's URL for the session: OMEGA_TEST_QDRANT_URL if set, else Qdrant 1.19 from
-    ``../shared/qdrant/`` on loopback (see :mod:`omega_memory_plugin.testing.qdrant_server`).
+    ``../shared/qdrant/`` on loopback (see :mod:`omega_memory_plugin.testing.servers.qdrant`).
 
     Tests share it: each keeps to collections of its own through a prefix (``qdrant_prefix``)."""
     url = os.environ.get("OMEGA_TEST_QDRANT_URL")

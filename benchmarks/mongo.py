@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient
 from omega_memory_plugin import Memory
 from omega_memory_plugin.log.mongo import MongoEventLog, _encode_event
 from omega_memory_plugin.testing.builders import created, upserted
-from omega_memory_plugin.testing.ferretdb import FerretDB
+from omega_memory_plugin.testing.servers.ferretdb import FerretDB
 
 DIM = 384
 

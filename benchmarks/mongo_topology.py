@@ -42,7 +42,7 @@ from omega_memory_plugin import Settings
 from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
 from omega_memory_plugin.log.mongo_codec import commit_document
 from omega_memory_plugin.testing.builders import created, upserted
-from omega_memory_plugin.testing.ferretdb import FerretDB
+from omega_memory_plugin.testing.servers.ferretdb import FerretDB
 
 PER_COMMIT = 10
 

@@ -39,7 +39,7 @@ from omega_memory_plugin.events import Event, MemoryUpsertedEvent  # noqa: E402
 from omega_memory_plugin.index import qdrant as qdrant_module  # noqa: E402
 from omega_memory_plugin.index.qdrant import QdrantProjection  # noqa: E402
 from omega_memory_plugin.testing.builders import Recorder, created, upserted  # noqa: E402
-from omega_memory_plugin.testing.qdrant_server import QdrantServer  # noqa: E402
+from omega_memory_plugin.testing.servers.qdrant import QdrantServer  # noqa: E402
 
 DIM = 384
 BATCH = 256

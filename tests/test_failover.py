@@ -36,7 +36,7 @@ def test_writes_survive_an_index_outage_and_the_index_catches_up(memory: Memory)
 
 
 def test_searches_answer_from_the_index_while_the_log_is_down(tmp_path: Path) -> None:
-    from omega_memory_plugin.testing.ferretdb import FerretDB
+    from omega_memory_plugin.testing.servers.ferretdb import FerretDB
 
     server = FerretDB(tmp_path / "fdb")
     server.start()

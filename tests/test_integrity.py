@@ -178,8 +178,8 @@ def test_verify_reports_drift_precisely_and_repair_fixes_it(tmp_path: Path) -> N
 
 
 def test_a_memory_opens_while_its_qdrant_server_is_down_and_heals(tmp_path: Path) -> None:
-    from omega_memory_plugin.testing.ferretdb import free_port
-    from omega_memory_plugin.testing.qdrant_server import QdrantServer
+    from omega_memory_plugin.testing.servers.ferretdb import free_port
+    from omega_memory_plugin.testing.servers.qdrant import QdrantServer
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from omega_memory_plugin import EventLogError, Memory, Settings
-from omega_memory_plugin.testing.ferretdb import free_port
+from omega_memory_plugin.testing.servers.ferretdb import free_port
 
 FAST = 10.0  # seconds: far below the 30 s retry budget these errors used to wait out
 

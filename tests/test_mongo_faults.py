@@ -29,7 +29,7 @@ from omega_memory_plugin.errors import OmegaMemoryError
 from omega_memory_plugin.events import Event, MemoryUpsertedEvent
 from omega_memory_plugin.log.mongo import mongo_event_log
 from omega_memory_plugin.testing.builders import upserted
-from omega_memory_plugin.testing.ferretdb import FerretDB
+from omega_memory_plugin.testing.servers.ferretdb import FerretDB
 
 WRITERS = 3
 WAIT = 60.0  # seconds a test waits for a condition before failing; never reached when all is well

@@ -1,4 +1,4 @@
-"""The Qdrant test server (omega_memory_plugin/testing/qdrant_server.py), and what the server index
+"""The Qdrant test server (omega_memory_plugin/testing/servers/qdrant.py), and what the server index
 does on Qdrant 1.19 that local mode never shows: no MatchSubstring, and floats re-read a ulp off.
 
 These tests start their own 1.19 binary (OMEGA_TEST_QDRANT_URL may name a newer server for the
@@ -29,9 +29,9 @@ from omega_memory_plugin.filters import parse_filter
 from omega_memory_plugin.index.base import IndexState, SearchQuery
 from omega_memory_plugin.index.qdrant import SERVER_LAYOUT, QdrantProjection
 from omega_memory_plugin.settings import Settings
-from omega_memory_plugin.testing import qdrant_server
+from omega_memory_plugin.testing.servers import qdrant as qdrant_server
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
-from omega_memory_plugin.testing.qdrant_server import QdrantServer, free_port
+from omega_memory_plugin.testing.servers.qdrant import QdrantServer, free_port
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ VERSION = "v1.19.0"
 SHA256 = "67793cae4b1cf004bc1c4b11a8a69493ed607ddddac50a025679915ab7b0f1e1"
 ARCHIVE = f"qdrant-{VERSION}-linux-x86_64.xz"
 CACHE = Path(os.environ.get("OMEGA_TEST_CACHE", Path.home() / ".cache" / "omega-memory"))
-# omega_memory_plugin/testing/qdrant_server.py -> the repository root -> its sibling `shared`.
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "qdrant"
+# omega_memory_plugin/testing/servers/qdrant.py -> the repository root -> its sibling `shared`.
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "qdrant"
 
 
 def qdrant_archive() -> Path:
