@@ -384,11 +384,14 @@ def cmd_delete(memory: Memory, args: argparse.Namespace) -> int:
 
 
 def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
-    for record in records:
-        if as_json:
+    if as_json:
+        for record in records:
             print(json.dumps(dataclasses.asdict(record)))
-        else:
-            print(f"  {record.id}  v{record.version}  @{record.position}  {record.text}  {json.dumps(record.metadata)}")
+        return
+    rows = [(r.id, f"v{r.version}", f"@{r.position}", r.text, json.dumps(r.metadata)) for r in records]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]  # id, version, position
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"  {row[3]}  {row[4]}")
 
 
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
@@ -437,8 +440,9 @@ def cmd_project(memory: Memory, args: argparse.Namespace) -> int:
 def _print_hits(hits: Sequence[MemoryRecord]) -> None:
     if not hits:
         print("  (no hits)")
+    width = max((len(hit.id) for hit in hits), default=0)  # ids vary in length: keep the texts in one column
     for hit in hits:
-        print(f"  {hit.score or 0.0:.4f}  {hit.id}  {hit.text}")
+        print(f"  {hit.score or 0.0:.4f}  {hit.id:<{width}}  {hit.text}")
 
 
 def _memories(n: int) -> str:

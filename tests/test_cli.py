@@ -342,3 +342,11 @@ def test_delete_appends_deletions_and_keeps_the_history(store: Path, capsys: pyt
         assert memory.get("tea", namespace="ada") == []
         assert [e.type for e in memory.history("tea", namespace="ada")][-1] == "memory.deleted"
         assert memory.count(namespace="ada") == 2
+
+
+def test_hits_and_records_line_up_whatever_the_ids(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["search", "tea peanuts standup", "--embedder", EMBEDDER], ["scan"]):
+        code, out, _ = run(capsys, "--path", str(store), *argv, "--namespace", "ada")
+        assert code == 0
+        starts = {line.index("Ada") for line in out.splitlines()}  # where each text begins
+        assert len(out.splitlines()) == 3 and len(starts) == 1, out
