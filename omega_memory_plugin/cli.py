@@ -102,6 +102,10 @@ def _scope_options(parser: argparse.ArgumentParser, with_limit: bool = False) ->
         parser.add_argument("--limit", type=int, default=5, help="how many hits to print (default 5)")
 
 
+def _filter_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -141,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", parents=[common], help="memories of a namespace in id order, optionally filtered")
     _scope_options(scan)
-    scan.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+    _filter_option(scan)
     scan.add_argument("--limit", type=int, default=100, help="how many to print (default 100)")
     scan.add_argument("--offset", type=int, default=0, help="skip this many first (default 0)")
     scan.add_argument("--json", action="store_true", help="print one JSON object per memory (no vectors)")
@@ -159,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
     search.add_argument("text", metavar="TEXT")
     _scope_options(search, with_limit=True)
-    search.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+    _filter_option(search)
     search.set_defaults(run=cmd_search)
 
     verify = sub.add_parser(

@@ -350,3 +350,13 @@ def test_hits_and_records_line_up_whatever_the_ids(store: Path, capsys: pytest.C
         assert code == 0
         starts = {line.index("Ada") for line in out.splitlines()}  # where each text begins
         assert len(out.splitlines()) == 3 and len(starts) == 1, out
+
+
+def test_delete_with_a_bad_id_writes_nothing(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Memory(store) as memory:
+        before = memory.health()["log"]["position"]
+    code, out, err = run(capsys, "--path", str(store), "delete", "tea", "", "--namespace", "ada")
+    assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1 and out == ""
+    with Memory(store) as memory:
+        assert memory.health()["log"]["position"] == before  # not even the valid id was deleted
+        assert memory.get("tea", namespace="ada")[0].version == 2
