@@ -14,6 +14,7 @@ Example::
     $ omega-memory get pref-tea allergy --namespace ada --json
     $ omega-memory scan --namespace ada --filter '{"topic": "drinks"}' --limit 20
     $ omega-memory delete pref-tea --namespace ada      # one memory.deleted event; the history stays
+    $ omega-memory export -o memory.jsonl               # every event of the log, with its vectors
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
     $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
     $ omega-memory --read-only stats # while another process owns the directory
@@ -32,12 +33,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from pydantic import ValidationError
 
@@ -159,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("memory_ids", nargs="+", metavar="MEMORY_ID")
     _scope_options(delete)
     delete.set_defaults(run=cmd_delete)
+
+    export = sub.add_parser(
+        "export", parents=[common], help="the log's events as JSON Lines, oldest first, with their vectors",
+        description="Write every event of the log (or up to --until) as one JSON object per line, exactly as "
+        "stored: ids, versions, positions, times, text, metadata and vectors (float32, base64). Streams: "
+        "memory use does not grow with the log.",
+    )
+    export.add_argument("--until", type=parse_until, metavar="POSITION|TIMESTAMP",
+                        help="stop at this log position or ISO-8601 time (naive = UTC)")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write to FILE (with a progress bar on stderr) instead of standard output")
+    export.set_defaults(run=cmd_export)
 
     search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
     search.add_argument("text", metavar="TEXT")
@@ -398,6 +415,29 @@ def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"  {row[3]}  {row[4]}")
 
 
+def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
+    if args.output is None:
+        for event in memory.events(until=args.until):
+            sys.stdout.write(event.model_dump_json() + "\n")
+        return 0
+    end = memory.health()["log"]["position"]
+    total = min(end, args.until) if isinstance(args.until, int) and end is not None else end
+    written = 0
+    # Written beside the target and renamed at the end: an interrupted export leaves no half file.
+    partial = args.output.with_name(args.output.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out, tqdm(total=total, unit="ev", desc="export") as bar:
+            for event in memory.events(until=args.until):
+                out.write(event.model_dump_json() + "\n")
+                written += 1
+                bar.update(1)
+        partial.replace(args.output)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"exported {written} events to {args.output}")
+    return 0
+
+
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
     _need_embedder(memory)
     hits = memory.search(
@@ -485,6 +525,11 @@ def main(argv: list[str] | None = None) -> int:
         # The Memory cancelled what it was doing (a rebuild drops its half-built index) and closed.
         print("interrupted: nothing was changed (the live index is as it was)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read the output went away (`... | head`): stop quietly, as a Unix tool does. Point
+        # stdout at /dev/null so that flushing it at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ValidationError as exc:  # a bad OMEGA_* variable or .env entry
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"error: invalid setting ({problems}); fix the OMEGA_* variable or .env entry", file=sys.stderr)

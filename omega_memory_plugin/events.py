@@ -155,6 +155,8 @@ def decode_event(
     while schema_version < SCHEMA_VERSION:
         data = UPCASTERS[(type, schema_version)](data)
         schema_version += 1
+    if type == "collection.created" and "distance" in data:
+        data = {**data, "distance": Distance(data["distance"])}  # stored as its value; the model holds the enum
     payload = _DATA_CLASSES[type].model_construct(**data)
     event: Event = EVENT_CLASSES[type].model_construct(  # type: ignore[assignment]
         type=type, data=payload, schema_version=schema_version, **envelope

@@ -23,7 +23,7 @@ import logging
 import math
 import sys
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -686,6 +686,33 @@ class Memory:
         return run()
 
     history, ahistory = twins(_history)
+
+    def events(self, *, after: int = 0, until: int | datetime | None = None, batch: int = 1000) -> Iterator[Event]:
+        """Every event of the log in position order, from position ``after + 1`` up to ``until``
+        (a position or a time; default the end), read ``batch`` at a time, so that a log of any
+        length streams in constant memory. For exports and audits; the index is not involved.
+
+        Example::
+
+            for event in memory.events(until=1200):
+                print(event.position, event.type, event.memory_id)
+        """
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise InvalidInputError(f"after must be a log position (0 or more), got {after!r}")
+        check_count(batch, "batch")
+        engine = self._ready_engine()
+        batches = self.log.read(after, until=until, batch=batch)  # a naive time means UTC, as in as_of
+
+        async def next_batch() -> list[Event] | None:
+            return await anext(batches, None)
+
+        try:
+            while (chunk := engine.run(next_batch())) is not None:
+                yield from chunk
+        finally:  # a reader that stops early ends the read at once (a MongoDB cursor, a SQLite statement)
+            close = getattr(batches, "aclose", None)  # every built-in log's read() is an async generator
+            if close is not None:
+                engine.run(close())
 
     # -- maintenance ---------------------------------------------------------------------------
 

@@ -360,3 +360,27 @@ def test_delete_with_a_bad_id_writes_nothing(store: Path, capsys: pytest.Capture
     with Memory(store) as memory:
         assert memory.health()["log"]["position"] == before  # not even the valid id was deleted
         assert memory.get("tea", namespace="ada")[0].version == 2
+
+
+def test_export_writes_every_event_exactly_to_a_file_or_stdout(
+    store: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    from omega_memory_plugin.events import EVENT_ADAPTER
+
+    target = store.parent / "memory.jsonl"
+    code, out, err = run(capsys, "--path", str(store), "export", "-o", str(target))
+    assert code == 0, err
+    assert out.strip() == f"exported 7 events to {target}" and "7/7" in err  # a progress bar on stderr
+    assert not list(store.parent.glob("*.partial"))
+    with Memory(store) as memory:
+        stored = list(memory.events())
+    exported = [EVENT_ADAPTER.validate_json(line) for line in target.read_text().splitlines()]
+    assert exported == stored and [e.position for e in exported] == list(range(1, 8))
+    upserted = [e for e in exported if e.type == "memory.upserted"]
+    assert all(len(e.data.vectors["dense"]) == 4 * 64 for e in upserted)  # float32 vectors, every byte
+
+    code, out, err = run(capsys, "--path", str(store), "export", "--until", "3")
+    assert code == 0, err
+    assert [EVENT_ADAPTER.validate_json(line) for line in out.splitlines()] == stored[:3]
+    # Events read back serialize as they were written (the collection's distance was a bare string).
+    assert not [w for w in recwarn if "serializ" in str(w.message).lower()]
