@@ -38,8 +38,7 @@ from typing import Any
 from bson import encode
 from pymongo import AsyncMongoClient
 
-from omega_memory_plugin import Settings
-from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
+from omega_memory_plugin.log.mongo import MongoEventLog
 from omega_memory_plugin.log.mongo_codec import commit_document
 from omega_memory_plugin.testing.builders import created, upserted
 from omega_memory_plugin.testing.servers.ferretdb import FerretDB

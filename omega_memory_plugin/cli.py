@@ -412,7 +412,7 @@ def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
     rows = [(r.id, f"v{r.version}", f"@{r.position}", r.text, json.dumps(r.metadata)) for r in records]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]  # id, version, position
     for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"  {row[3]}  {row[4]}")
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + f"  {row[3]}  {row[4]}")
 
 
 def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
@@ -420,8 +420,11 @@ def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
         for event in memory.events(until=args.until):
             sys.stdout.write(event.model_dump_json() + "\n")
         return 0
-    end = memory.health()["log"]["position"]
-    total = min(end, args.until) if isinstance(args.until, int) and end is not None else end
+    total: int | None = memory.health()["log"]["position"]  # the bar's length, when known
+    if isinstance(args.until, datetime):
+        total = None  # how many events lie before a time is not known without reading them
+    elif args.until is not None and total is not None:
+        total = min(total, args.until)
     written = 0
     # Written beside the target and renamed at the end: an interrupted export leaves no half file.
     partial = args.output.with_name(args.output.name + ".partial")
