@@ -21,11 +21,13 @@ from .errors import (
     OmegaMemoryError,
     ProjectorModeError,
     ReadOnlyMemoryError,
+    TimeOrderError,
     UnsupportedBackendError,
     UnsupportedFilterError,
 )
 from .events import Distance, Event
 from .hookspecs import hookimpl
+from .importing import ImportReport
 from .memory import Memory
 from .records import MemoryRecord
 from .settings import Settings
@@ -39,6 +41,7 @@ __all__ = [
     "Event",
     "EventLogError",
     "FilterError",
+    "ImportReport",
     "IndexUnavailableError",
     "InvalidIdError",
     "InvalidInputError",
@@ -53,6 +56,7 @@ __all__ = [
     "ProjectorModeError",
     "ReadOnlyMemoryError",
     "Settings",
+    "TimeOrderError",
     "VerifyReport",
     "UnsupportedBackendError",
     "UnsupportedFilterError",

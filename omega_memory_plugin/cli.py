@@ -15,6 +15,7 @@ Example::
     $ omega-memory scan --namespace ada --filter '{"topic": "drinks"}' --limit 20
     $ omega-memory delete pref-tea --namespace ada      # one memory.deleted event; the history stays
     $ omega-memory export -o memory.jsonl               # every event of the log, with its vectors
+    $ omega-memory --path ./copy import memory.jsonl    # append them (again: writes nothing)
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
     $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
     $ omega-memory --read-only stats # while another process owns the directory
@@ -22,6 +23,8 @@ Example::
     $ omega-memory --log-url mongodb://db/omega --index-url http://qdrant:6333 project --follow --health 0.0.0.0:8080
 
 Ctrl-C during ``replay`` cancels the rebuild: the live index is left as it was (exit code 130).
+Ctrl-C during ``import`` stops between commits: run the same import again to finish it. Every
+Ctrl-C exits with code 130 and one line on standard error.
 ``project --follow`` is the projector worker of processes opened with ``projector="external"``;
 SIGTERM or Ctrl-C stops it after the step in progress, with its checkpoint saved (exit code 0).
 ``project`` and ``replay`` always apply inline, whatever ``OMEGA_PROJECTOR`` says: they are what
@@ -37,7 +40,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +50,10 @@ from tqdm.auto import tqdm
 from pydantic import ValidationError
 
 from .errors import InvalidInputError, OmegaMemoryError
-from .events import Event
+from .events import EVENT_ADAPTER, Event
 from .health_endpoint import parse_address
 from .hookspecs import hookimpl
+from .importing import commits, pending_event
 from .log.base import POLL_SECONDS
 from .memory import Memory
 from .records import MemoryRecord
@@ -130,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     replay.add_argument("--search", metavar="TEXT", help="with --until: also print the top hits for TEXT at that point")
     _scope_options(replay, with_limit=True)
-    replay.set_defaults(run=cmd_replay, applies=True)
+    replay.set_defaults(run=cmd_replay, applies=True,
+                        interrupted="interrupted: nothing was changed (the live index is as it was)")
 
     stats = sub.add_parser("stats", parents=[common], help="log position, index lag, memories per collection")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
@@ -176,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write to FILE (with a progress bar on stderr) instead of standard output")
     export.set_defaults(run=cmd_export)
+
+    load = sub.add_parser(
+        "import", parents=[common], help="append the events of an export (idempotent: again writes nothing)",
+        description="Append the events of a JSON Lines export as they were: the same ids, data, vectors and "
+        "times, commit by commit. Every line is read and checked before anything is written. Events the "
+        "memory already holds are skipped, so importing a file twice writes nothing and an interrupted "
+        "import is finished by running it again. Into an empty memory, an export is reproduced exactly.",
+    )
+    load.add_argument("file", type=Path, metavar="FILE", help="a file written by 'omega-memory export'")
+    load.add_argument("--record-now", action="store_true",
+                      help="record the events at the time of the import, not their own (to merge an export "
+                      "older than this memory's last write)")
+    load.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    load.set_defaults(run=cmd_import, interrupted="interrupted: the commits imported so far are whole; run the "
+                      "same import again to finish it")
 
     search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
     search.add_argument("text", metavar="TEXT")
@@ -441,6 +461,62 @@ def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
     return 0
 
 
+def read_export(path: Path, last_line: list[int] | None = None) -> Iterator[Event]:
+    """The events of an export file, in order. A line that is not an event raises
+    :class:`InvalidInputError` naming the line; ``last_line``, if given, holds the number of the
+    last line read (so that an error the import's checks find can name the line too)."""
+    with path.open(encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if last_line is not None:
+                last_line[0] = number
+            if not line.strip():
+                continue
+            try:
+                yield EVENT_ADAPTER.validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(map(str, first["loc"]))
+                raise InvalidInputError(
+                    f"{path}:{number}: not an exported event ({where}: {first['msg']})" if where
+                    else f"{path}:{number}: not an exported event ({first['msg']})"
+                ) from None
+
+
+def cmd_import(memory: Memory, args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise InvalidInputError(f"no file at {args.file}")
+    count = _check_export(memory, args.file)  # a bad line anywhere stops the import before it writes
+    with tqdm(total=count, unit="ev", desc="import", disable=args.no_progress) as bar:
+        def counted() -> Iterator[Event]:
+            for event in read_export(args.file):
+                yield event
+                bar.update(1)
+
+        report = memory.import_events(counted(), keep_times=not args.record_now)
+    print(f"{report} from {args.file}")
+    return 0
+
+
+def _check_export(memory: Memory, path: Path) -> int:
+    """How many events ``path`` holds, after reading every line and checking every event as the
+    import will (:func:`~omega_memory_plugin.importing.pending_event`, the order of times); raises
+    :class:`InvalidInputError` naming the line."""
+    schemas = dict(memory.collections())
+    line = [0]
+
+    def checked() -> Iterator[Event]:
+        for event in read_export(path, line):
+            pending_event(event, schemas, max_text_bytes=memory.settings.max_text_bytes, keep_time=True)
+            yield event
+
+    try:
+        return sum(len(commit) for commit in commits(checked()))
+    except InvalidInputError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise type(exc)(f"{path}:{line[0]}: {exc}") from None
+
+
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
     _need_embedder(memory)
     hits = memory.search(
@@ -526,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # The Memory cancelled what it was doing (a rebuild drops its half-built index) and closed.
-        print("interrupted: nothing was changed (the live index is as it was)", file=sys.stderr)
+        print(getattr(args, "interrupted", "interrupted: nothing was changed"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Whoever read the output went away (`... | head`): stop quietly, as a Unix tool does. Point

@@ -59,6 +59,12 @@ class ConcurrencyError(OmegaMemoryError):
         )
 
 
+class TimeOrderError(InvalidInputError):
+    """Events given with a time of their own (an import) would be recorded before the log's last
+    event: times never go back along positions. Import into an empty memory, or record the events
+    at the time of the import (``keep_times=False``, ``omega-memory import --record-now``)."""
+
+
 class AppendVetoedError(OmegaMemoryError):
     """A ``before_append`` plugin refused the write; nothing was appended."""
 

@@ -23,7 +23,7 @@ import logging
 import math
 import sys
 import weakref
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +53,7 @@ from .events import (
 )
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
+from .importing import ImportReport, commits, pending_event
 from .index.base import Projection, SearchQuery
 from .index.memory import InMemoryProjection
 from .log.base import EventLog
@@ -62,6 +63,7 @@ from .projector import IndexNeedsRebuild, Projector
 from .records import MemoryRecord
 from .settings import Settings
 from .staging import (
+    DEFAULT_VECTOR,
     StagedWrite,
     VectorsInput,
     check_dimensions,
@@ -74,7 +76,7 @@ from .staging import (
 )
 from .transaction import BufferedWriter, Transaction
 from .twins import twins
-from .validation import check_collection, check_count, check_id, check_namespace, check_vector_name
+from .validation import check_collection, check_count, check_id, check_namespace, check_vector_sizes
 from .verification import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
@@ -369,11 +371,7 @@ class Memory:
 
         Collections are also created implicitly by their first write, sized from its vectors.
         """
-        sizes = {"dense": vectors} if isinstance(vectors, int) else dict(vectors)
-        if not sizes or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in sizes.values()):
-            raise InvalidVectorError(f"vector sizes must be positive integers, got {vectors!r}")
-        for vector_name in sizes:
-            check_vector_name(vector_name)
+        sizes = check_vector_sizes({DEFAULT_VECTOR: vectors} if isinstance(vectors, int) else dict(vectors))
         schema = CollectionCreated(vectors=sizes, distance=Distance(distance or self.settings.distance))
         check_collection(name)
 
@@ -426,7 +424,7 @@ class Memory:
         if not events:
             return []
         try:
-            return await self._append(events, expected)
+            recorded = await self._append(events, expected)
         except ConcurrencyError as exc:
             if exc.memory_id or exc.namespace:
                 raise
@@ -434,7 +432,8 @@ class Memory:
             # definition and build the commit again (the dimension check runs against it).
             await self._load_schemas()
             events, expected = await self._build_events(writes)
-            return await self._append(events, expected) if events else []
+            recorded = await self._append(events, expected) if events else []
+        return [e for e in recorded if e.type != "collection.created"]  # what the caller's writes did
 
     async def _load_schemas(self) -> None:
         self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
@@ -485,7 +484,7 @@ class Memory:
                 await self._await_worker()
         else:
             await self.projector.project(recorded)
-        return [e for e in recorded if e.type != "collection.created"]
+        return recorded
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -713,6 +712,55 @@ class Memory:
             close = getattr(batches, "aclose", None)  # every built-in log's read() is an async generator
             if close is not None:
                 engine.run(close())
+
+    def import_events(self, events: Iterable[Event], *, keep_times: bool = True) -> ImportReport:
+        """Append events read from an export (:meth:`events`, ``omega-memory export``) as they were.
+
+        Each event passes the checks of a write, and events recorded at one time (one commit)
+        are appended as one commit. Events the memory already holds (by event id) are not written
+        again, so importing the same events twice writes nothing, and an interrupted import is
+        finished by running it again. With ``keep_times`` (the default) each commit keeps its
+        time: an export imported into an empty memory reproduces it exactly (positions, versions,
+        times). Times never go back along a log, so events older than this memory's last one
+        raise :class:`~omega_memory_plugin.errors.TimeOrderError`; ``keep_times=False`` records
+        them now instead (merging an old export into a memory written since).
+
+        Bad events raise an :class:`~omega_memory_plugin.errors.InvalidInputError` naming the event;
+        the commits before it are imported whole, nothing of its own commit is.
+
+        Example::
+
+            from omega_memory_plugin.events import EVENT_ADAPTER
+
+            with open("memory.jsonl") as lines, Memory("./copy") as copy:
+                report = copy.import_events(EVENT_ADAPTER.validate_json(line) for line in lines)
+            print(report)  # imported 1200 events (0 already there)
+        """
+        self._check_writable()
+        engine = self._ready_engine()
+        report = ImportReport()
+        for commit in commits(events):
+            imported = engine.run(self._import_commit(commit, keep_times))
+            report.imported += imported
+            report.unchanged += len(commit) - imported
+        return report
+
+    async def _import_commit(self, events: Sequence[Event], keep_times: bool) -> int:
+        self._check_writable()
+        if any(e.collection not in self._schemas for e in events):
+            await self._load_schemas()  # another process may have created it since this one opened
+        schemas = dict(self._schemas)
+        pending = [
+            p for e in events
+            if (p := pending_event(e, schemas, max_text_bytes=self.settings.max_text_bytes, keep_time=keep_times))
+        ]
+        if not pending:
+            return 0
+        # What this commit records lies past the log's end as it was just before: anything at or
+        # below it was there already (another writer may append in between; counts only).
+        end = await self.log.last_position()
+        recorded = await self._append(pending, {e.stream: 0 for e in pending if e.type == "collection.created"})
+        return sum(e.position > end for e in recorded)
 
     # -- maintenance ---------------------------------------------------------------------------
 

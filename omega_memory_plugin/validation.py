@@ -159,6 +159,13 @@ def _check_value(value: Any, where: str, depth: int) -> None:
         )
 
 
+def check_vector_sizes(sizes: Mapping[str, object]) -> dict[str, int]:
+    """A collection's named vectors (name -> dimension): at least one, each dimension a positive integer."""
+    if not sizes or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in sizes.values()):
+        raise InvalidVectorError(f"vector sizes must be positive integers, got {dict(sizes)!r}")
+    return {check_vector_name(name): size for name, size in sizes.items()}  # type: ignore[misc]
+
+
 def check_vector(name: str, values: object, dimension: int | None) -> np.ndarray:
     """Return the vector as float32, or raise naming what is wrong with it."""
     if isinstance(values, np.ndarray):

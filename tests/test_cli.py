@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -384,3 +385,119 @@ def test_export_writes_every_event_exactly_to_a_file_or_stdout(
     assert [EVENT_ADAPTER.validate_json(line) for line in out.splitlines()] == stored[:3]
     # Events read back serialize as they were written (the collection's distance was a bare string).
     assert not [w for w in recwarn if "serializ" in str(w.message).lower()]
+
+
+def test_export_then_import_into_an_empty_memory_reproduces_it(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exported = store.parent / "memory.jsonl"
+    assert run(capsys, "--path", str(store), "export", "-o", str(exported))[0] == 0
+    copy = store.parent / "copy"
+    Memory(copy).close()  # an empty memory
+    code, out, err = run(capsys, "--path", str(copy), "import", str(exported))
+    assert code == 0, err
+    assert out.strip() == f"imported 7 events (0 already there) from {exported}" and "7/7" in err
+    again = store.parent / "again.jsonl"
+    assert run(capsys, "--path", str(copy), "export", "-o", str(again))[0] == 0
+    assert again.read_bytes() == exported.read_bytes()  # the same log, byte for byte
+    assert searches(copy) == searches(store)
+    code, out, _ = run(capsys, "--path", str(copy), "replay", "--until", "4", "--no-progress")
+    assert code == 0 and "default / ada: 2 memories" in out  # the past too
+    code, out, err = run(capsys, "--path", str(copy), "import", str(exported), "--no-progress")
+    assert code == 0 and out.startswith("imported 0 events (7 already there)") and err == ""
+    assert run(capsys, "--path", str(copy), "export", "-o", str(again))[0] == 0
+    assert again.read_bytes() == exported.read_bytes()  # importing twice wrote nothing
+
+
+def test_import_checks_every_line_before_it_writes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exported = store.parent / "memory.jsonl"
+    assert run(capsys, "--path", str(store), "export", "-o", str(exported))[0] == 0
+    lines = exported.read_text().splitlines()
+    copy = store.parent / "copy"
+    Memory(copy).close()
+    bad_text = json.loads(lines[5])
+    bad_text["data"]["text"] = "\ud800 a lone surrogate"
+    bad_key = json.loads(lines[5])
+    bad_key["data"]["metadata"] = {"$where": "1"}
+    bad_dimension = json.loads(lines[5])
+    blob = base64.b64decode(bad_dimension["data"]["vectors"]["dense"])
+    bad_dimension["data"]["vectors"]["dense"] = base64.b64encode(blob[:4]).decode()  # 1 float, not 64
+    bad_bytes = json.loads(lines[5])
+    bad_bytes["data"]["vectors"]["dense"] = base64.b64encode(blob[:6]).decode()
+    cases = {
+        "not json {": ":6: not an exported event",
+        json.dumps(bad_text, ensure_ascii=True): ":6: not an exported event (Invalid JSON",  # the parser refuses it
+        json.dumps(bad_key): ":6: metadata key '$where' is not allowed",
+        json.dumps(bad_dimension): ":6: memory 'standup': vector 'dense' has dimension 1",
+        json.dumps(bad_bytes): ":6: event ",  # not float32 bytes
+        json.dumps({**json.loads(lines[5]), "recorded_at": "2000-01-01T00:00:00Z"}): ":6: event ",  # time goes back
+    }
+    for line, message in cases.items():
+        broken = store.parent / "broken.jsonl"
+        broken.write_text("\n".join([*lines[:5], line, *lines[6:]]) + "\n")
+        code, out, err = run(capsys, "--path", str(copy), "import", str(broken))
+        assert code == 2 and out == "", err
+        assert err.startswith(f"error: {broken}{message}") and len(err.splitlines()) == 1, err
+        with Memory(copy) as memory:
+            assert memory.health()["log"]["position"] == 0  # nothing written, not even lines 1-5
+
+
+def test_import_of_an_older_export_into_a_memory_written_since(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exported = store.parent / "memory.jsonl"
+    assert run(capsys, "--path", str(store), "export", "-o", str(exported))[0] == 0
+    other = store.parent / "other"
+    with Memory(other, embedder=EMBEDDER) as memory:
+        memory.upsert("Cy reads at night", id="night", namespace="cy")
+    code, _, err = run(capsys, "--path", str(other), "import", str(exported), "--no-progress")
+    assert code == 2 and "--record-now" in err and "times never go back" in err
+    code, out, err = run(capsys, "--path", str(other), "import", str(exported), "--record-now", "--no-progress")
+    assert code == 0, err
+    assert out.startswith("imported 6 events (1 already there)")  # the collection exists here alike
+    with Memory(other, embedder=EMBEDDER) as memory:
+        assert [r.id for r in memory.scan(namespace="ada")] == ["peanuts", "standup", "tea"]
+        assert memory.get("tea", namespace="ada")[0].text == "Ada switched to oolong tea"
+        assert memory.verify().ok
+
+
+def test_ctrl_c_during_import_leaves_whole_commits_and_a_rerun_finishes(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exported = store.parent / "memory.jsonl"
+    assert run(capsys, "--path", str(store), "export", "-o", str(exported))[0] == 0
+    copy = store.parent / "copy"
+    Memory(copy).close()
+    import os
+    import signal
+
+    commits = []
+    append = Memory._append
+
+    async def interrupted_after_three(self: Memory, events, expected):  # type: ignore[no-untyped-def]
+        commits.append(await append(self, events, expected))
+        if len(commits) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while the third commit is being applied
+        return commits[-1]
+
+    monkeypatch.setattr(Memory, "_append", interrupted_after_three)
+    code, out, err = run(capsys, "--path", str(copy), "import", str(exported), "--no-progress")
+    assert code == 130 and "run the same import again" in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err
+    monkeypatch.undo()
+    with Memory(copy) as memory:
+        assert memory.health()["log"]["position"] == sum(map(len, commits)) == 4  # whole commits
+        assert memory.verify().ok
+    code, out, err = run(capsys, "--path", str(copy), "import", str(exported), "--no-progress")
+    assert code == 0 and out.startswith("imported 3 events (4 already there)"), err
+    again = store.parent / "again.jsonl"
+    assert run(capsys, "--path", str(copy), "export", "-o", str(again))[0] == 0
+    assert again.read_bytes() == exported.read_bytes()
+
+
+def test_ctrl_c_during_export_leaves_no_file(store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(self: Memory, **kwargs):  # type: ignore[no-untyped-def]
+        yield from []
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Memory, "events", interrupted)
+    target = store.parent / "memory.jsonl"
+    code, out, err = run(capsys, "--path", str(store), "export", "-o", str(target))
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted: nothing was changed"
+    assert list(store.parent.glob("memory.jsonl*")) == []

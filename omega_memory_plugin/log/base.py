@@ -52,6 +52,9 @@ class EventLog(abc.ABC):
       written, deleted or erased); for a collection or namespace stream, its last version (0 =
       does not exist). Any mismatch raises ``ConcurrencyError(expected, actual)`` with ``actual``
       the current version, and records nothing.
+    * Every event of a commit gets the same ``recorded_at``, chosen inside the atomic scope with
+      :meth:`~.versioning.CommitPlan.commit_time`: now, never before the last commit's time, or
+      the time the new events carry (an import), which must not be before it (``TimeOrderError``).
     * ``read`` yields in position order and never skips a recorded event.
     * A ``datetime`` given to ``read(until=...)`` or ``position_at`` is converted by
       :func:`as_utc`: a naive one is UTC.

@@ -35,7 +35,8 @@ class InMemoryEventLog(EventLog):
     ) -> list[Event]:
         recorded = {e.event_id: self._by_id[e.event_id] for e in events if e.event_id in self._by_id}
         plan = plan_commit(events, recorded, self, expected_versions)
-        stored = plan.stamp(len(self._events) + 1, datetime.now(UTC))
+        last = self._events[-1].recorded_at if self._events else None
+        stored = plan.stamp(len(self._events) + 1, plan.commit_time(datetime.now(UTC), last))
         # Nothing above can fail half-way, so the commit is all or nothing.
         for event in stored:
             self._events.append(event)

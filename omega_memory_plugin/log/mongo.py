@@ -61,6 +61,7 @@ from .mongo_codec import (
     scope_key,
     start_of,
     stream_key,
+    to_ms,
 )
 from .mongo_errors import SETTING, Backoff, check_hosts_resolve, first_reason, retrying, translate
 from .mongo_migration import migrate_if_needed
@@ -492,9 +493,9 @@ class MongoEventLog(EventLog):
                     continue
                 self.cache.keep(view)
                 return plan.resolve([])
-            # `at` never goes back along the chain (clocks of several hosts may differ): position_at
-            # can then find the last commit at or before a time through the `at` index.
-            at = now_ms() if self._last_at is None else max(now_ms(), self._last_at)
+            # `at` never goes back along the chain (commit_time): position_at can then find the last
+            # commit at or before a time through the `at` index. BSON keeps milliseconds.
+            at = to_ms(plan.commit_time(now_ms(), self._last_at))
             start = self._next
             stamped = plan.stamp(start, at)
             doc = commit_document(stamped, at)

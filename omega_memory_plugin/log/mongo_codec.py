@@ -61,10 +61,13 @@ def scope_key(collection: str, namespace: str) -> str:
     return f"{collection}\x1f{namespace}"
 
 
+def to_ms(when: datetime) -> datetime:
+    """``when`` as BSON will store it (milliseconds), so a read equals what the append returned."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 def now_ms() -> datetime:
-    """Now, as BSON will store it (milliseconds), so a read equals what the append returned."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return to_ms(datetime.now(UTC))
 
 
 def encode_event(event: Event) -> dict[str, Any]:

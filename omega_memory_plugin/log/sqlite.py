@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -69,8 +69,18 @@ _COLUMNS = (
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+# Integer arithmetic both ways (a float timestamp can be a microsecond off), so that a time read
+# back and written again (an export imported) is stored exactly as it was.
 def _micros(when: datetime) -> int:
-    return int(as_utc(when).timestamp() * 1_000_000)
+    return (as_utc(when) - _EPOCH) // _MICROSECOND
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
 
 
 def _encode(event: Event) -> tuple[Any, ...]:
@@ -122,7 +132,7 @@ def _decode(row: sqlite3.Row | tuple[Any, ...]) -> Event:
         memory_id=memory_id,
         version=version,
         position=position,
-        recorded_at=datetime.fromtimestamp(micros / 1_000_000, UTC),
+        recorded_at=_time(micros),
     )
 
 
@@ -164,8 +174,9 @@ class SQLiteEventLog(EventLog):
                 plan = plan_commit(events, recorded, self, expected_versions)
                 # The write lock is held, so positions after the current maximum are ours; they
                 # are given explicitly so the whole commit is one executemany.
-                last = db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
-                stored = plan.stamp(last + 1, datetime.now(UTC))
+                row = db.execute("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+                last, last_at = (row[0], _time(row[1])) if row else (0, None)
+                stored = plan.stamp(last + 1, plan.commit_time(datetime.now(UTC), last_at))
                 db.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", map(_encode, stored))
                 db.execute("COMMIT")
             except BaseException:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, TypeAlias
 from uuid import UUID
 
-from ..errors import ConcurrencyError
+from ..errors import ConcurrencyError, InvalidInputError, TimeOrderError
 from ..events import Event, StreamKey
 
 NamespaceKey: TypeAlias = tuple[str, str]
@@ -155,6 +155,33 @@ class CommitPlan:
     recorded: dict[UUID, Event]
     new: list[Event]
     versions: dict[UUID, int]
+
+    def commit_time(self, now: datetime, last: datetime | None) -> datetime:
+        """When the commit is recorded, given the clock and the time of the log's last commit.
+
+        Times never go back along positions (``position_at`` and ``read(until=time)`` rely on
+        it): a commit is recorded now, or at the last commit's time if the clock is behind it
+        (another host's clock, or one set back). New events that carry a time of their own (an
+        import, :meth:`Memory.import_events`) are recorded at it instead: all of them at the same
+        one, not before the last commit's, else :class:`TimeOrderError` and nothing is recorded.
+        """
+        given = {event.recorded_at for event in self.new}
+        if given <= {None}:  # nothing new, or new events without a time of their own
+            return now if last is None else max(now, last)
+        if len(given) > 1:
+            raise InvalidInputError(
+                "the events of one commit are recorded at one time; these carry "
+                f"{len(given)} different ones (None is 'now'): append them in separate commits"
+            )
+        (at,) = given
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # type: ignore[union-attr]
+        if last is not None and at < last:
+            raise TimeOrderError(
+                f"these events were recorded at {at.isoformat()}, before the log's last event "
+                f"({last.isoformat()}), and times never go back along the log: import into an empty memory, "
+                "or record them at the time of the import (keep_times=False, omega-memory import --record-now)"
+            )
+        return at
 
     def stamp(self, first_position: int, recorded_at: datetime) -> list[Event]:
         """The new events as stored: version, position and time set in one copy each."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ..errors import ConcurrencyError
+from ..errors import ConcurrencyError, InvalidInputError, TimeOrderError
 from ..events import CollectionCreatedEvent, Event, MemoryUpsertedEvent, StreamKey, vector_array
 from ..log.base import Envelope, EventLog
 from ..log.versioning import LiveState, memory_history
@@ -319,3 +319,44 @@ class EventLogConformance:
         assert [e.memory_id for e in await read_all(log, until=naive)] == ["a"]
         assert await log.position_at(naive - timedelta(hours=1)) == 0  # not read as some local time
         assert [e.memory_id async for b in log.envelopes(until=naive) for e in b] == ["a"]
+
+    # -- times: a commit is recorded now, or at the time its events carry (an import) -------------
+
+    async def test_events_carrying_a_time_are_recorded_at_it(self, log: EventLog) -> None:
+        then = datetime(2025, 1, 31, 12, 0, 0, 123000, tzinfo=UTC)  # milliseconds: what every log keeps
+        old = [e.model_copy(update={"recorded_at": then}) for e in (created(), upserted("a", [1, 0, 0, 0]))]
+        recorded = await log.append(old)
+        assert [e.recorded_at for e in recorded] == [then, then]
+        assert [e.recorded_at for e in await read_all(log)] == [then, then]
+        assert await log.position_at(then) == recorded[-1].position
+        assert await log.position_at(then - timedelta(milliseconds=1)) == 0
+        naive = upserted("b", [0, 1, 0, 0]).model_copy(update={"recorded_at": (then + timedelta(days=1)).replace(tzinfo=None)})
+        (b,) = await log.append([naive])
+        assert b.recorded_at == then + timedelta(days=1)  # a naive time is UTC
+        (now,) = await log.append([upserted("c", [0, 0, 1, 0])])  # without a time: now
+        assert now.recorded_at is not None and now.recorded_at > then + timedelta(days=300)
+
+    async def test_a_time_before_the_last_commit_is_refused_and_nothing_is_recorded(self, log: EventLog) -> None:
+        first = await log.append([upserted("a", [1, 0, 0, 0])])
+        before = first[0].recorded_at - timedelta(seconds=1)  # type: ignore[operator]
+        late = upserted("b", [0, 1, 0, 0]).model_copy(update={"recorded_at": before})
+        with pytest.raises(TimeOrderError, match="never go back"):
+            await log.append([late])
+        assert [e.memory_id for e in await read_all(log)] == ["a"]
+        # Already recorded, the same event is returned whatever time it carries: a re-import.
+        again = first[0].model_copy(update={"position": 0, "version": 0, "recorded_at": before})
+        assert await log.append([again]) == first
+
+    async def test_one_commit_is_recorded_at_one_time(self, log: EventLog) -> None:
+        then = datetime(2025, 1, 31, tzinfo=UTC)
+        mixed = [upserted("a", [1, 0, 0, 0]).model_copy(update={"recorded_at": then}), upserted("b", [0, 1, 0, 0])]
+        with pytest.raises(InvalidInputError, match="one time"):
+            await log.append(mixed)
+        assert await log.last_position() == 0
+
+    async def test_times_never_go_back_along_positions(self, log: EventLog) -> None:
+        future = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)  # a clock ahead of this one
+        await log.append([upserted("a", [1, 0, 0, 0]).model_copy(update={"recorded_at": future})])
+        (later,) = await log.append([upserted("b", [0, 1, 0, 0])])
+        assert later.recorded_at == future  # not now, which is before it
+        assert [e.memory_id for e in await read_all(log, until=future)] == ["a", "b"]
