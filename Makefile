@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 # pip's own upgrade check and a newer pip's build-backend banners add noise, not safety.
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo demo-langchain demo-llama-index test bench clean
+.PHONY: demo demo-langchain demo-llama-index test lint format bench clean
 
 ADAPTERS := adapters/langchain adapters/llama_index
 
@@ -32,9 +32,17 @@ demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offlin
 demo-llama-index: $(STAMP)  ## a LlamaIndex ingestion pipeline, retrieval, and a rebuild by replay, offline
 	$(PY) examples/llama_index_pipeline.py
 
-test: $(STAMP)  ## type-check (mypy --strict: the core and both adapters), then run the whole test suite
-	$(PY) -m mypy
+test: lint  ## lint, type-check, then run the whole test suite (starts the servers it needs)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)  ## ruff (lint and format check) and mypy --strict on the core, both adapters and the examples
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: $(STAMP)  ## apply ruff's fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/README.md
 	$(PY) benchmarks/search.py

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import TypeVar
 
@@ -60,7 +60,7 @@ def machine_lines() -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     packages = ("omega-memory-plugin", "qdrant-edge-py", "qdrant-client", "numpy", "pydantic")
     return [
-        f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"cpu: {_cpu_model()}, {os.cpu_count()} cores; load average before the run: {load}",
         f"python: {platform.python_version()} ({platform.system()} {platform.release()})",
         "packages: " + ", ".join(f"{p} {_version(p)}" for p in packages),
@@ -112,7 +112,7 @@ def median(values: Sequence[float]) -> float:
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 

@@ -42,11 +42,19 @@ def _writes(n: int, start: int = 0) -> list[tuple[str, str, dict[str, object], n
     from _common import random_vectors
 
     vectors = random_vectors(start + n)[start:]
-    return [
-        (f"memory {i}", str(i), {"topic": f"t{i % 7}", "year": 2000 + i % 25, "score": i / 3, "ok": i % 2 == 0,
-                                  "tags": ["a", "b"]}, vectors[i - start])
-        for i in range(start, start + n)
-    ] if n else []
+    return (
+        [
+            (
+                f"memory {i}",
+                str(i),
+                {"topic": f"t{i % 7}", "year": 2000 + i % 25, "score": i / 3, "ok": i % 2 == 0, "tags": ["a", "b"]},
+                vectors[i - start],
+            )
+            for i in range(start, start + n)
+        ]
+        if n
+        else []
+    )
 
 
 def _ingest(memory: object, writes: list, batch: int = 1000) -> float:
@@ -112,9 +120,9 @@ def _rebuild_under_searches(memory: object, queries: np.ndarray, pause: float) -
 
 
 def child_rebuild(items: int, do_verify: bool) -> dict[str, object]:
-    from omega_memory_plugin import Memory
-
     from _common import random_vectors
+
+    from omega_memory_plugin import Memory
 
     with tempfile.TemporaryDirectory() as tmp, Memory(tmp) as memory:
         for start in range(0, items, 10_000):
@@ -146,7 +154,11 @@ def _run_child(source: Path, mode: str, items: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{HERE}"}
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--items", str(items)],
-        cwd=source, env=env, check=True, capture_output=True, text=True,
+        cwd=source,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -160,7 +172,11 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = child_ingest(args.items) if args.child == "ingest" else child_rebuild(args.items, args.child == "rebuild+verify")
+        result = (
+            child_ingest(args.items)
+            if args.child == "ingest"
+            else child_rebuild(args.items, args.child == "rebuild+verify")
+        )
         print(json.dumps(result))
         return
 
@@ -191,13 +207,38 @@ def main() -> None:
             r = _run_child(source, mode, args.items)
             for label, pause in (("tight", "none"), ("paced", "10 ms")):
                 x = r[label]
-                rebuild_rows.append([name, r["alone_s"], x["rebuild_s"], pause, int(x["searches"]), r["quiet_p50_ms"],
-                                     x["p50_ms"], x["p99_ms"], x["max_ms"]])
+                rebuild_rows.append(
+                    [
+                        name,
+                        r["alone_s"],
+                        x["rebuild_s"],
+                        pause,
+                        int(x["searches"]),
+                        r["quiet_p50_ms"],
+                        x["p50_ms"],
+                        x["p99_ms"],
+                        x["max_ms"],
+                    ]
+                )
             if "verify_s" in r:
                 verify_line = f"verify() at {args.items:,} memories: {r['verify_s']:.2f} s (ok={r['verify_ok']})"
         print(f"### Searches during a rebuild of {args.items:,} memories (top 10, one namespace)\n")
-        print(markdown_table(["version", "rebuild alone s", "rebuild s", "pause", "searches", "quiet p50 ms",
-                              "p50 ms", "p99 ms", "max ms"], rebuild_rows))
+        print(
+            markdown_table(
+                [
+                    "version",
+                    "rebuild alone s",
+                    "rebuild s",
+                    "pause",
+                    "searches",
+                    "quiet p50 ms",
+                    "p50 ms",
+                    "p99 ms",
+                    "max ms",
+                ],
+                rebuild_rows,
+            )
+        )
         print(f"\n{verify_line}")
         print_footer()
 

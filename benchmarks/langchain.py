@@ -29,10 +29,6 @@ import uuid
 import warnings
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
-from qdrant_client import QdrantClient, models
-
 from _common import (
     DIM,
     SEED,
@@ -45,6 +41,10 @@ from _common import (
     time_each,
     timed,
 )
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+from qdrant_client import QdrantClient, models
+
 from langchain_omega_memory import OmegaMemoryVectorStore
 from omega_memory_plugin import Memory
 
@@ -102,7 +102,8 @@ def main() -> None:
             ],
             "omega Memory.search (direct)": [
                 lambda v=v, g=g: [
-                    r.id for r in memory.search(v, filter={"group": g}, limit=K, namespace="bench", collection="langchain")
+                    r.id
+                    for r in memory.search(v, filter={"group": g}, limit=K, namespace="bench", collection="langchain")
                 ]
                 for v, g in zip(queries.tolist(), groups, strict=True)
             ],
@@ -113,7 +114,8 @@ def main() -> None:
             ],
             "InMemoryVectorStore": [
                 lambda q=q, g=g: [
-                    d.id for d in in_memory.similarity_search(q, k=K, filter=lambda doc, g=g: doc.metadata["group"] == g)
+                    d.id
+                    for d in in_memory.similarity_search(q, k=K, filter=lambda doc, g=g: doc.metadata["group"] == g)
                 ]
                 for q, g in zip(query_texts, groups, strict=True)
             ],
@@ -129,8 +131,10 @@ def main() -> None:
         table_rows = [[*row[:3], f"{p50s[row[0]] / base:.2f}x", f"{row[3]:.3f}"] for row in rows]
         print(markdown_table(["store", "p50 ms", "p99 ms", "p50 vs omega adapter", "recall@10"], table_rows))
         overhead = _paired_overhead_us(runs["omega adapter (Edge)"], runs["omega Memory.search (direct)"])
-        print(f"\n- adapter overhead over a direct `Memory.search`, the same query timed back to back: "
-              f"median {overhead:.0f} µs (target < 300 µs)")
+        print(
+            f"\n- adapter overhead over a direct `Memory.search`, the same query timed back to back: "
+            f"median {overhead:.0f} µs (target < 300 µs)"
+        )
     print_footer()
 
 

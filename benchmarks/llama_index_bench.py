@@ -31,8 +31,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from qdrant_client import QdrantClient
-
 from _common import (
     DIM,
     SEED,
@@ -56,6 +54,8 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.vector_stores.omega_memory import OmegaMemoryVectorStore
 from llama_index.vector_stores.omega_memory.filters import to_filter
+from qdrant_client import QdrantClient
+
 from omega_memory_plugin import Memory
 
 K = 10
@@ -142,8 +142,13 @@ def main() -> int:
             runs["omega Memory.search (direct)"] = [
                 lambda ask=ask: [
                     r.id
-                    for r in memory.search(ask.query_embedding, filter=to_filter(ask.filters), limit=K,
-                                           namespace="bench", collection="llama_index")
+                    for r in memory.search(
+                        ask.query_embedding,
+                        filter=to_filter(ask.filters),
+                        limit=K,
+                        namespace="bench",
+                        collection="llama_index",
+                    )
                 ]
                 for ask in asks
             ]

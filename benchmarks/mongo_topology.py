@@ -171,7 +171,9 @@ def writers(url: str, count: int, seconds: float, script: Path) -> list[dict[str
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), url, str(n), str(seconds)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for n in range(count)
     ]
@@ -219,7 +221,9 @@ def main() -> None:
         server_name = "FerretDB 1.24 (SQLite)" if server else base.split("@")[-1]
         try:
             print(f"\n### Open ({server_name}; median of 3 fresh processes)\n")
-            print("| events in the log | build (s) | open (ms) | documents fetched by open | RSS growth during open (KiB) |")
+            print(
+                "| events in the log | build (s) | open (ms) | documents fetched by open | RSS growth during open (KiB) |"
+            )
             print("|---:|---:|---:|---:|---:|")
             for size in args.sizes:
                 url = f"{base}/topo{uuid.uuid4().hex[:8]}"
@@ -228,10 +232,14 @@ def main() -> None:
                 built = time.perf_counter() - began
                 cost = open_cost(url, open_script)
                 assert cost["last"] == size, cost
-                print(f"| {size:,} | {built:.1f} | {cost['seconds'] * 1000:.1f} | {cost['documents']} | {cost['rss_growth']:,.0f} |")
+                print(
+                    f"| {size:,} | {built:.1f} | {cost['seconds'] * 1000:.1f} | {cost['documents']} | {cost['rss_growth']:,.0f} |"
+                )
 
             print(f"\n### Unpaced writers ({server_name}; {args.seconds:.0f} s, one memory per append)\n")
-            print("| writers | appends/s per writer (min - max) | total appends/s | lost races per append | longest call (s) |")
+            print(
+                "| writers | appends/s per writer (min - max) | total appends/s | lost races per append | longest call (s) |"
+            )
             print("|---:|---:|---:|---:|---:|")
             for count in args.writers:
                 url = f"{base}/topo{uuid.uuid4().hex[:8]}"

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from qdrant_client import QdrantClient, models
-
 from _common import (
     DIM,
     NAMESPACES,
@@ -43,6 +41,8 @@ from _common import (
     time_each,
     timed,
 )
+from qdrant_client import QdrantClient, models
+
 from omega_memory_plugin import Memory
 
 K = 10
@@ -96,18 +96,21 @@ def make_workload(size: int, n_queries: int) -> Workload:
     for n in range(NAMESPACES):
         ids = np.arange(n, size, NAMESPACES)
         by_namespace[namespace_of(n)] = (ids, np.ascontiguousarray(_unit(vectors[ids])))
-    truth = [set(exact_top_k(*by_namespace[ns], q)) for q, ns in zip(queries, query_namespaces)]
+    truth = [set(exact_top_k(*by_namespace[ns], q)) for q, ns in zip(queries, query_namespaces, strict=True)]
     return Workload(vectors, queries, query_namespaces, by_namespace, truth)
 
 
 def recall_at_k(answers: Sequence[Sequence[int]], truth: Sequence[set[int]]) -> float:
-    return float(np.mean([len(set(a) & t) / K for a, t in zip(answers, truth)]))
+    return float(np.mean([len(set(a) & t) / K for a, t in zip(answers, truth, strict=True)]))
 
 
 def measure(
     backend: str, work: Workload, search: Callable[[np.ndarray, str], list[int]], n_queries: int, warmup: int
 ) -> Row:
-    calls = [partial(search, q, ns) for q, ns in zip(work.queries[:n_queries], work.query_namespaces[:n_queries])]
+    calls = [
+        partial(search, q, ns)
+        for q, ns in zip(work.queries[:n_queries], work.query_namespaces[:n_queries], strict=True)
+    ]
     durations, answers = time_each(calls, warmup=min(warmup, n_queries))
     p50, p99 = percentiles_ms(durations)
     return Row(backend, work.size, n_queries, p50, p99, recall_at_k(answers, work.truth[:n_queries]))

@@ -82,7 +82,9 @@ async def conditional(url: str, events: Sequence[Event]) -> float:
         await index.close()
 
 
-async def _plain_upsert(client: AsyncQdrantClient, collection: str, points: Sequence[models.PointStruct], *, repair: bool = False) -> None:
+async def _plain_upsert(
+    client: AsyncQdrantClient, collection: str, points: Sequence[models.PointStruct], *, repair: bool = False
+) -> None:
     await client.upsert(collection, list(points), wait=True)  # the write before issue 10
 
 
@@ -158,12 +160,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = median(runs["plain"])
     rows = [
         ["plain upserts, batches of 256 (the write before issue 10)", n / base, "1.00"],
-        ["conditional writes (QdrantProjection.apply)", n / median(runs["conditional"]), f"{median(runs['conditional']) / base:.2f}"],
+        [
+            "conditional writes (QdrantProjection.apply)",
+            n / median(runs["conditional"]),
+            f"{median(runs['conditional']) / base:.2f}",
+        ],
         ["two processes applying the same events at once (both done)", n / both, f"{both / base:.2f}"],
         ["worker catch-up from a SQLite log (Memory open on a fresh prefix)", n / worker, f"{worker / base:.2f}"],
     ]
     print(markdown_table(["what", "events/s", "time vs plain"], rows))
-    print(f"\n- runs (s): plain {[round(x, 2) for x in runs['plain']]}, conditional {[round(x, 2) for x in runs['conditional']]}")
+    print(
+        f"\n- runs (s): plain {[round(x, 2) for x in runs['plain']]}, conditional {[round(x, 2) for x in runs['conditional']]}"
+    )
     print(f"- two processes at once: the index converged to the log: {converged}")
     print_footer()
 

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
-
 from _common import (
     markdown_table,
     median,
@@ -37,6 +36,7 @@ from _common import (
     scratch_dir,
     timed,
 )
+
 from omega_memory_plugin import Memory
 from omega_memory_plugin.settings import Settings
 

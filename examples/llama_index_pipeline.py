@@ -55,7 +55,7 @@ class FrontMatter(TransformComponent):
         for line in found.group(1).splitlines():
             key, _, value = line.partition(":")
             parsed.metadata[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
-        parsed.set_content(document.text[found.end():])
+        parsed.set_content(document.text[found.end() :])
         return parsed
 
 
@@ -102,15 +102,22 @@ def main() -> None:
             ("When do I water the garden? (no filter)", "when do I water the garden", None),
             ("When do I water the garden? (year >= 2023)", "when do I water the garden", recent),
         ]
-        before = [show(title, index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)) for title, q, f in questions]
+        before = [
+            show(title, index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)) for title, q, f in questions
+        ]
 
         # 3. The log is the truth: drop the index, replay every event into a new one, ask again.
         position = memory.rebuild(progress=False)
         print(f"\nRebuilt the index by replaying the log ({position} events).")
         index = VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
-        after = [show(title, index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)) for title, q, f in questions[:1]]
+        after = [
+            show(title, index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)) for title, q, f in questions[:1]
+        ]
         after += [
-            [(h.node.node_id, round(h.score or 0.0, 5)) for h in index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)]
+            [
+                (h.node.node_id, round(h.score or 0.0, 5))
+                for h in index.as_retriever(similarity_top_k=2, filters=f).retrieve(q)
+            ]
             for _, q, f in questions[1:]
         ]
         print(f"Same results for all {len(questions)} questions after replay: {after == before}")

@@ -45,9 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from pydantic import ValidationError
+from tqdm.auto import tqdm
 
 from .errors import InvalidInputError, OmegaMemoryError
 from .events import EVENT_ADAPTER, Event
@@ -98,7 +97,9 @@ def _common_options(default: Any) -> argparse.ArgumentParser:
     common.add_argument("--index-url", default=default, help="index URL, e.g. http://localhost:6333 (OMEGA_INDEX_URL)")
     common.add_argument("--embedder", default=default, help="embedder for text queries, e.g. hash:384 (OMEGA_EMBEDDER)")
     common.add_argument(
-        "--read-only", action="store_true", default=default,
+        "--read-only",
+        action="store_true",
+        default=default,
         help="replay the log into memory instead of opening the index (works while another process owns it)",
     )
     return common
@@ -112,7 +113,9 @@ def _scope_options(parser: argparse.ArgumentParser, with_limit: bool = False) ->
 
 
 def _filter_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\'')
+    parser.add_argument(
+        "--filter", type=_json_object, metavar="JSON", help='metadata filter, e.g. \'{"topic": "drinks"}\''
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,17 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options(argparse.SUPPRESS)
 
     replay = sub.add_parser(
-        "replay", parents=[common], help="rebuild the index from the log, or show the memory as of a point",
+        "replay",
+        parents=[common],
+        help="rebuild the index from the log, or show the memory as of a point",
         description="Without --until: rebuild the index from the whole log and swap it in. With --until: "
         "replay into a read-only in-memory view and print what the memory held at that point.",
     )
-    replay.add_argument("--until", type=parse_until, metavar="POSITION|TIMESTAMP",
-                        help="a log position, or an ISO-8601 time (naive = UTC); read-only, the index is untouched")
+    replay.add_argument(
+        "--until",
+        type=parse_until,
+        metavar="POSITION|TIMESTAMP",
+        help="a log position, or an ISO-8601 time (naive = UTC); read-only, the index is untouched",
+    )
     replay.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     replay.add_argument("--search", metavar="TEXT", help="with --until: also print the top hits for TEXT at that point")
     _scope_options(replay, with_limit=True)
-    replay.set_defaults(run=cmd_replay, applies=True,
-                        interrupted="interrupted: nothing was changed (the live index is as it was)")
+    replay.set_defaults(
+        run=cmd_replay, applies=True, interrupted="interrupted: nothing was changed (the live index is as it was)"
+    )
 
     stats = sub.add_parser("stats", parents=[common], help="log position, index lag, memories per collection")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
@@ -162,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(run=cmd_scan)
 
     delete = sub.add_parser(
-        "delete", parents=[common], help="delete memories by id (missing ids are ignored)",
+        "delete",
+        parents=[common],
+        help="delete memories by id (missing ids are ignored)",
         description="Append one memory.deleted event per existing id, in one commit. The log keeps every "
         "version before it (see 'history'); 'replay --until' still shows the memory as it was.",
     )
@@ -171,31 +183,49 @@ def build_parser() -> argparse.ArgumentParser:
     delete.set_defaults(run=cmd_delete)
 
     export = sub.add_parser(
-        "export", parents=[common], help="the log's events as JSON Lines, oldest first, with their vectors",
+        "export",
+        parents=[common],
+        help="the log's events as JSON Lines, oldest first, with their vectors",
         description="Write every event of the log (or up to --until) as one JSON object per line, exactly as "
         "stored: ids, versions, positions, times, text, metadata and vectors (float32, base64). Streams: "
         "memory use does not grow with the log.",
     )
-    export.add_argument("--until", type=parse_until, metavar="POSITION|TIMESTAMP",
-                        help="stop at this log position or ISO-8601 time (naive = UTC)")
-    export.add_argument("-o", "--output", type=Path, metavar="FILE",
-                        help="write to FILE (with a progress bar on stderr) instead of standard output")
+    export.add_argument(
+        "--until",
+        type=parse_until,
+        metavar="POSITION|TIMESTAMP",
+        help="stop at this log position or ISO-8601 time (naive = UTC)",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE (with a progress bar on stderr) instead of standard output",
+    )
     export.set_defaults(run=cmd_export)
 
     load = sub.add_parser(
-        "import", parents=[common], help="append the events of an export (idempotent: again writes nothing)",
+        "import",
+        parents=[common],
+        help="append the events of an export (idempotent: again writes nothing)",
         description="Append the events of a JSON Lines export as they were: the same ids, data, vectors and "
         "times, commit by commit. Every line is read and checked before anything is written. Events the "
         "memory already holds are skipped, so importing a file twice writes nothing and an interrupted "
         "import is finished by running it again. Into an empty memory, an export is reproduced exactly.",
     )
     load.add_argument("file", type=Path, metavar="FILE", help="a file written by 'omega-memory export'")
-    load.add_argument("--record-now", action="store_true",
-                      help="record the events at the time of the import, not their own (to merge an export "
-                      "older than this memory's last write)")
+    load.add_argument(
+        "--record-now",
+        action="store_true",
+        help="record the events at the time of the import, not their own (to merge an export "
+        "older than this memory's last write)",
+    )
     load.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
-    load.set_defaults(run=cmd_import, interrupted="interrupted: the commits imported so far are whole; run the "
-                      "same import again to finish it")
+    load.set_defaults(
+        run=cmd_import,
+        interrupted="interrupted: the commits imported so far are whole; run the same import again to finish it",
+    )
 
     search = sub.add_parser("search", parents=[common], help="nearest memories to a text (needs an embedder)")
     search.add_argument("text", metavar="TEXT")
@@ -204,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(run=cmd_search)
 
     verify = sub.add_parser(
-        "verify", parents=[common], help="compare the index with the log, namespace by namespace",
+        "verify",
+        parents=[common],
+        help="compare the index with the log, namespace by namespace",
         description="Fold the log into its live memories (ids and versions) and compare them with the index: "
         "counts and a digest per namespace, then the memories that differ. Exit code 0 if they match, 1 if not.",
     )
@@ -213,20 +245,36 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=cmd_verify)
 
     project = sub.add_parser(
-        "project", parents=[common], help="apply the log to the index: once, or as a worker with --follow",
+        "project",
+        parents=[common],
+        help="apply the log to the index: once, or as a worker with --follow",
         description="Without --follow: catch the index up with the log, save the checkpoint, print the position. "
-        "With --follow: run as the projector worker of processes opened with projector=\"external\" "
+        'With --follow: run as the projector worker of processes opened with projector="external" '
         "(OMEGA_PROJECTOR=external): wait for appends, apply them and save the checkpoint at once, until "
         "SIGTERM or Ctrl-C. Needs an index other processes can read (a Qdrant server).",
     )
     project.add_argument("--follow", action="store_true", help="keep following the log (the worker process)")
-    project.add_argument("--health", type=parse_address, metavar="HOST:PORT",
-                         help="with --follow: serve GET /health there (JSON; 200 healthy, 503 not); port 0 picks one")
-    project.add_argument("--poll", type=_seconds, default=POLL_SECONDS, metavar="SECONDS",
-                         help=f"how often to look for appends when the log cannot announce them (SQLite, MongoDB "
-                         f"without change streams); default {POLL_SECONDS}")
-    project.add_argument("--max-lag", type=_seconds, default=MAX_LAG_SECONDS, metavar="SECONDS",
-                         help=f"/health answers 503 once the oldest event not yet applied is older; default {MAX_LAG_SECONDS:g}")
+    project.add_argument(
+        "--health",
+        type=parse_address,
+        metavar="HOST:PORT",
+        help="with --follow: serve GET /health there (JSON; 200 healthy, 503 not); port 0 picks one",
+    )
+    project.add_argument(
+        "--poll",
+        type=_seconds,
+        default=POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"how often to look for appends when the log cannot announce them (SQLite, MongoDB "
+        f"without change streams); default {POLL_SECONDS}",
+    )
+    project.add_argument(
+        "--max-lag",
+        type=_seconds,
+        default=MAX_LAG_SECONDS,
+        metavar="SECONDS",
+        help=f"/health answers 503 once the oldest event not yet applied is older; default {MAX_LAG_SECONDS:g}",
+    )
     project.set_defaults(run=cmd_project, applies=True)
     return parser
 
@@ -247,7 +295,7 @@ def _json_object(value: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {value!r}") from None
     if not isinstance(parsed, dict):
-        raise argparse.ArgumentTypeError(f"a filter is a JSON object like '{{\"topic\": \"drinks\"}}', got {value!r}")
+        raise argparse.ArgumentTypeError(f'a filter is a JSON object like \'{{"topic": "drinks"}}\', got {value!r}')
     return parsed
 
 
@@ -383,8 +431,10 @@ def cmd_history(memory: Memory, args: argparse.Namespace) -> int:
     events = memory.history(args.memory_id, namespace=args.namespace, collection=args.collection)
     if not events:
         namespace, collection = args.namespace or memory.namespace, args.collection or memory.collection
-        print(f"no events for memory {args.memory_id!r} in namespace {namespace!r}, collection {collection!r}",
-              file=sys.stderr)
+        print(
+            f"no events for memory {args.memory_id!r} in namespace {namespace!r}, collection {collection!r}",
+            file=sys.stderr,
+        )
         return 1
     for event in events:
         if args.json:
@@ -432,7 +482,11 @@ def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
     rows = [(r.id, f"v{r.version}", f"@{r.position}", r.text, json.dumps(r.metadata)) for r in records]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]  # id, version, position
     for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + f"  {row[3]}  {row[4]}")
+        print(
+            "  "
+            + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+            + f"  {row[3]}  {row[4]}"
+        )
 
 
 def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
@@ -477,7 +531,8 @@ def read_export(path: Path, last_line: list[int] | None = None) -> Iterator[Even
                 first = exc.errors()[0]
                 where = ".".join(map(str, first["loc"]))
                 raise InvalidInputError(
-                    f"{path}:{number}: not an exported event ({where}: {first['msg']})" if where
+                    f"{path}:{number}: not an exported event ({where}: {first['msg']})"
+                    if where
                     else f"{path}:{number}: not an exported event ({first['msg']})"
                 ) from None
 
@@ -487,6 +542,7 @@ def cmd_import(memory: Memory, args: argparse.Namespace) -> int:
         raise InvalidInputError(f"no file at {args.file}")
     count = _check_export(memory, args.file)  # a bad line anywhere stops the import before it writes
     with tqdm(total=count, unit="ev", desc="import", disable=args.no_progress) as bar:
+
         def counted() -> Iterator[Event]:
             for event in read_export(args.file):
                 yield event

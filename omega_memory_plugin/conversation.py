@@ -73,9 +73,16 @@ class Conversation:
         if not isinstance(payload, Mapping):
             raise InvalidInputError(f"a message payload must be a dict, got {type(payload).__name__}")
         # The index needs some text; a message with none (a tool call, say) is found by its role.
-        text = text if isinstance(text, str) and text.strip() else f"({payload.get('type') or payload.get('role') or 'message'})"
+        text = (
+            text
+            if isinstance(text, str) and text.strip()
+            else f"({payload.get('type') or payload.get('role') or 'message'})"
+        )
         return self.memory._stage_upsert(
-            text, id=uuid.uuid4().hex, metadata={PAYLOAD: dict(payload)}, namespace=self.key,
+            text,
+            id=uuid.uuid4().hex,
+            metadata={PAYLOAD: dict(payload)},
+            namespace=self.key,
             collection=self.collection,
         )
 

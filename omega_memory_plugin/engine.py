@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
 from collections.abc import Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")

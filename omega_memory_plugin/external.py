@@ -70,7 +70,7 @@ def check_shared(index_url: str | None, index: Projection | None) -> None:
         raise ProjectorModeError(
             f'projector="external" needs an index that a projector worker in another process can write to, and '
             f"{problem}: use a Qdrant server URL (OMEGA_INDEX_URL=http://host:6333) with "
-            f"`omega-memory project --follow`, or keep the default projector=\"inline\""
+            f'`omega-memory project --follow`, or keep the default projector="inline"'
         )
 
 
@@ -151,6 +151,9 @@ async def catch_up_with_worker(
             "the projector worker has not applied position %d to %s within %.1f s (its checkpoint is at %d): "
             "the write is safe in the log, but reads may not show it yet; is `omega-memory project --follow` "
             "running? (see health()['index']['lag_events'])",
-            position, name, timeout, reached,
+            position,
+            name,
+            timeout,
+            reached,
         )
     return False

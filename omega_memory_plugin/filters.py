@@ -31,8 +31,16 @@ from .errors import FilterError
 
 CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text"]
 _OPERATORS: dict[str, CompareOp] = {
-    "$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte",
-    "$in": "in", "$nin": "nin", "$exists": "exists", "$text": "text",
+    "$eq": "eq",
+    "$ne": "ne",
+    "$gt": "gt",
+    "$gte": "gte",
+    "$lt": "lt",
+    "$lte": "lte",
+    "$in": "in",
+    "$nin": "nin",
+    "$exists": "exists",
+    "$text": "text",
 }
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
 Scalar: TypeAlias = str | int | float | bool
@@ -107,9 +115,7 @@ def _parse_entry(key: str, value: Any) -> Node:
 def _compare(key: str, operator: str, operand: Any) -> Compare:
     op = _OPERATORS.get(operator)
     if op is None:
-        raise FilterError(
-            f"unknown filter operator {operator!r} on {key!r}; supported: {', '.join(_OPERATORS)}"
-        )
+        raise FilterError(f"unknown filter operator {operator!r} on {key!r}; supported: {', '.join(_OPERATORS)}")
     if op in ("eq", "ne"):
         _require_scalar(key, operator, operand)
     elif op in _RANGE_OPS:

@@ -31,8 +31,13 @@ PATH = "/health"
 #: What the endpoint answers: an HTTP status and a JSON-able body.
 Report = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 # A client that opens a connection and sends nothing must not hold it forever.
 _REQUEST_SECONDS = 10.0
 _MAX_HEADERS = 100
@@ -50,7 +55,9 @@ def parse_address(value: str) -> tuple[str, int]:
         host = "127.0.0.1"
     host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
     if not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface), got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface), got {value!r}"
+        )
     return host, int(port)
 
 

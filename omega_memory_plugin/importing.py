@@ -115,9 +115,15 @@ def pending_event(
             if any(len(raw) % 4 for raw in data.vectors.values()):
                 raise InvalidVectorError(f"event {event.event_id}: vectors are float32 bytes, a multiple of 4 long")
             write = stage_upsert(
-                data.text, memory_id=event.memory_id, vectors={n: vector_array(v) for n, v in data.vectors.items()},
-                metadata=data.metadata, namespace=event.namespace, collection=collection, expected_version=None,
-                max_text_bytes=max_text_bytes, embedding_model=data.embedding_model,
+                data.text,
+                memory_id=event.memory_id,
+                vectors={n: vector_array(v) for n, v in data.vectors.items()},
+                metadata=data.metadata,
+                namespace=event.namespace,
+                collection=collection,
+                expected_version=None,
+                max_text_bytes=max_text_bytes,
+                embedding_model=data.embedding_model,
             )
             check_dimensions(vector_sizes(write), schema, collection, write.memory_id)
         elif event.type == "memory.deleted":
@@ -126,7 +132,9 @@ def pending_event(
             if event.memory_id:
                 raise InvalidInputError(f"event {event.event_id}: a namespace.erased event has no memory id")
             stage_erase(event.namespace, collection)
-    return event.model_copy(update={"position": 0, "version": 0, "recorded_at": event.recorded_at if keep_time else None})
+    return event.model_copy(
+        update={"position": 0, "version": 0, "recorded_at": event.recorded_at if keep_time else None}
+    )
 
 
 __all__ = ["ImportReport", "commits", "pending_event"]

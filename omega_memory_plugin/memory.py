@@ -141,8 +141,14 @@ class Memory:
     ) -> None:
         overrides: dict[str, Any] = {
             k: v
-            for k, v in {"path": path, "log_url": log_url, "index_url": index_url, "namespace": namespace,
-                         "collection": collection, "projector": projector}.items()
+            for k, v in {
+                "path": path,
+                "log_url": log_url,
+                "index_url": index_url,
+                "namespace": namespace,
+                "collection": collection,
+                "projector": projector,
+            }.items()
             if v is not None
         }
         # Re-validate rather than model_copy, so that overrides are checked and coerced (str -> Path).
@@ -257,7 +263,7 @@ class Memory:
         process: the worker is the one writer, so the index's checkpoints keep one meaning."""
         if self._external:
             raise ProjectorModeError(
-                f'{what} applies events to the index, and this Memory leaves that to the projector worker '
+                f"{what} applies events to the index, and this Memory leaves that to the projector worker "
                 f'(projector="external"): run it where projector="inline", e.g. `omega-memory replay` / '
                 f"`omega-memory verify --repair` (the command line applies inline) while the worker runs"
             )
@@ -325,8 +331,14 @@ class Memory:
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
         write = self._stage_upsert(
-            text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
-            expected_version=expected_version, embedding_model=embedding_model,
+            text,
+            id=id,
+            vectors=vectors,
+            metadata=metadata,
+            namespace=namespace,
+            collection=collection,
+            expected_version=expected_version,
+            embedding_model=embedding_model,
         )
         embed_missing([write], self.embedder)
 
@@ -461,12 +473,18 @@ class Memory:
                     metadata=w.metadata,
                     embedding_model=w.embedding_model,
                 )
-                events.append(MemoryUpsertedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data))
+                events.append(
+                    MemoryUpsertedEvent(
+                        collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data
+                    )
+                )
                 if w.expected_version is not None:
                     expected[key] = w.expected_version
             elif w.kind == "delete":
                 if w.collection in schemas:
-                    events.append(MemoryDeletedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id))
+                    events.append(
+                        MemoryDeletedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id)
+                    )
             elif w.collection in schemas:
                 events.append(NamespaceErasedEvent(collection=w.collection, namespace=w.namespace))
         return events, expected
@@ -751,7 +769,8 @@ class Memory:
             await self._load_schemas()  # another process may have created it since this one opened
         schemas = dict(self._schemas)
         pending = [
-            p for e in events
+            p
+            for e in events
             if (p := pending_event(e, schemas, max_text_bytes=self.settings.max_text_bytes, keep_time=keep_times))
         ]
         if not pending:

@@ -70,7 +70,9 @@ def resume_point(checkpoint: int, state: IndexState | None, layout: int = LAYOUT
         raise IndexNeedsRebuild(f"the index was built with point layout {state.layout}; this version uses {layout}")
     if state.position < checkpoint:
         logger.warning(
-            "the index holds position %d, behind its checkpoint %d: catching up from the log", state.position, checkpoint
+            "the index holds position %d, behind its checkpoint %d: catching up from the log",
+            state.position,
+            checkpoint,
         )
     return state.position
 

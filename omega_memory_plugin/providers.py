@@ -283,8 +283,7 @@ def _split_query(query: object, limit: int | None) -> tuple[Any, dict[str, Any],
     for key in (ID, CONTENT):
         if key in filters:
             raise FilterError(
-                f"a query cannot match on {key!r}: only metadata keys are filters; "
-                "give a 'vector' to search by meaning"
+                f"a query cannot match on {key!r}: only metadata keys are filters; give a 'vector' to search by meaning"
             )
     return vector, filters, count
 

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How long the MongoDB log retries an unreachable server before raising."
     )
     mongo_cache_size: int = Field(
-        100_000, gt=0, description="Stream heads and event ids the MongoDB log keeps in memory (each); others are looked up."
+        100_000,
+        gt=0,
+        description="Stream heads and event ids the MongoDB log keeps in memory (each); others are looked up.",
     )
     read_wait_seconds: float = Field(
         1.0, gt=0, description="How long a read waits for the log to report new events before answering from the index."

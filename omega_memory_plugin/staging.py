@@ -107,15 +107,15 @@ def embed_missing(writes: Sequence[StagedWrite], embedder: Embedder | None) -> N
         )
     embedded = list(embedder.embed([w.text for w in missing]))
     if len(embedded) != len(missing):
-        raise InvalidVectorError(f"the embedder {embedder.name!r} returned {len(embedded)} vectors for {len(missing)} texts")
+        raise InvalidVectorError(
+            f"the embedder {embedder.name!r} returned {len(embedded)} vectors for {len(missing)} texts"
+        )
     for write, values in zip(missing, embedded, strict=True):
         write.vectors = {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, values, embedder.dimension)}
         write.embedding_model = embedder.name
 
 
-def check_dimensions(
-    sizes: Mapping[str, int], schema: CollectionCreated, collection: str, memory_id: str = ""
-) -> None:
+def check_dimensions(sizes: Mapping[str, int], schema: CollectionCreated, collection: str, memory_id: str = "") -> None:
     """Vector sizes (name -> dimension) against the collection's fixed dimensions, raised before
     any append. ``memory_id`` names the memory in the message, when there is one."""
     for name, size in sizes.items():

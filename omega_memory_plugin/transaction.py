@@ -64,8 +64,14 @@ class _Stager:
     ) -> str:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
-            text, id=id, vectors=vectors, metadata=metadata, namespace=namespace, collection=collection,
-            expected_version=expected_version, embedding_model=embedding_model,
+            text,
+            id=id,
+            vectors=vectors,
+            metadata=metadata,
+            namespace=namespace,
+            collection=collection,
+            expected_version=expected_version,
+            embedding_model=embedding_model,
         )
         self._check_dimensions(write)
         self._add(write)
@@ -213,4 +219,3 @@ class BufferedWriter(_Stager):
             self.close()
         else:
             self.discard()
-

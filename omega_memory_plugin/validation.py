@@ -45,7 +45,7 @@ def check_string(value: object, field: str, error: type[InvalidInputError] = Inv
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise error(
-                f"{field} is not valid Unicode: {value[exc.start:exc.end]!a} at index {exc.start} is a lone "
+                f"{field} is not valid Unicode: {value[exc.start : exc.end]!a} at index {exc.start} is a lone "
                 "surrogate, which no log or index can store; decode the source text with errors='replace' "
                 "or fix its encoding"
             ) from None
@@ -141,7 +141,9 @@ def _check_value(value: Any, where: str, depth: int) -> None:
             )
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidMetadataError(f"{where} is {value}; metadata numbers must be finite (NaN and inf are not JSON)")
+            raise InvalidMetadataError(
+                f"{where} is {value}; metadata numbers must be finite (NaN and inf are not JSON)"
+            )
     elif depth >= MAX_DEPTH:
         raise InvalidMetadataError(f"{where} is nested deeper than {MAX_DEPTH} levels; flatten it")
     elif isinstance(value, Mapping):
@@ -177,7 +179,9 @@ def check_vector(name: str, values: object, dimension: int | None) -> np.ndarray
             if kind is bool or kind is np.bool_ or not issubclass(kind, int | float | np.integer | np.floating):
                 bad = next(v for v in values if type(v) is kind)
                 if isinstance(bad, Sequence | np.ndarray) and not isinstance(bad, str | bytes):
-                    raise InvalidVectorError(f"vector {name!r} must be a flat list of numbers, got a nested {kind.__name__}")
+                    raise InvalidVectorError(
+                        f"vector {name!r} must be a flat list of numbers, got a nested {kind.__name__}"
+                    )
                 raise InvalidVectorError(f"vector {name!r} must contain only numbers, got {bad!r}")
     else:
         raise InvalidVectorError(f"vector {name!r} must be a list of numbers, got {type(values).__name__}")

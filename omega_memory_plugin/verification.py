@@ -81,9 +81,15 @@ class VerifyReport:
             "in_flight": self.in_flight,
             "seconds": round(self.seconds, 3),
             "drift": [
-                {"collection": d.collection, "namespace": d.namespace, "log_count": d.log_count,
-                 "index_count": d.index_count, "missing": d.missing, "extra": d.extra,
-                 "stale": [list(s) for s in d.stale]}
+                {
+                    "collection": d.collection,
+                    "namespace": d.namespace,
+                    "log_count": d.log_count,
+                    "index_count": d.index_count,
+                    "missing": d.missing,
+                    "extra": d.extra,
+                    "stale": [list(s) for s in d.stale],
+                }
                 for d in self.drift
             ],
         }
@@ -162,6 +168,7 @@ def settled(drift: Sequence[Drift], memories: set[tuple[str, str, str]], erased:
     kept: list[Drift] = []
     left_out = 0
     for d in drift:
+
         def still(memory_id: str, d: Drift = d) -> bool:
             return (d.collection, d.namespace) not in erased and (d.collection, d.namespace, memory_id) not in memories
 

@@ -144,9 +144,7 @@ class ProjectorWorker:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def run(
-        self, health: tuple[str, int] | None = None, on_ready: Callable[[str | None], None] | None = None
-    ) -> None:
+    def run(self, health: tuple[str, int] | None = None, on_ready: Callable[[str | None], None] | None = None) -> None:
         """Follow the log until :meth:`stop`. With ``health=(host, port)``, serve ``GET /health``
         there; ``on_ready`` is called with its URL (or None) once the worker is serving."""
         check_shared(None, self.memory.projection)  # an embedded index serves no other process
@@ -243,7 +241,9 @@ class ProjectorWorker:
 
 
 @contextlib.contextmanager
-def stop_on_signals(worker: ProjectorWorker, signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+def stop_on_signals(
+    worker: ProjectorWorker, signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
+) -> Iterator[None]:
     """Make SIGTERM and SIGINT (Ctrl-C) stop ``worker`` gracefully while inside the block: the step in
     progress finishes and the checkpoint is saved, instead of an exception tearing through it.
     A no-op off the main thread (only it may set signal handlers)."""

@@ -15,7 +15,11 @@ Options = Callable[[Path, pytest.FixtureRequest], dict[str, Any]]
 def _qdrant_server(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     # A real Qdrant 1.19 server (started once per session), with a collection prefix of this test's own.
     url = request.getfixturevalue("qdrant_server")
-    return {"log_url": f"sqlite:///{tmp}/log.db", "index_url": url, "settings": Settings(qdrant_prefix=f"t{uuid.uuid4().hex[:10]}_")}
+    return {
+        "log_url": f"sqlite:///{tmp}/log.db",
+        "index_url": url,
+        "settings": Settings(qdrant_prefix=f"t{uuid.uuid4().hex[:10]}_"),
+    }
 
 
 BACKENDS: dict[str, Options] = {
@@ -24,7 +28,10 @@ BACKENDS: dict[str, Options] = {
     # the production index: a Qdrant server
     "sqlite+qdrant-server": _qdrant_server,
     # qdrant-client's local mode (an emulation, kept as an extra)
-    "sqlite+qdrant-local": lambda tmp, request: {"log_url": f"sqlite:///{tmp}/log.db", "index_url": "qdrant-local://:memory:"},
+    "sqlite+qdrant-local": lambda tmp, request: {
+        "log_url": f"sqlite:///{tmp}/log.db",
+        "index_url": "qdrant-local://:memory:",
+    },
     "memory": lambda tmp, request: {"log_url": "memory://", "index_url": "memory://"},
 }
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import log_position
 
+from conftest import log_position
 from omega_memory_plugin import Memory, Settings
 from omega_memory_plugin.errors import (
     ConcurrencyError,
@@ -33,43 +33,131 @@ CASES: dict[str, tuple[type[Exception], str, Callable[[Memory], Any]]] = {
     "nested vector": (InvalidVectorError, "flat", lambda m: m.upsert("x", vectors=[[1.0, 2.0], [3.0, 4.0]])),
     "string vector": (InvalidVectorError, "list of numbers", lambda m: m.upsert("x", vectors="1,2,3,4")),
     "non-numeric vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=["a", "b", "c", "d"])),
-    "unknown vector name": (InvalidVectorError, "no vector named 'title'", lambda m: m.upsert("x", vectors={"title": GOOD})),
+    "unknown vector name": (
+        InvalidVectorError,
+        "no vector named 'title'",
+        lambda m: m.upsert("x", vectors={"title": GOOD}),
+    ),
     "empty text": (InvalidTextError, "empty", lambda m: m.upsert("   ", vectors=GOOD)),
     "non-string text": (InvalidTextError, "must be a string", lambda m: m.upsert(42, vectors=GOOD)),
     "oversize text": (InvalidTextError, "limit is 64", lambda m: m.upsert("x" * 65, vectors=GOOD)),
-    "metadata not JSON": (InvalidMetadataError, "not JSON", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": {1, 2}})),
-    "metadata NaN": (InvalidMetadataError, "must be finite", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": float("nan")})),
-    "metadata -inf deep": (InvalidMetadataError, "metadata.a[1].b", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [1, {"b": -1e309}]})),
+    "metadata not JSON": (
+        InvalidMetadataError,
+        "not JSON",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a": {1, 2}}),
+    ),
+    "metadata NaN": (
+        InvalidMetadataError,
+        "must be finite",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a": float("nan")}),
+    ),
+    "metadata -inf deep": (
+        InvalidMetadataError,
+        "metadata.a[1].b",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [1, {"b": -1e309}]}),
+    ),
     # Defect 1 of issue 9: a lone surrogate was appended and bricked every later read and rebuild.
-    "surrogate in metadata value": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": "ok\ud800"})),
-    "surrogate in metadata key": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"\udfff": 1})),
-    "surrogate in nested key": (InvalidMetadataError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [{"\ud800b": 1}]})),
+    "surrogate in metadata value": (
+        InvalidMetadataError,
+        "lone surrogate",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a": "ok\ud800"}),
+    ),
+    "surrogate in metadata key": (
+        InvalidMetadataError,
+        "lone surrogate",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"\udfff": 1}),
+    ),
+    "surrogate in nested key": (
+        InvalidMetadataError,
+        "lone surrogate",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a": [{"\ud800b": 1}]}),
+    ),
     "surrogate in text": (InvalidTextError, "lone surrogate", lambda m: m.upsert("tea \ud83d", vectors=GOOD)),
     "surrogate in id": (InvalidIdError, "lone surrogate", lambda m: m.upsert("x", id="a\ud800", vectors=GOOD)),
-    "surrogate in namespace": (InvalidIdError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, namespace="\udc00")),
-    "surrogate in embedding model": (InvalidInputError, "lone surrogate", lambda m: m.upsert("x", vectors=GOOD, embedding_model="m\ud800")),
+    "surrogate in namespace": (
+        InvalidIdError,
+        "lone surrogate",
+        lambda m: m.upsert("x", vectors=GOOD, namespace="\udc00"),
+    ),
+    "surrogate in embedding model": (
+        InvalidInputError,
+        "lone surrogate",
+        lambda m: m.upsert("x", vectors=GOOD, embedding_model="m\ud800"),
+    ),
     "surrogate in get": (InvalidIdError, "lone surrogate", lambda m: m.get(["ok", "\ud800"])),
-    "int beyond int64": (InvalidMetadataError, "64-bit", lambda m: m.upsert("x", vectors=GOOD, metadata={"big": 2**63})),
-    "int below int64": (InvalidMetadataError, "64-bit", lambda m: m.upsert("x", vectors=GOOD, metadata={"n": [-(2**63) - 1]})),
-    "tuple metadata": (InvalidMetadataError, "use a list", lambda m: m.upsert("x", vectors=GOOD, metadata={"t": (1, 2)})),
-    "dotted metadata key": (InvalidMetadataError, "without '.'", lambda m: m.upsert("x", vectors=GOOD, metadata={"a.b": 1})),
-    "dollar metadata key": (InvalidMetadataError, "leading '$'", lambda m: m.upsert("x", vectors=GOOD, metadata={"$set": 1})),
+    "int beyond int64": (
+        InvalidMetadataError,
+        "64-bit",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"big": 2**63}),
+    ),
+    "int below int64": (
+        InvalidMetadataError,
+        "64-bit",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"n": [-(2**63) - 1]}),
+    ),
+    "tuple metadata": (
+        InvalidMetadataError,
+        "use a list",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"t": (1, 2)}),
+    ),
+    "dotted metadata key": (
+        InvalidMetadataError,
+        "without '.'",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"a.b": 1}),
+    ),
+    "dollar metadata key": (
+        InvalidMetadataError,
+        "leading '$'",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={"$set": 1}),
+    ),
     "empty metadata key": (InvalidMetadataError, "non-empty", lambda m: m.upsert("x", vectors=GOOD, metadata={"": 1})),
-    "too deep metadata": (InvalidMetadataError, "deeper than 32", lambda m: m.upsert("x", vectors=GOOD, metadata=_deep(40))),
-    "bool expected version": (InvalidInputError, "expected_version", lambda m: m.upsert("x", vectors=GOOD, expected_version=True)),
+    "too deep metadata": (
+        InvalidMetadataError,
+        "deeper than 32",
+        lambda m: m.upsert("x", vectors=GOOD, metadata=_deep(40)),
+    ),
+    "bool expected version": (
+        InvalidInputError,
+        "expected_version",
+        lambda m: m.upsert("x", vectors=GOOD, expected_version=True),
+    ),
     "bool in vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=[True, 0.5, 0.5, 0.5])),
-    "numeric strings in vector": (InvalidVectorError, "only numbers", lambda m: m.upsert("x", vectors=["1.5", 0.5, 0.5, 0.5])),
-    "bool array vector": (InvalidVectorError, "numbers", lambda m: m.upsert("x", vectors=np.array([True, False, True, True]))),
+    "numeric strings in vector": (
+        InvalidVectorError,
+        "only numbers",
+        lambda m: m.upsert("x", vectors=["1.5", 0.5, 0.5, 0.5]),
+    ),
+    "bool array vector": (
+        InvalidVectorError,
+        "numbers",
+        lambda m: m.upsert("x", vectors=np.array([True, False, True, True])),
+    ),
     "bool limit": (InvalidInputError, "limit", lambda m: m.search(GOOD, limit=True)),
     "bool collection size": (InvalidVectorError, "positive integers", lambda m: m.create_collection("sized", True)),
-    "metadata key": (InvalidMetadataError, "keys must be strings", lambda m: m.upsert("x", vectors=GOOD, metadata={1: "a"})),
-    "metadata not a dict": (InvalidMetadataError, "must be a dict", lambda m: m.upsert("x", vectors=GOOD, metadata=["a"])),
+    "metadata key": (
+        InvalidMetadataError,
+        "keys must be strings",
+        lambda m: m.upsert("x", vectors=GOOD, metadata={1: "a"}),
+    ),
+    "metadata not a dict": (
+        InvalidMetadataError,
+        "must be a dict",
+        lambda m: m.upsert("x", vectors=GOOD, metadata=["a"]),
+    ),
     "empty id": (InvalidIdError, "non-empty string", lambda m: m.upsert("x", id="", vectors=GOOD)),
     "non-string id": (InvalidIdError, "non-empty string", lambda m: m.upsert("x", id=7, vectors=GOOD)),
     "bad namespace": (InvalidIdError, "namespace", lambda m: m.upsert("x", vectors=GOOD, namespace="")),
     "bad collection": (InvalidIdError, "collection name", lambda m: m.upsert("x", vectors=GOOD, collection="../etc")),
-    "version conflict": (ConcurrencyError, "expected version 0", lambda m: m.upsert("x", id="exists", vectors=GOOD, expected_version=0)),
-    "negative expected version": (InvalidInputError, "expected_version", lambda m: m.upsert("x", vectors=GOOD, expected_version=-1)),
+    "version conflict": (
+        ConcurrencyError,
+        "expected version 0",
+        lambda m: m.upsert("x", id="exists", vectors=GOOD, expected_version=0),
+    ),
+    "negative expected version": (
+        InvalidInputError,
+        "expected_version",
+        lambda m: m.upsert("x", vectors=GOOD, expected_version=-1),
+    ),
     "unknown filter operator": (FilterError, "$regex", lambda m: m.search(GOOD, filter={"a": {"$regex": "x"}})),
     "unknown logical operator": (FilterError, "$xor", lambda m: m.search(GOOD, filter={"$xor": [{"a": 1}]})),
     "bad $in operand": (FilterError, "non-empty list", lambda m: m.search(GOOD, filter={"a": {"$in": "x"}})),
@@ -78,7 +166,8 @@ CASES: dict[str, tuple[type[Exception], str, Callable[[Memory], Any]]] = {
     "search dimension": (InvalidVectorError, "dimension 2", lambda m: m.search([1.0, 2.0])),
     "limit": (InvalidInputError, "limit", lambda m: m.search(GOOD, limit=0)),
     "transaction with one bad write": (
-        InvalidVectorError, "non-finite",
+        InvalidVectorError,
+        "non-finite",
         lambda m: _transaction(m, [("ok", GOOD), ("bad", [float("nan")] * 4)]),
     ),
     "text without embedder": (InvalidVectorError, "no embedder", lambda m: m.upsert("only text")),
@@ -149,8 +238,16 @@ def test_hash_embedder_with_a_bad_dimension_is_a_typed_error(tmp_path: Path) -> 
 
 
 def test_values_at_the_edges_of_what_is_accepted_are_stored(small: Memory) -> None:
-    metadata = {"max": 2**63 - 1, "min": -(2**63), "tiny": 5e-324, "neg0": -0.0, "np": np.float64(0.25),
-                "nul\x00value": None, "emoji": "☕\U0001f375", "ctrl": "\x00\x1f\x7f"}
+    metadata = {
+        "max": 2**63 - 1,
+        "min": -(2**63),
+        "tiny": 5e-324,
+        "neg0": -0.0,
+        "np": np.float64(0.25),
+        "nul\x00value": None,
+        "emoji": "☕\U0001f375",
+        "ctrl": "\x00\x1f\x7f",
+    }
     metadata = {k.replace("\x00", ""): v for k, v in metadata.items()}  # keys may not hold NUL
     small.upsert("edge values", id="edges", vectors=GOOD, metadata=metadata)
     (record,) = small.get("edges")

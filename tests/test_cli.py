@@ -67,7 +67,9 @@ def test_replay_draws_progress_on_stderr(store: Path, capsys: pytest.CaptureFixt
     assert "7/7" in err
 
 
-def test_replay_until_past_the_end_draws_a_bar_of_what_there_is(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_until_past_the_end_draws_a_bar_of_what_there_is(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "--path", str(store), "replay", "--until", "999999")
     assert code == 0
     assert "as of position 7" in out
@@ -89,8 +91,21 @@ def test_replay_until_position_counts_as_of_then(store: Path, capsys: pytest.Cap
 
 def test_replay_until_position_searches_the_past(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        capsys, "--path", str(store), "--embedder", EMBEDDER,
-        "replay", "--until", "4", "--no-progress", "--search", "green tea", "--namespace", "ada", "--limit", "1",
+        capsys,
+        "--path",
+        str(store),
+        "--embedder",
+        EMBEDDER,
+        "replay",
+        "--until",
+        "4",
+        "--no-progress",
+        "--search",
+        "green tea",
+        "--namespace",
+        "ada",
+        "--limit",
+        "1",
     )
     assert code == 0, err
     hits = out.split("top hits", 1)[1]
@@ -158,7 +173,17 @@ def test_history_of_unknown_memory_exits_1(store: Path, capsys: pytest.CaptureFi
 
 def test_search_finds_expected_id(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        capsys, "--path", str(store), "--embedder", EMBEDDER, "search", "black coffee", "--namespace", "bob", "--limit", "1"
+        capsys,
+        "--path",
+        str(store),
+        "--embedder",
+        EMBEDDER,
+        "search",
+        "black coffee",
+        "--namespace",
+        "bob",
+        "--limit",
+        "1",
     )
     assert code == 0, err
     assert out.split()[1] == "coffee"
@@ -191,7 +216,9 @@ def test_library_error_is_one_line_exit_2(store: Path, capsys: pytest.CaptureFix
 
 
 def test_unknown_filter_operator_is_an_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "--path", str(store), "--embedder", EMBEDDER, "search", "tea", "--filter", '{"who": {"$nope": 1}}')
+    code, _, err = run(
+        capsys, "--path", str(store), "--embedder", EMBEDDER, "search", "tea", "--filter", '{"who": {"$nope": 1}}'
+    )
     assert code == 2
     assert err.startswith("error: ")
 
@@ -253,13 +280,24 @@ def test_verify_reports_and_repairs(store: Path, capsys: pytest.CaptureFixture[s
     with Memory(store) as memory:  # lose one memory from the index, behind the log's back
         from omega_memory_plugin.events import MemoryDeletedEvent
 
-        memory._engine.run(memory.projection.repair([MemoryDeletedEvent(collection="default", namespace="bob", memory_id="run")]))
+        memory._engine.run(
+            memory.projection.repair([MemoryDeletedEvent(collection="default", namespace="bob", memory_id="run")])
+        )
         memory.flush()
     code, out, _ = run(capsys, "--path", str(store), "verify", "--json")
     report = json.loads(out)
     assert code == 1 and not report["ok"]
-    assert report["drift"] == [{"collection": "default", "namespace": "bob", "log_count": 2, "index_count": 1,
-                                "missing": ["run"], "extra": [], "stale": []}]
+    assert report["drift"] == [
+        {
+            "collection": "default",
+            "namespace": "bob",
+            "log_count": 2,
+            "index_count": 1,
+            "missing": ["run"],
+            "extra": [],
+            "stale": [],
+        }
+    ]
     code, out, _ = run(capsys, "--path", str(store), "verify", "--repair")
     assert code == 0 and "repaired: 1 memories" in out
     code, out, _ = run(capsys, "--path", str(store), "verify")
@@ -275,8 +313,18 @@ def test_read_only_commands_work_while_another_process_owns_the_directory(
         code, out, err = run(capsys, "--path", str(store), "--read-only", "stats")
         assert code == 0, err
         assert "default: 5 memories" in out
-        code, out, err = run(capsys, "--path", str(store), "--read-only", "search", "oolong tea", "--namespace", "ada",
-                             "--embedder", EMBEDDER)
+        code, out, err = run(
+            capsys,
+            "--path",
+            str(store),
+            "--read-only",
+            "search",
+            "oolong tea",
+            "--namespace",
+            "ada",
+            "--embedder",
+            EMBEDDER,
+        )
         assert code == 0 and "tea" in out.splitlines()[0]
 
 
@@ -491,7 +539,9 @@ def test_ctrl_c_during_import_leaves_whole_commits_and_a_rerun_finishes(
     assert again.read_bytes() == exported.read_bytes()
 
 
-def test_ctrl_c_during_export_leaves_no_file(store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_during_export_leaves_no_file(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def interrupted(self: Memory, **kwargs):  # type: ignore[no-untyped-def]
         yield from []
         raise KeyboardInterrupt

@@ -15,7 +15,9 @@ from omega_memory_plugin.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 # Variables the OMEGA provider factory reads itself (not Settings fields: no prefix).
-PROVIDER_VARIABLES = {name.upper() for cls in (QdrantProviderSettings, MongoProviderSettings) for name in cls.model_fields}
+PROVIDER_VARIABLES = {
+    name.upper() for cls in (QdrantProviderSettings, MongoProviderSettings) for name in cls.model_fields
+}
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import log_position
 
+from conftest import log_position
 from omega_memory_plugin import Memory
 from omega_memory_plugin.conversation import Conversation
 from omega_memory_plugin.errors import InvalidInputError

@@ -29,7 +29,8 @@ from omega_memory_plugin.errors import DirectoryLockedError, IndexUnavailableErr
 from omega_memory_plugin.filters import parse_filter
 from omega_memory_plugin.index.base import Entry, IndexState, SearchQuery
 from omega_memory_plugin.index.edge import EdgeProjection
-from omega_memory_plugin.index.edge_floats import edge_float as _edge_float, edge_read as _edge_read
+from omega_memory_plugin.index.edge_floats import edge_float as _edge_float
+from omega_memory_plugin.index.edge_floats import edge_read as _edge_read
 from omega_memory_plugin.index.payload import LAYOUT
 from omega_memory_plugin.testing.builders import Recorder, created, deleted, erased, upserted
 
@@ -215,7 +216,9 @@ async def test_the_recorded_state_survives_a_reopen(tmp_path: Path) -> None:
 async def test_repair_refuses_events_that_are_not_memory_writes(tmp_path: Path) -> None:
     index = EdgeProjection(tmp_path)
     await index.apply(Recorder()(created()))
-    with pytest.raises(ValueError, match=r"repair\(\) takes memory.upserted and memory.deleted events only, got namespace.erased"):
+    with pytest.raises(
+        ValueError, match=r"repair\(\) takes memory.upserted and memory.deleted events only, got namespace.erased"
+    ):
         await index.repair(Recorder()(erased()))
     await index.close()
 
@@ -250,7 +253,9 @@ def test_every_method_runs_on_worker_threads_inside_asyncio_run(tmp_path: Path) 
     assert EdgeProjection.blocking
     record = Recorder()
     index = EdgeProjection(tmp_path)  # opened on this thread, used on others, each call a new thread
-    on_a_new_thread(lambda: index.apply(record(created(), upserted("a", vector(1), metadata={"x": 1.5}), upserted("b", vector(2)))))
+    on_a_new_thread(
+        lambda: index.apply(record(created(), upserted("a", vector(1), metadata={"x": 1.5}), upserted("b", vector(2))))
+    )
     on_a_new_thread(index.flush)
     assert on_a_new_thread(index.state) == IndexState(3, LAYOUT)
     assert sorted(on_a_new_thread(lambda: index.entries("c")), key=str) == [Entry("ns", "a", 1), Entry("ns", "b", 1)]
@@ -294,7 +299,11 @@ def test_edge_reads_stored_floats_back_as_the_emulation_says(tmp_path: Path) -> 
         str(tmp_path / "s"), qe.EdgeConfig(vectors={"v": qe.EdgeVectorParams(size=1, distance=qe.Distance.Dot)})
     )
     shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, {"v": [1.0]}, {"x": v}) for i, v in enumerate(floats)]))
-    read = {r.id: r.payload["x"] for r in shard.retrieve(list(range(len(floats))), with_payload=True, with_vector=False) if r.payload}
+    read = {
+        r.id: r.payload["x"]
+        for r in shard.retrieve(list(range(len(floats))), with_payload=True, with_vector=False)
+        if r.payload
+    }
     shard.close()
     differ = [(v, read[i], _edge_read(v)) for i, v in enumerate(floats) if read[i].hex() != _edge_read(v).hex()]
     assert not differ, f"Edge reads {len(differ)} floats otherwise than emulated, e.g. {differ[:3]}"
@@ -308,12 +317,16 @@ async def test_a_float_filter_answers_alike_for_points_written_before_and_after_
     record = Recorder()
     index = EdgeProjection(tmp_path)
     half = len(floats) // 2
-    await index.apply(record(created(), *[upserted(f"f{i}", vector(i), metadata={"x": v}) for i, v in enumerate(floats[:half])]))
+    await index.apply(
+        record(created(), *[upserted(f"f{i}", vector(i), metadata={"x": v}) for i, v in enumerate(floats[:half])])
+    )
     await index.count("c", "ns", parse_filter({"x": floats[0]}))  # the first float filter makes the index
     more = [upserted(f"f{i}", vector(i), metadata={"x": v}) for i, v in enumerate(floats) if i >= half]
     await index.apply(record(*more))
     for phase in ("as written", "after a reopen and optimize"):
-        missed = [v for v in floats if [r.metadata["x"] for r in await index.scan("c", "ns", parse_filter({"x": v}))] != [v]]
+        missed = [
+            v for v in floats if [r.metadata["x"] for r in await index.scan("c", "ns", parse_filter({"x": v}))] != [v]
+        ]
         assert not missed, f"{phase}: {len(missed)} floats not found by equality, e.g. {missed[:3]}"
         await index.flush()
         await index.close()

@@ -40,7 +40,9 @@ def test_searches_answer_from_the_index_while_the_log_is_down(tmp_path: Path) ->
 
     server = FerretDB(tmp_path / "fdb")
     server.start()
-    settings = Settings(log_url=server.url + "db", index_url="memory://", mongo_timeout_seconds=1, read_wait_seconds=0.5)
+    settings = Settings(
+        log_url=server.url + "db", index_url="memory://", mongo_timeout_seconds=1, read_wait_seconds=0.5
+    )
     with Memory(settings=settings) as memory:
         memory.upsert("kept in the index", id="a", vectors=[1.0, 0.0])
         server.kill()

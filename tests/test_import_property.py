@@ -28,9 +28,16 @@ TEXT = st.text(CHARS, min_size=1, max_size=20).filter(lambda t: t.strip() != "")
 IDS = st.sampled_from(["a", "b", "c/d", "e\x1fx", "ü"])
 NAMESPACES = st.sampled_from(["ada", "bob", "c:\x00|d"])
 KEYS = st.text(st.sampled_from(string.ascii_letters + "é_"), min_size=1, max_size=5)
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(CHARS, max_size=8))
-METADATA = st.dictionaries(KEYS, st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=2), max_leaves=4), max_size=3)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(CHARS, max_size=8),
+)
+METADATA = st.dictionaries(
+    KEYS, st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=2), max_leaves=4), max_size=3
+)
 VECTOR = st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=4, max_size=4)
 WRITE = st.one_of(
     st.tuples(st.just("upsert"), NAMESPACES, IDS, TEXT, METADATA, VECTOR),
@@ -80,8 +87,9 @@ def contents(memory: Memory) -> dict[str, list[tuple[Any, ...]]]:
     for namespace in ["ada", "bob", "c:\x00|d"]:
         scope = {"namespace": namespace, "collection": "exact"}
         ids = [r.id for r in memory.scan(limit=None, **scope)]
-        answers[namespace] = [(r.id, r.version, r.text, repr(r.metadata), r.vectors)
-                              for r in memory.get(ids, with_vectors=True, **scope)]
+        answers[namespace] = [
+            (r.id, r.version, r.text, repr(r.metadata), r.vectors) for r in memory.get(ids, with_vectors=True, **scope)
+        ]
     return answers
 
 
@@ -92,8 +100,11 @@ def lines_of(memory: Memory) -> Iterator[str]:
 def test_an_export_imported_into_an_empty_memory_reproduces_it(opener: Opener, request: pytest.FixtureRequest) -> None:
     examples = 6 if "mongo" in request.node.callspec.params["opener"] else 25
 
-    @settings(max_examples=examples, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(history=HISTORY)
     def check(history: list[list[tuple[Any, ...]]]) -> None:
         with Memory(**opener()) as source, Memory(**opener()) as copy:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BACKENDS, log_position, open_backend
 
+from conftest import BACKENDS, log_position, open_backend
 from omega_memory_plugin import (
     ConcurrencyError,
     DirectoryLockedError,
@@ -156,11 +156,16 @@ def test_verify_reports_drift_precisely_and_repair_fixes_it(tmp_path: Path) -> N
         # roll one back to an older version.
         history = {i: m.history(i, namespace="a") for i in ("0", "1", "3")}
         engine = m._engine
-        engine.run(m.projection.repair([
-            history["3"][0],  # deleted in the log, back in the index
-            history["0"][0].model_copy(update={"version": 7}),  # a version the log never had
-        ]))
+        engine.run(
+            m.projection.repair(
+                [
+                    history["3"][0],  # deleted in the log, back in the index
+                    history["0"][0].model_copy(update={"version": 7}),  # a version the log never had
+                ]
+            )
+        )
         from omega_memory_plugin.events import MemoryDeletedEvent
+
         engine.run(m.projection.repair([MemoryDeletedEvent(collection="default", namespace="a", memory_id="1")]))
         report = m.verify()
         assert not report.ok
@@ -210,7 +215,8 @@ def test_a_directory_has_one_writer_and_read_only_opens_are_allowed(tmp_path: Pa
             Memory(path)  # a second Memory in the same process
         child = subprocess.run(
             [sys.executable, "-c", f"from omega_memory_plugin import Memory; Memory({str(path)!r})"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert child.returncode != 0 and "DirectoryLockedError" in child.stderr
         assert str(os.getpid()) in child.stderr  # the error names the owner
@@ -281,7 +287,9 @@ def test_interrupting_a_rebuild_leaves_the_live_index_and_no_leftovers(tmp_path:
         live = m.projection.name
         gate = _Gate()
         _gated(m, gate)
-        interrupter = threading.Thread(target=lambda: (gate.entered.wait(30), os.kill(os.getpid(), signal.SIGINT), gate.release.set()))
+        interrupter = threading.Thread(
+            target=lambda: (gate.entered.wait(30), os.kill(os.getpid(), signal.SIGINT), gate.release.set())
+        )
         interrupter.start()
         with pytest.raises(KeyboardInterrupt):
             m.rebuild(progress=False)

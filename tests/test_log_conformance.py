@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from omega_memory_plugin.log.base import EventLog
 from omega_memory_plugin import Settings
+from omega_memory_plugin.log.base import EventLog
 from omega_memory_plugin.log.memory import InMemoryEventLog
 from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
 from omega_memory_plugin.log.sqlite import ALIVE_SINCE_SQL, SQLiteEventLog
@@ -96,15 +96,35 @@ class TestMongoEventLog(EventLogConformance):
 
         log = await open_mongo(mongo_url)
         event = upserted("old", [1, 0, 0, 0], metadata={"n": 1})
-        await log.commits.insert_one({
-            "_id": 1, "n": 1, "at": datetime.now(UTC), "keys": ["c\x1fns\x1fold"],
-            "events": [{"id": Binary.from_uuid(event.event_id), "type": event.type, "c": "c", "ns": "ns", "m": "old",
-                        "v": 1, "sv": 1, "data": {"text": "text of old", "metadata": {"n": 1}, "embedding_model": None},
-                        "vec": {"dense": Binary(event.data.vectors["dense"])}}],
-        })
+        await log.commits.insert_one(
+            {
+                "_id": 1,
+                "n": 1,
+                "at": datetime.now(UTC),
+                "keys": ["c\x1fns\x1fold"],
+                "events": [
+                    {
+                        "id": Binary.from_uuid(event.event_id),
+                        "type": event.type,
+                        "c": "c",
+                        "ns": "ns",
+                        "m": "old",
+                        "v": 1,
+                        "sv": 1,
+                        "data": {"text": "text of old", "metadata": {"n": 1}, "embedding_model": None},
+                        "vec": {"dense": Binary(event.data.vectors["dense"])},
+                    }
+                ],
+            }
+        )
         again = await open_mongo(mongo_url)
         (read,) = await read_all(again)
-        assert (read.memory_id, read.data.text, read.data.metadata, read.position) == ("old", "text of old", {"n": 1}, 1)
+        assert (read.memory_id, read.data.text, read.data.metadata, read.position) == (
+            "old",
+            "text of old",
+            {"n": 1},
+            1,
+        )
         more = await again.append([upserted("new", [0, 1, 0, 0], metadata={"grid": [[1, 2], []]})])
         assert more[0].position == 2 and (await read_all(again))[1].data.metadata == {"grid": [[1, 2], []]}
         await log.close()

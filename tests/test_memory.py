@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import log_position
 
+from conftest import log_position
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import (
     ConcurrencyError,
@@ -31,7 +31,10 @@ def test_upsert_get_search_with_any_string_id(memory: Memory) -> None:
     generated = memory.upsert("no id given", vectors=vec(0, 1))
     assert generated and isinstance(generated, str)
     got = memory.get(["doc-7#3", "missing", "1"])
-    assert [(r.id, r.text, r.metadata) for r in got] == [("doc-7#3", "text doc-7#3", {"k": "doc-7#3"}), ("1", "text 1", {"k": "1"})]
+    assert [(r.id, r.text, r.metadata) for r in got] == [
+        ("doc-7#3", "text doc-7#3", {"k": "doc-7#3"}),
+        ("1", "text 1", {"k": "1"}),
+    ]
     hits = memory.search(vec(1, 7), limit=2)
     assert hits[0].id == "doc-7#3" and hits[0].score is not None
     assert memory.count() == 4
@@ -45,7 +48,10 @@ def test_overwrite_versions_and_history(memory: Memory) -> None:
     memory.delete("m")
     history = memory.history("m")
     assert [(e.type, e.version) for e in history] == [
-        ("memory.upserted", 1), ("memory.upserted", 2), ("memory.deleted", 3)]
+        ("memory.upserted", 1),
+        ("memory.upserted", 2),
+        ("memory.deleted", 3),
+    ]
     assert [e.position for e in history] == sorted(e.position for e in history)
     assert history[0].data.text == "first"
     assert memory.get("m") == []
@@ -72,9 +78,15 @@ def test_namespaces_are_isolated_and_erasable(memory: Memory) -> None:
 
 def test_metadata_filters_and_scan(memory: Memory) -> None:
     for i in range(6):
-        memory.upsert(f"m{i}", id=f"m{i}", vectors=vec(1, i), metadata={"i": i, "even": i % 2 == 0, "tag": ["x", "y"][i % 2]})
+        memory.upsert(
+            f"m{i}", id=f"m{i}", vectors=vec(1, i), metadata={"i": i, "even": i % 2 == 0, "tag": ["x", "y"][i % 2]}
+        )
     assert sorted(h.id for h in memory.search(vec(1), filter={"i": {"$gte": 3}}, limit=10)) == ["m3", "m4", "m5"]
-    assert sorted(h.id for h in memory.search(vec(1), filter={"even": True, "tag": "x"}, limit=10)) == ["m0", "m2", "m4"]
+    assert sorted(h.id for h in memory.search(vec(1), filter={"even": True, "tag": "x"}, limit=10)) == [
+        "m0",
+        "m2",
+        "m4",
+    ]
     assert [r.id for r in memory.scan(filter={"$or": [{"i": 1}, {"i": 5}]})] == ["m1", "m5"]
     assert memory.count(filter={"tag": {"$ne": "x"}}) == 3
 

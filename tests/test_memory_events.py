@@ -36,7 +36,9 @@ def test_a_reader_that_stops_early_leaves_the_memory_usable(memory: Memory) -> N
         assert [e.position for e in memory.events(after=27)] == [28]
 
 
-@pytest.mark.parametrize(("arguments", "message"), [({"after": -1}, "after"), ({"batch": 0}, "batch"), ({"after": True}, "after")])
+@pytest.mark.parametrize(
+    ("arguments", "message"), [({"after": -1}, "after"), ({"batch": 0}, "batch"), ({"after": True}, "after")]
+)
 def test_bad_arguments_raise_before_reading(memory: Memory, arguments: dict[str, int], message: str) -> None:
     with memory, pytest.raises(InvalidInputError, match=message):
         next(memory.events(**arguments))

@@ -45,7 +45,9 @@ def write_until_stopped(url: str, number: int, ready: threading.Barrier, stop: t
             ready.wait()  # every writer opened: all start together
             while not stop.is_set():
                 began = time.perf_counter()
-                await log.append([upserted(f"w{number}-{out.appends}", [1.0, float(number), float(out.appends % 97), 0.5])])
+                await log.append(
+                    [upserted(f"w{number}-{out.appends}", [1.0, float(number), float(out.appends % 97), 0.5])]
+                )
                 out.longest_call = max(out.longest_call, time.perf_counter() - began)
                 out.appends += 1
         finally:

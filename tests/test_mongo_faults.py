@@ -163,7 +163,9 @@ def test_appends_in_flight_when_the_server_is_killed_succeed_after_a_restart_wit
     url = server.url + "db"
     with running_writers(url, timeout=20.0) as writers:
         # every writer must be running (its Memory open) before the kill, or it could never fail a call
-        wait_until(lambda: total_returned(writers) >= 30 and all(w.returned() for w in writers), "30 appends before the crash")
+        wait_until(
+            lambda: total_returned(writers) >= 30 and all(w.returned() for w in writers), "30 appends before the crash"
+        )
         server.kill()
         killed = time.monotonic()
         time.sleep(1.0)  # down for a while: every writer is now stuck in a call
@@ -189,7 +191,9 @@ def test_a_server_down_past_the_timeout_gives_typed_errors_and_never_duplicates(
     url = server.url + "db"
     with running_writers(url, timeout=1.0) as writers:
         # every writer must be running (its Memory open) before the kill, or it could never fail a call
-        wait_until(lambda: total_returned(writers) >= 30 and all(w.returned() for w in writers), "30 appends before the crash")
+        wait_until(
+            lambda: total_returned(writers) >= 30 and all(w.returned() for w in writers), "30 appends before the crash"
+        )
         server.kill()
         killed = time.monotonic()
         wait_until(lambda: all(w.failed() for w in writers), "every writer to give up on the dead server")

@@ -93,7 +93,9 @@ async def build_log(server: str, database: str) -> int:
     position, docs = 2, []
     for commit in range(COMMITS - 10):
         events: list[Event] = [
-            upserted(f"m{commit}-{i}", [1.0, float(i), 0.0, 0.5]).model_copy(update={"version": 1, "position": position + i})
+            upserted(f"m{commit}-{i}", [1.0, float(i), 0.0, 0.5]).model_copy(
+                update={"version": 1, "position": position + i}
+            )
             for i in range(PER_COMMIT - (1 if commit == 0 else 0))  # the first commit shares the collection's 10
         ]
         stamped = [e.model_copy(update={"recorded_at": at}) for e in events]
@@ -203,14 +205,19 @@ async def write_legacy_log(log: MongoEventLog) -> list[Event]:
     """Three commits in the layout of the previous release: integer _id, no `ns` field."""
     events: list[Event] = []
     position = 1
-    batches = [[created("c", {"dense": 4}), upserted("a", [1, 0, 0, 0])], [upserted("b", [0, 1, 0, 0])],
-               [upserted("a", [0, 0, 1, 0], metadata={"v": 2})]]
+    batches = [
+        [created("c", {"dense": 4}), upserted("a", [1, 0, 0, 0])],
+        [upserted("b", [0, 1, 0, 0])],
+        [upserted("a", [0, 0, 1, 0], metadata={"v": 2})],
+    ]
     versions = {"a": 0, "b": 0, "": 0}
     for batch in batches:
         stamped = []
         for offset, event in enumerate(batch):
             versions[event.memory_id] += 1
-            stamped.append(event.model_copy(update={"version": versions[event.memory_id], "position": position + offset}))
+            stamped.append(
+                event.model_copy(update={"version": versions[event.memory_id], "position": position + offset})
+            )
         at = now_ms()
         stamped = [e.model_copy(update={"recorded_at": at}) for e in stamped]
         doc = commit_document(stamped, at)

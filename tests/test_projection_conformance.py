@@ -21,7 +21,11 @@ from omega_memory_plugin.index.edge import EdgeProjection
 from omega_memory_plugin.index.memory import InMemoryProjection
 from omega_memory_plugin.index.qdrant import QdrantProjection
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
-from omega_memory_plugin.testing.projection_conformance import FILTERS, ProjectionConformance, SharedProjectionConformance
+from omega_memory_plugin.testing.projection_conformance import (
+    FILTERS,
+    ProjectionConformance,
+    SharedProjectionConformance,
+)
 
 
 class TestInMemoryProjection(ProjectionConformance):
@@ -96,7 +100,9 @@ class TestQdrantServerProjection(ProjectionConformance):
         await index.close()
 
     @pytest.mark.parametrize("spec", FILTERS, ids=[str(f) for f in FILTERS])
-    async def test_filter_selects_what_the_reference_selects(self, projection: Projection, spec: dict[str, Any]) -> None:
+    async def test_filter_selects_what_the_reference_selects(
+        self, projection: Projection, spec: dict[str, Any]
+    ) -> None:
         # $text needs MatchSubstring (Qdrant >= 1.20): on an older server the index must refuse
         # it by name, never answer something else.
         assert isinstance(projection, QdrantProjection)
@@ -113,7 +119,8 @@ class TestQdrantServerSharedProjection(SharedProjectionConformance):
     @pytest.fixture
     async def pair(self, qdrant_url: str, qdrant_prefix: str) -> AsyncIterator[tuple[Projection, Projection]]:
         pair = [
-            QdrantProjection(AsyncQdrantClient(url=qdrant_url), prefix=qdrant_prefix, owns_client=True) for _ in range(2)
+            QdrantProjection(AsyncQdrantClient(url=qdrant_url), prefix=qdrant_prefix, owns_client=True)
+            for _ in range(2)
         ]
         for index in pair:
             await index.open()

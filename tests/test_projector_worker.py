@@ -157,7 +157,9 @@ def test_a_rebuild_elsewhere_is_followed_by_the_worker_and_the_applications(
     monkeypatch.setenv("OMEGA_QDRANT_PREFIX", settings["qdrant_prefix"])
     monkeypatch.setenv("OMEGA_QDRANT_LEASE_SECONDS", str(lease))
     monkeypatch.setenv("OMEGA_PROJECTOR", "external")
-    assert main(["--log-url", settings["log_url"], "--index-url", settings["index_url"], "replay", "--no-progress"]) == 0
+    assert (
+        main(["--log-url", settings["log_url"], "--index-url", settings["index_url"], "replay", "--no-progress"]) == 0
+    )
 
     # Written whether or not this process or the worker noticed the switch yet: read back at once,
     # and still there once both moved (each within an eighth of the lease, on its next call).
@@ -284,7 +286,10 @@ def test_sqlite_wait_for_append_sees_another_connections_append(tmp_path: Path) 
 
 
 def test_on_ferretdb_waiting_for_appends_falls_back_to_polling(
-    mongo_url: str, settings: dict[str, Any], start_worker: Callable[..., WorkerProcess], external: Callable[..., Memory]
+    mongo_url: str,
+    settings: dict[str, Any],
+    start_worker: Callable[..., WorkerProcess],
+    external: Callable[..., Memory],
 ) -> None:
     from omega_memory_plugin.log.mongo import MongoEventLog, mongo_event_log
     from omega_memory_plugin.log.mongo_watch import wait_for_append_watching, wait_with_change_stream, watches

@@ -37,9 +37,19 @@ from omega_memory_plugin.providers import (
 
 TABLE = "agent_memories"
 ENV_VARS = (
-    "QDRANT_URL", "QDRANT_API_KEY", "QDRANT_DISTANCE", "MONGO_URL", "OMEGA_MONGO_URL", "MONGO_DATABASE",
-    "OMEGA_MONGO_DATABASE", "OMEGA_PATH", "OMEGA_LOG_URL", "OMEGA_INDEX_URL", "OMEGA_DISTANCE",
-    "OMEGA_EMBEDDER", "OMEGA_QDRANT_API_KEY",
+    "QDRANT_URL",
+    "QDRANT_API_KEY",
+    "QDRANT_DISTANCE",
+    "MONGO_URL",
+    "OMEGA_MONGO_URL",
+    "MONGO_DATABASE",
+    "OMEGA_MONGO_DATABASE",
+    "OMEGA_PATH",
+    "OMEGA_LOG_URL",
+    "OMEGA_INDEX_URL",
+    "OMEGA_DISTANCE",
+    "OMEGA_EMBEDDER",
+    "OMEGA_QDRANT_API_KEY",
 )
 
 
@@ -52,7 +62,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["edge", "qdrant-local", "in_memory"])
-async def provider(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MemoryProvider]:
+async def provider(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[MemoryProvider]:
     if request.param == "in_memory":
         opened: MemoryProvider = create_memory_provider("in_memory")
     else:
@@ -126,9 +138,15 @@ async def test_one_agents_records_are_never_returned_for_another(provider: Memor
 
 
 async def test_query_matches_every_metadata_key_exactly(provider: MemoryProvider) -> None:
-    await provider.store(TABLE, {"id": "m1", "vector": [1.0, 0.0], "agent_id": "a", "memory_type": "episodic", "content": "x"})
-    await provider.store(TABLE, {"id": "m2", "vector": [1.0, 0.0], "agent_id": "a", "memory_type": "semantic", "content": "y"})
-    await provider.store(TABLE, {"id": "m3", "vector": [1.0, 0.0], "agent_id": "ab", "memory_type": "episodic", "content": "z"})
+    await provider.store(
+        TABLE, {"id": "m1", "vector": [1.0, 0.0], "agent_id": "a", "memory_type": "episodic", "content": "x"}
+    )
+    await provider.store(
+        TABLE, {"id": "m2", "vector": [1.0, 0.0], "agent_id": "a", "memory_type": "semantic", "content": "y"}
+    )
+    await provider.store(
+        TABLE, {"id": "m3", "vector": [1.0, 0.0], "agent_id": "ab", "memory_type": "episodic", "content": "z"}
+    )
 
     hits = await provider.query(TABLE, {"vector": [1.0, 0.0], "agent_id": "a", "memory_type": "episodic"})
 
@@ -137,7 +155,9 @@ async def test_query_matches_every_metadata_key_exactly(provider: MemoryProvider
 
 async def test_query_without_vector_scans_in_id_order_without_score(provider: MemoryProvider) -> None:
     for rid in ("c", "a", "b"):
-        await provider.store(TABLE, {"id": rid, "vector": [0.5, 0.5], "agent_id": "a", "content": f"body {rid}", "importance": 0.9})
+        await provider.store(
+            TABLE, {"id": rid, "vector": [0.5, 0.5], "agent_id": "a", "content": f"body {rid}", "importance": 0.9}
+        )
     await provider.store(TABLE, {"id": "z", "vector": [0.5, 0.5], "agent_id": "b", "content": "b"})
 
     rows = await provider.query(TABLE, {"agent_id": "a"})
@@ -175,7 +195,9 @@ async def test_dict_content_round_trips_as_a_dict(provider: MemoryProvider) -> N
     # OMEGA code stores structured bodies: {"content": {"message": ...}}.
     body = {"message": "test", "turn": 3, "tags": ["x", "y"]}
     rid = await provider.store(TABLE, {"vector": [0.1] * 8, "agent_id": "test_agent", "content": body})
-    await provider.store(TABLE, {"id": "plain", "vector": [0.2] * 8, "agent_id": "test_agent", "content": '{"not": "a dict"}'})
+    await provider.store(
+        TABLE, {"id": "plain", "vector": [0.2] * 8, "agent_id": "test_agent", "content": '{"not": "a dict"}'}
+    )
 
     hits = await provider.query(TABLE, {"vector": [0.1] * 8, "agent_id": "test_agent"})
 
@@ -358,7 +380,9 @@ async def test_cosine_is_the_default_distance(tmp_path: Path) -> None:
     assert math.isclose(hits[0]["score"], 1.0, rel_tol=1e-5)
 
 
-def test_qdrant_url_selects_the_server_index_without_connecting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_qdrant_url_selects_the_server_index_without_connecting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("QDRANT_URL", "https://qdrant.example:6333")
     monkeypatch.setenv("QDRANT_API_KEY", "secret")
     monkeypatch.setenv("QDRANT_DISTANCE", "euclid")
@@ -379,7 +403,9 @@ def test_arguments_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = QdrantMemoryProvider.memory_settings(url="http://from-arg:6333", distance=Distance.COSINE, api_key="k")
 
     assert (settings.index_url, settings.distance, settings.qdrant_api_key) == (
-        "http://from-arg:6333", Distance.COSINE, "k",
+        "http://from-arg:6333",
+        Distance.COSINE,
+        "k",
     )
 
 
@@ -432,7 +458,9 @@ async def test_mongo_provider_reads_its_url_from_env(
         await provider.close()
 
 
-def test_mongo_provider_unreachable_server_raises_after_the_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_mongo_provider_unreachable_server_raises_after_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("OMEGA_MONGO_TIMEOUT_SECONDS", "0.5")
     with pytest.raises(EventLogError, match="unreachable"):
         MongoMemoryProvider(url="mongodb://127.0.0.1:1", path=tmp_path / "m")

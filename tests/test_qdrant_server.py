@@ -29,8 +29,8 @@ from omega_memory_plugin.filters import parse_filter
 from omega_memory_plugin.index.base import IndexState, SearchQuery
 from omega_memory_plugin.index.qdrant import SERVER_LAYOUT, QdrantProjection
 from omega_memory_plugin.settings import Settings
-from omega_memory_plugin.testing.servers import qdrant as qdrant_server
 from omega_memory_plugin.testing.builders import Recorder, created, upserted
+from omega_memory_plugin.testing.servers import qdrant as qdrant_server
 from omega_memory_plugin.testing.servers.qdrant import QdrantServer, free_port
 
 
@@ -70,7 +70,9 @@ def _refused(port: int) -> bool:
 # -- the binary ------------------------------------------------------------------------------------
 
 
-def test_binary_is_decompressed_once_into_the_cache_and_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_binary_is_decompressed_once_into_the_cache_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(qdrant_server, "CACHE", tmp_path / "cache")
     binary = qdrant_server.qdrant_binary()
     assert binary == tmp_path / "cache" / "qdrant-v1.19.0"
@@ -81,7 +83,9 @@ def test_binary_is_decompressed_once_into_the_cache_and_verified(tmp_path: Path,
     assert [p.name for p in binary.parent.iterdir()] == [binary.name]  # no partial file left
 
 
-def test_an_archive_of_another_binary_is_refused_and_nothing_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_archive_of_another_binary_is_refused_and_nothing_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = tmp_path / "qdrant.xz"
     archive.write_bytes(lzma.compress(b"not the qdrant binary"))
     monkeypatch.setenv("OMEGA_TEST_QDRANT_XZ", str(archive))
@@ -91,7 +95,9 @@ def test_an_archive_of_another_binary_is_refused_and_nothing_is_cached(tmp_path:
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_a_missing_archive_says_where_it_was_looked_for_and_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_archive_says_where_it_was_looked_for_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OMEGA_TEST_QDRANT_XZ", str(tmp_path / "nowhere.xz"))
     monkeypatch.setattr(qdrant_server, "CACHE", tmp_path / "cache")
     with pytest.raises(FileNotFoundError, match=r"nowhere\.xz.*OMEGA_TEST_QDRANT_XZ.*OMEGA_TEST_QDRANT_URL"):
@@ -111,7 +117,10 @@ def test_server_starts_on_a_refused_port_with_telemetry_off_and_restarts_on_its_
         assert _get(server.url + "/")["version"] == "1.19.0"
         assert "Telemetry reporting disabled" in server.log_path.read_text()
         request = urllib.request.Request(
-            server.url + "/collections/kept", data=b'{"vectors": {}}', method="PUT", headers={"Content-Type": "application/json"}
+            server.url + "/collections/kept",
+            data=b'{"vectors": {}}',
+            method="PUT",
+            headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=5).close()
 
@@ -140,13 +149,22 @@ def test_the_session_server_fixture_is_ready(qdrant_server: str) -> None:
 
 async def _load(projection: QdrantProjection) -> None:
     record = Recorder()
-    await projection.apply(record(created(), upserted("a", [1, 0, 0, 0], metadata={"topic": "green tea"}),
-                                  upserted("b", [0, 1, 0, 0], metadata={"topic": "coffee"})))
+    await projection.apply(
+        record(
+            created(),
+            upserted("a", [1, 0, 0, 0], metadata={"topic": "green tea"}),
+            upserted("b", [0, 1, 0, 0], metadata={"topic": "coffee"}),
+        )
+    )
 
 
 @pytest.mark.parametrize(
     "spec",
-    [{"topic": {"$text": "tea"}}, {"$or": [{"topic": "coffee"}, {"topic": {"$text": "tea"}}]}, {"$not": {"topic": {"$text": "t"}}}],
+    [
+        {"topic": {"$text": "tea"}},
+        {"$or": [{"topic": "coffee"}, {"topic": {"$text": "tea"}}]},
+        {"$not": {"topic": {"$text": "t"}}},
+    ],
     ids=["text", "inside-or", "inside-not"],
 )
 async def test_text_filter_raises_a_typed_error_naming_the_server_version(
@@ -184,7 +202,9 @@ async def test_the_server_itself_rejects_match_substring(qdrant_119: QdrantServe
 
 def test_memory_search_with_text_filter_raises_the_typed_error(qdrant_119: QdrantServer, tmp_path: Path) -> None:
     settings = Settings(qdrant_prefix=_prefix())
-    with Memory(log_url=f"sqlite:///{tmp_path}/log.db", index_url=qdrant_119.url, embedder="hash:16", settings=settings) as memory:
+    with Memory(
+        log_url=f"sqlite:///{tmp_path}/log.db", index_url=qdrant_119.url, embedder="hash:16", settings=settings
+    ) as memory:
         memory.upsert("green tea", id="a", metadata={"topic": "green tea"})
         with pytest.raises(UnsupportedFilterError, match="upgrade the server"):
             memory.search(text="tea", filter={"topic": {"$text": "tea"}})
@@ -213,13 +233,22 @@ async def test_server_re_reads_some_floats_a_ulp_off(qdrant_119: QdrantServer) -
 async def test_exact_numbers_match_through_the_projection(projection: QdrantProjection) -> None:
     value = 2.373829056313949e-206
     record = Recorder()
-    await projection.apply(record(created(), upserted("a", [1, 0, 0, 0], metadata={"x": value, "l": [1, value], "n": {"y": 2}}),
-                                  upserted("b", [0, 1, 0, 0], metadata={"x": 2.3738290563139486e-206, "n": {"y": 2.0}})))
+    await projection.apply(
+        record(
+            created(),
+            upserted("a", [1, 0, 0, 0], metadata={"x": value, "l": [1, value], "n": {"y": 2}}),
+            upserted("b", [0, 1, 0, 0], metadata={"x": 2.3738290563139486e-206, "n": {"y": 2.0}}),
+        )
+    )
     (a,) = await projection.get("c", "ns", ["a"])
     assert a.metadata["x"] == value
     cases: list[tuple[dict[str, Any], list[str]]] = [
-        ({"x": value}, ["a"]), ({"l": value}, ["a"]), ({"x": {"$ne": value}}, ["b"]), ({"x": {"$in": [value, 7]}}, ["a"]),
-        ({"x": {"$nin": [value]}}, ["b"]), ({"n.y": 2}, ["a", "b"]),  # 2 and 2.0 are one number
+        ({"x": value}, ["a"]),
+        ({"l": value}, ["a"]),
+        ({"x": {"$ne": value}}, ["b"]),
+        ({"x": {"$in": [value, 7]}}, ["a"]),
+        ({"x": {"$nin": [value]}}, ["b"]),
+        ({"n.y": 2}, ["a", "b"]),  # 2 and 2.0 are one number
     ]
     for spec, ids in cases:
         assert sorted(r.id for r in await projection.scan("c", "ns", parse_filter(spec))) == ids, spec

@@ -40,5 +40,7 @@ def test_the_demo_leaves_a_memory_the_printed_commands_explore(tmp_path: Path) -
         arguments = shlex.split(command)[1:]
         output = run([sys.executable, "-m", "omega_memory_plugin.cli", *arguments], tmp_path)
         assert output.strip(), command
-    history = run([sys.executable, "-m", "omega_memory_plugin.cli", "history", "pref-tea", "--namespace", "ada"], tmp_path)
+    history = run(
+        [sys.executable, "-m", "omega_memory_plugin.cli", "history", "pref-tea", "--namespace", "ada"], tmp_path
+    )
     assert "Ada switched to oolong tea" in history

@@ -20,7 +20,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-READMES = [ROOT / "README.md", ROOT / "adapters" / "langchain" / "README.md", ROOT / "adapters" / "llama_index" / "README.md"]
+READMES = [
+    ROOT / "README.md",
+    ROOT / "adapters" / "langchain" / "README.md",
+    ROOT / "adapters" / "llama_index" / "README.md",
+]
 BLOCK = re.compile(r"(?:<!-- readme-test: (?P<marker>[a-z ]+) -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M)
 
 
@@ -59,7 +63,9 @@ def test_the_blocks_run_as_written(
             if block.servers:
                 mongo = request.getfixturevalue("mongo_url")
                 qdrant = request.getfixturevalue("qdrant_url")
-                code = re.sub(r"mongodb://localhost:27017/omega[^\"']*", mongo, code).replace("http://localhost:6333", qdrant)
+                code = re.sub(r"mongodb://localhost:27017/omega[^\"']*", mongo, code).replace(
+                    "http://localhost:6333", qdrant
+                )
             compiled = compile(code, f"{readme.name}:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             result = eval(compiled, namespace)  # noqa: S307 - our own documentation, run on purpose
             if asyncio.iscoroutine(result):

@@ -27,7 +27,9 @@ def _apply(memory: Memory, operations: list[tuple], reference: dict[tuple[str, s
     for op in operations:
         if op[0] == "upsert":
             _, memory_id, namespace, vector, group = op
-            memory.upsert(f"{memory_id}@{namespace}", id=memory_id, vectors=vector, namespace=namespace, metadata={"g": group})
+            memory.upsert(
+                f"{memory_id}@{namespace}", id=memory_id, vectors=vector, namespace=namespace, metadata={"g": group}
+            )
             reference[(namespace, memory_id)] = (vector, group)
         elif op[0] == "delete":
             memory.delete(op[1], namespace=op[2])
@@ -68,7 +70,11 @@ def test_rebuilt_index_answers_like_the_live_one(operations: list[tuple], querie
             unit = np.asarray(q) / np.linalg.norm(q)
             for namespace in ("n1", "n2"):
                 exact = sorted(
-                    (float(np.dot(unit, np.asarray(v) / np.linalg.norm(v))) for (ns, _), (v, _) in reference.items() if ns == namespace),
+                    (
+                        float(np.dot(unit, np.asarray(v) / np.linalg.norm(v)))
+                        for (ns, _), (v, _) in reference.items()
+                        if ns == namespace
+                    ),
                     reverse=True,
                 )[:3]
                 got = [h.score or 0.0 for h in memory.search(q, namespace=namespace, limit=3)]

@@ -41,7 +41,9 @@ SCALARS = st.one_of(
     st.sampled_from([5e-324, -0.0, 1e308, 937.9228155259179, 0.1]),
     st.text(CHARS, max_size=20),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3), max_leaves=8)
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3), max_leaves=8
+)
 METADATA = st.dictionaries(KEYS, VALUES, max_size=5)
 VECTORS = st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=4, max_size=4).filter(
     lambda v: any(abs(x) > 1e-3 for x in v)
@@ -52,7 +54,10 @@ BACKEND_URLS = {
     "sqlite+edge": lambda tmp, mongo, qdrant: {"path": tmp / "m"},
     "memory+memory": lambda tmp, mongo, qdrant: {"log_url": "memory://", "index_url": "memory://"},
     "mongo+qdrant-server": lambda tmp, mongo, qdrant: {"log_url": mongo, "index_url": qdrant},
-    "sqlite+qdrant-local": lambda tmp, mongo, qdrant: {"log_url": f"sqlite:///{tmp}/log.db", "index_url": "qdrant-local://:memory:"},
+    "sqlite+qdrant-local": lambda tmp, mongo, qdrant: {
+        "log_url": f"sqlite:///{tmp}/log.db",
+        "index_url": "qdrant-local://:memory:",
+    },
 }
 EXAMPLES = {"mongo+qdrant-server": 40, "sqlite+qdrant-local": 40}
 
@@ -102,15 +107,20 @@ def test_every_accepted_write_round_trips_everywhere(memory: Memory, examples: i
     written: dict[str, dict[str, tuple[Any, ...]]] = {}  # namespace -> id -> (text, metadata, version)
     vectors: dict[tuple[str, str], np.ndarray] = {}
 
-    @settings(max_examples=examples, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(namespace=IDS, writes=st.lists(WRITE, min_size=1, max_size=4))
     def check(namespace: str, writes: list[tuple[str, str, dict[str, Any], list[float]]]) -> None:
         namespace = f"{next(counter)}\x1f{namespace}"
         expected: dict[str, tuple[Any, ...]] = {}
         with memory.transaction() as tx:
             for memory_id, text, metadata, vector in writes:
-                tx.upsert(text, id=memory_id, metadata=metadata, vectors=vector, namespace=namespace, collection="exact")
+                tx.upsert(
+                    text, id=memory_id, metadata=metadata, vectors=vector, namespace=namespace, collection="exact"
+                )
                 version = expected[memory_id][2] + 1 if memory_id in expected else 1
                 expected[memory_id] = (text, exact(metadata), version)
                 vectors[(namespace, memory_id)] = np.asarray(vector, np.float32)
@@ -120,7 +130,9 @@ def test_every_accepted_write_round_trips_everywhere(memory: Memory, examples: i
         assert snapshot(got) == expected
         for record in got:
             assert record.vectors is not None
-            np.testing.assert_array_equal(np.asarray(record.vectors["dense"], np.float32), vectors[(namespace, record.id)])
+            np.testing.assert_array_equal(
+                np.asarray(record.vectors["dense"], np.float32), vectors[(namespace, record.id)]
+            )
         assert snapshot(memory.scan(limit=None, **scope)) == expected
         for memory_id in expected:
             hits = memory.search(vectors[(namespace, memory_id)].tolist(), limit=len(expected), exact=True, **scope)

@@ -70,9 +70,7 @@ def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.2)
 
 
-def test_a_lagging_process_never_overwrites_a_newer_version(
-    start: Callable[..., AppProcess], tmp_path: Path
-) -> None:
+def test_a_lagging_process_never_overwrites_a_newer_version(start: Callable[..., AppProcess], tmp_path: Path) -> None:
     hold = tmp_path / "hold"
     lagging = start(plugins="hold", env={"OMEGA_TEST_HOLD": str(hold)})
     hold.touch()
@@ -149,9 +147,7 @@ def test_two_rebuilds_at_once_leave_a_live_generation(
 
 
 @pytest.mark.parametrize("trial", range(3))
-def test_processes_opening_a_fresh_prefix_agree_on_one_generation(
-    start: Callable[..., AppProcess], trial: int
-) -> None:
+def test_processes_opening_a_fresh_prefix_agree_on_one_generation(start: Callable[..., AppProcess], trial: int) -> None:
     processes = [start(wait=False) for _ in range(3)]
     names = {process.ready() for process in processes}
     assert len(names) == 1, names

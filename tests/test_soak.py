@@ -28,10 +28,14 @@ LEASE = 4.0
 
 
 def acknowledged(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    return [
+        json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines() if line
+    ]
 
 
-def test_four_processes_a_rebuild_and_a_kill(tmp_path: Path, mongo_url: str, qdrant_url: str, qdrant_prefix: str) -> None:
+def test_four_processes_a_rebuild_and_a_kill(
+    tmp_path: Path, mongo_url: str, qdrant_url: str, qdrant_prefix: str
+) -> None:
     settings = {
         "log_url": mongo_url,
         "index_url": qdrant_url,

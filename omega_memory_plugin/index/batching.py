@@ -76,7 +76,9 @@ def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
             yield current
             current = None
         if event.type == "collection.created":
-            yield WriteOp("create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance))
+            yield WriteOp(
+                "create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance)
+            )
         else:
             yield WriteOp("erase", event.collection, namespace=event.namespace, position=event.position)
     if current is not None:

@@ -96,7 +96,6 @@ def _locked_message(root: Path) -> str:
     )
 
 
-
 def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as handle:

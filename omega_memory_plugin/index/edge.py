@@ -35,9 +35,14 @@ import qdrant_edge as qe
 from ..errors import DirectoryLockedError, IndexUnavailableError
 from ..events import Distance, MemoryUpsertedEvent
 from ..filters import Node
+from ..hookspecs import hookimpl
 from ..records import MemoryRecord
+from ..settings import Settings
+from ..urls import scheme, url_path
 from .base import Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
+from .directory_lock import DirectoryLock, write_atomically
+from .edge_floats import edge_numbers
 from .payload import (
     LAYOUT,
     MEMORY_ID,
@@ -50,13 +55,8 @@ from .payload import (
     to_record,
     to_vectors,
 )
-from .directory_lock import DirectoryLock, write_atomically
-from .edge_floats import edge_numbers
 from .payload_indexes import IndexKind, wanted_indexes
 from .qdrant_filters import FilterVocabulary, scoped_filter
-from ..hookspecs import hookimpl
-from ..settings import Settings
-from ..urls import scheme, url_path
 
 # Every query is scoped to one namespace, so the graph is built per namespace (payload_m) and not
 # globally (m=0), as Qdrant advises for multitenancy. A namespace whose vectors fit under
@@ -234,7 +234,9 @@ class EdgeProjection(Projection):
         if collection in self._shards:
             return
         config = qe.EdgeConfig(
-            vectors={name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()},
+            vectors={
+                name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
+            },
             hnsw_config=_HNSW,
             wal_enabled=False,
         )
@@ -362,7 +364,9 @@ def _scroll(shard: qe.EdgeShard, condition: Any, with_payload: bool | list[str])
     """The payload of every point matching ``condition``, a page at a time."""
     offset = None
     while True:
-        page, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, filter=condition, with_payload=with_payload))
+        page, offset = shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=1000, filter=condition, with_payload=with_payload)
+        )
         for record in page:
             yield record.payload or {}
         if offset is None:

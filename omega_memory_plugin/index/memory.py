@@ -13,13 +13,13 @@ import numpy as np
 
 from ..events import Distance, vector_array
 from ..filters import Node, matches
+from ..hookspecs import hookimpl
 from ..records import MemoryRecord
+from ..settings import Settings
+from ..urls import scheme
 from .base import Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
 from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
-from ..hookspecs import hookimpl
-from ..settings import Settings
-from ..urls import scheme
 
 
 @dataclass(slots=True)

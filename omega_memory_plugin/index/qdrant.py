@@ -258,9 +258,7 @@ class QdrantProjection(Projection):
     async def _discover(self) -> dict[str, str]:
         response = await self.client.get_collections()
         qualifier = self._qualifier
-        return {
-            c.name[len(qualifier) :]: c.name for c in response.collections if c.name.startswith(qualifier)
-        }
+        return {c.name[len(qualifier) :]: c.name for c in response.collections if c.name.startswith(qualifier)}
 
     @property
     def has_substring(self) -> bool:
@@ -381,7 +379,9 @@ class QdrantProjection(Projection):
             )
             # Every read leaves tombstones out (qdrant_conditional.live_only): index the flag so
             # that condition is answered from the index, not by loading each candidate's payload.
-            await self.client.create_payload_index(qualified, DELETED, field_schema=models.PayloadSchemaType.BOOL, wait=True)
+            await self.client.create_payload_index(
+                qualified, DELETED, field_schema=models.PayloadSchemaType.BOOL, wait=True
+            )
         self._collections[collection] = qualified
 
     async def flush(self) -> None:

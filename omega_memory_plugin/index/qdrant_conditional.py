@@ -122,7 +122,9 @@ async def erase(
                 models.FieldCondition(key=POSITION, range=models.Range(gte=position, lte=position)),
             ]
         )
-        await client.delete_vectors(collection, list(vector_names), points=models.FilterSelector(filter=erased), wait=True)
+        await client.delete_vectors(
+            collection, list(vector_names), points=models.FilterSelector(filter=erased), wait=True
+        )
 
 
 def is_live(payload: dict[str, Any] | None) -> bool:

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from ..events import Event, StreamKey
-from .base import EventLog, StreamHead, as_utc
-from .versioning import Envelope, Head, LiveState, NamespaceKey, plan_commit, stream_heads
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme
+from .base import EventLog, StreamHead, as_utc
+from .versioning import Envelope, Head, LiveState, NamespaceKey, plan_commit, stream_heads
 
 
 class InMemoryEventLog(EventLog):

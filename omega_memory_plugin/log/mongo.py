@@ -65,10 +65,19 @@ from .mongo_codec import (
 )
 from .mongo_errors import SETTING, Backoff, check_hosts_resolve, first_reason, retrying, translate
 from .mongo_migration import migrate_if_needed
-from .mongo_state import ChainCache, StateView
 from .mongo_ring import SLOTS, copy_in, copy_of, is_marker, is_whole, overtaken, ring_update, slot_id
+from .mongo_state import ChainCache, StateView
 from .mongo_watch import wait_for_append_watching
-from .versioning import ERASED, UPSERTED, NamespaceKey, erased_at, is_memory, namespace_stream, plan_commit, stream_heads
+from .versioning import (
+    ERASED,
+    UPSERTED,
+    NamespaceKey,
+    erased_at,
+    is_memory,
+    namespace_stream,
+    plan_commit,
+    stream_heads,
+)
 
 __all__ = ["MAX_COMMIT_BYTES", "MongoEventLog", "database_name", "mongo_event_log"]
 
@@ -171,6 +180,13 @@ class MongoEventLog(EventLog):
     async def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
         return await retrying(what, call, self.timeout)
 
+    async def _commit_at(self, start: int, fields: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """The commit starting at ``start`` (one exact lookup, retried), or None."""
+        doc: dict[str, Any] | None = await self._retrying(
+            "reading the log", lambda: self.chain.find_one({"_id": position_id(start)}, fields)
+        )
+        return doc
+
     # -- opening: constant time, whatever the log's length ---------------------------------------
 
     async def open(self) -> None:
@@ -258,9 +274,7 @@ class MongoEventLog(EventLog):
             if reach == "ring" or (reach == "acknowledged" and not await self._ring_holds_from(self._next)):
                 return
             position = self._next
-            doc = await self._retrying(
-                "reading the log", lambda: self.chain.find_one({"_id": position_id(position)}, ENVELOPE_FIELDS)
-            )
+            doc = await self._commit_at(position, ENVELOPE_FIELDS)
             if doc is None:
                 return
             self._learn(doc)
@@ -289,7 +303,11 @@ class MongoEventLog(EventLog):
             copy = copy_of(slot, self._next)
             if copy is not None:
                 await self._learn_entry(copy)
-            elif overtaken(slot, self._next) and (latest := await self._latest_copied()) and start_of(latest) > self._next:
+            elif (
+                overtaken(slot, self._next)
+                and (latest := await self._latest_copied())
+                and start_of(latest) > self._next
+            ):
                 # A writer that was slow for a moment learns what it missed with one read and
                 # keeps its cache (which, dropped, would make its next appends look up every
                 # stream below the floor); an idle process skips.
@@ -328,9 +346,7 @@ class MongoEventLog(EventLog):
     async def _learn_entry(self, entry: Mapping[str, Any]) -> None:
         if is_marker(entry):  # a big commit: read it from the chain
             start = start_of(entry)
-            doc = await self._retrying(
-                "reading the log", lambda: self.chain.find_one({"_id": position_id(start)}, ENVELOPE_FIELDS)
-            )
+            doc = await self._commit_at(start, ENVELOPE_FIELDS)
             if doc is None:
                 raise EventLogError(f"the commit at position {start} is missing from the MongoDB log")
             entry = doc
@@ -444,7 +460,7 @@ class MongoEventLog(EventLog):
         recorded = view.recorded()
         found: dict[UUID, Event] = {}
         for start in sorted(set(recorded.values())):
-            doc = await self._retrying("reading the log", lambda: self.chain.find_one({"_id": position_id(start)}))
+            doc = await self._commit_at(start)
             if doc is None:
                 raise EventLogError(f"the commit at position {start} disappeared from the MongoDB log")
             found.update((e.event_id, e) for e in decode_commit(doc) if e.event_id in recorded)
@@ -713,7 +729,10 @@ class MongoEventLog(EventLog):
 
     async def stream(self, key: StreamKey) -> list[Event]:
         docs = await self._retrying("reading the log", lambda: self._find({"keys": stream_key(key)}))
-        mine = (lambda item: (item["c"], item["ns"], item["m"]) == key)
+
+        def mine(item: Mapping[str, Any]) -> bool:
+            return (item["c"], item["ns"], item["m"]) == key
+
         return [e for doc in docs for e in decode_commit(doc, mine)]
 
     async def collections(self) -> list[Event]:

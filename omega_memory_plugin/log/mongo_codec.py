@@ -34,7 +34,14 @@ WIDTH = 20  # digits of a position _id: 2**63 - 1 has 19
 
 #: What learning a commit needs: its size, time and every event's envelope and id, never the data.
 ENVELOPE_FIELDS: dict[str, int] = {
-    "n": 1, "at": 1, "events.id": 1, "events.type": 1, "events.c": 1, "events.ns": 1, "events.m": 1, "events.v": 1,
+    "n": 1,
+    "at": 1,
+    "events.id": 1,
+    "events.type": 1,
+    "events.c": 1,
+    "events.ns": 1,
+    "events.m": 1,
+    "events.v": 1,
 }
 #: What ``envelopes()`` reads: everything but the data and the vectors.
 WITHOUT_DATA: dict[str, int] = {"events.vec": 0, "events.data": 0, "events.json": 0}

@@ -82,7 +82,9 @@ def permanent_error(exc: BaseException, what: str) -> EventLogError | None:
 
 def unreachable(exc: BaseException, what: str, timeout: float) -> EventLogError:
     """Raised when a transient error outlasted the timeout."""
-    landed = " (a write that failed so may have landed: check history() before writing again)" if what == "append" else ""
+    landed = (
+        " (a write that failed so may have landed: check history() before writing again)" if what == "append" else ""
+    )
     return EventLogError(
         f"{what} failed: the MongoDB server stayed unreachable for {timeout:g} s ({first_reason(exc, 70)}); "
         f"check the server and {SETTING}{landed}"

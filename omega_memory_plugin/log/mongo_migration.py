@@ -31,7 +31,11 @@ _DUPLICATE = 11000
 
 def converted(doc: Mapping[str, Any]) -> dict[str, Any]:
     """An old commit in the new layout: a padded string ``_id`` and the ``ns`` scopes."""
-    return {**doc, "_id": position_id(int(doc["_id"])), **index_fields((e["c"], e["ns"], e["m"]) for e in doc["events"])}
+    return {
+        **doc,
+        "_id": position_id(int(doc["_id"])),
+        **index_fields((e["c"], e["ns"], e["m"]) for e in doc["events"]),
+    }
 
 
 async def migrate_if_needed(old: Any, chain: Any, meta: Any) -> int | None:
@@ -44,7 +48,9 @@ async def migrate_if_needed(old: Any, chain: Any, meta: Any) -> int | None:
     log.warning(
         "the MongoDB log in %s uses the layout before issue 10 (integer _id); copying it once into %s. "
         "%s is left as it is; stop writers of older releases before this runs",
-        old.full_name, chain.full_name, old.full_name,
+        old.full_name,
+        chain.full_name,
+        old.full_name,
     )
     copied, last, batch = 0, None, []
     async for doc in old.find({}).sort("_id", 1):

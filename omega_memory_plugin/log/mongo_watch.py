@@ -51,9 +51,7 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def wait_with_change_stream(
-    collection: Any, ready: Callable[[], Awaitable[bool]], timeout: float
-) -> bool | None:
+async def wait_with_change_stream(collection: Any, ready: Callable[[], Awaitable[bool]], timeout: float) -> bool | None:
     """Wait until ``ready()`` is true, re-checking it whenever a document is inserted into
     ``collection``; give up after ``timeout`` seconds.
 
@@ -121,7 +119,9 @@ async def wait_for_append_watching(
             _NO_CHANGE_STREAMS.add(log)
             logger.info(
                 "the MongoDB server of %s has no change streams (FerretDB, or a mongod that is not a replica set "
-                "member): waiting for appends by polling every %.2f s", log.name, poll,
+                "member): waiting for appends by polling every %.2f s",
+                log.name,
+                poll,
             )
     return await EventLog.wait_for_append(log, after, timeout, poll)
 

@@ -24,11 +24,11 @@ from uuid import UUID
 
 from ..errors import EventLogError
 from ..events import Event, StreamKey, decode_event
-from .base import Envelope, EventLog, StreamHead, as_utc
-from .versioning import Head, NamespaceKey, plan_commit, stream_heads
 from ..hookspecs import hookimpl
 from ..settings import Settings
 from ..urls import scheme, url_path
+from .base import Envelope, EventLog, StreamHead, as_utc
+from .versioning import Head, NamespaceKey, plan_commit, stream_heads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -64,8 +64,7 @@ ALIVE_SINCE_SQL = (
     "AND later.namespace = e.namespace AND later.memory_id = e.memory_id AND later.version > e.version)"
 )
 _COLUMNS = (
-    "position, event_id, type, collection, namespace, memory_id, version, "
-    "recorded_at, schema_version, data, vectors"
+    "position, event_id, type, collection, namespace, memory_id, version, recorded_at, schema_version, data, vectors"
 )
 
 

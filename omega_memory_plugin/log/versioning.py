@@ -187,7 +187,11 @@ class CommitPlan:
         """The new events as stored: version, position and time set in one copy each."""
         return [
             event.model_copy(
-                update={"version": self.versions[event.event_id], "position": first_position + i, "recorded_at": recorded_at}
+                update={
+                    "version": self.versions[event.event_id],
+                    "position": first_position + i,
+                    "recorded_at": recorded_at,
+                }
             )
             for i, event in enumerate(self.new)
         ]
@@ -273,9 +277,7 @@ def memory_history(stream_events: Iterable[Event], namespace_events: Iterable[Ev
 
     ``stream_events`` is ``log.stream((c, ns, id))``, ``namespace_events`` is
     ``log.stream((c, ns, ""))``."""
-    merged = sorted(
-        [*stream_events, *(e for e in namespace_events if e.type == ERASED)], key=lambda e: e.position
-    )
+    merged = sorted([*stream_events, *(e for e in namespace_events if e.type == ERASED)], key=lambda e: e.position)
     history = []
     alive = False
     for event in merged:

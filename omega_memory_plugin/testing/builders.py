@@ -20,7 +20,9 @@ from ..events import (
 )
 
 
-def created(collection: str = "c", vectors: Mapping[str, int] | None = None, distance: Distance = Distance.COSINE) -> Event:
+def created(
+    collection: str = "c", vectors: Mapping[str, int] | None = None, distance: Distance = Distance.COSINE
+) -> Event:
     return CollectionCreatedEvent(
         collection=collection, data=CollectionCreated(vectors=dict(vectors or {"dense": 4}), distance=distance)
     )
@@ -36,7 +38,9 @@ def upserted(
     collection: str = "c",
     name: str = "dense",
 ) -> Event:
-    data = MemoryUpserted(text=text or f"text of {memory_id}", vectors={name: pack_vector(vector)}, metadata=metadata or {})
+    data = MemoryUpserted(
+        text=text or f"text of {memory_id}", vectors={name: pack_vector(vector)}, metadata=metadata or {}
+    )
     return MemoryUpsertedEvent(collection=collection, namespace=namespace, memory_id=memory_id, data=data)
 
 
@@ -62,6 +66,8 @@ class Recorder:
             version = self.versions.get(event.stream, 0) + 1
             self.versions[event.stream] = version
             stamped.append(
-                event.model_copy(update={"position": self.position, "version": version, "recorded_at": datetime.now(UTC)})
+                event.model_copy(
+                    update={"position": self.position, "version": version, "recorded_at": datetime.now(UTC)}
+                )
             )
         return stamped

@@ -56,9 +56,20 @@ class EventLogConformance:
 
     async def test_events_round_trip_exactly(self, log: EventLog) -> None:
         vector = [0.1, -2.5, 3.25e-7, 1e30]
-        metadata = {"topic": "tea", "n": 3, "f": 1.5, "ok": True, "none": None, "tags": ["a", "b"],
-                    "nested": {"deep": {"x": "é✓"}}, "grid": [[1, 2.5], [], [[None]]], "big": 2**63 - 1,
-                    "ulp": 937.9228155259179, "neg0": -0.0, "nul": "a\x00b"}
+        metadata = {
+            "topic": "tea",
+            "n": 3,
+            "f": 1.5,
+            "ok": True,
+            "none": None,
+            "tags": ["a", "b"],
+            "nested": {"deep": {"x": "é✓"}},
+            "grid": [[1, 2.5], [], [[None]]],
+            "big": 2**63 - 1,
+            "ulp": 937.9228155259179,
+            "neg0": -0.0,
+            "nul": "a\x00b",
+        }
         event = upserted("ü-1#x", vector, text="naïve text ✓", metadata=metadata)
         (stored,) = await log.append([event])
         (read,) = await read_all(log)
@@ -135,7 +146,9 @@ class EventLogConformance:
         assert ("c", "ns", "missing") not in heads
 
     async def test_same_id_in_other_namespace_is_another_stream(self, log: EventLog) -> None:
-        recorded = await log.append([upserted("a", [1, 0, 0, 0], namespace="x"), upserted("a", [1, 0, 0, 0], namespace="y")])
+        recorded = await log.append(
+            [upserted("a", [1, 0, 0, 0], namespace="x"), upserted("a", [1, 0, 0, 0], namespace="y")]
+        )
         assert [e.version for e in recorded] == [1, 1]
 
     async def test_collections_lists_collection_events(self, log: EventLog) -> None:
@@ -200,8 +213,13 @@ class EventLogConformance:
         assert await alive(log, NS) == {NS: (1, True)}
 
     async def test_erase_ends_only_its_own_namespace_in_its_own_collection(self, log: EventLog) -> None:
-        await log.append([upserted("x", [1, 0, 0, 0]), upserted("x", [1, 0, 0, 0], namespace="o"),
-                          upserted("x", [1, 0, 0, 0], collection="d")])
+        await log.append(
+            [
+                upserted("x", [1, 0, 0, 0]),
+                upserted("x", [1, 0, 0, 0], namespace="o"),
+                upserted("x", [1, 0, 0, 0], collection="d"),
+            ]
+        )
         await log.append([erased()])
         found = await alive(log, X, ("c", "o", "x"), ("d", "ns", "x"))
         assert found == {X: (1, False), ("c", "o", "x"): (1, True), ("d", "ns", "x"): (1, True)}
@@ -288,7 +306,10 @@ class EventLogConformance:
         x_history = memory_history(await log.stream(X), await log.stream(NS))
         y_history = memory_history(await log.stream(Y), await log.stream(NS))
         assert [(e.type, e.version) for e in x_history] == [
-            ("memory.upserted", 1), ("memory.deleted", 2), ("memory.upserted", 3), ("namespace.erased", 2)
+            ("memory.upserted", 1),
+            ("memory.deleted", 2),
+            ("memory.upserted", 3),
+            ("namespace.erased", 2),
         ]
         assert x_history[-1] == e2 and y_history[-1] == e1
         assert [e.type for e in y_history] == ["memory.upserted", "namespace.erased"]
@@ -301,8 +322,14 @@ class EventLogConformance:
         assert await envelopes_all(log, from_position=2, until=4) == [Envelope.of(e) for e in events[2:4]]
         assert [len(b) async for b in log.envelopes(batch=4)] == [4, 2]
         envelope = (await envelopes_all(log))[1]
-        assert (envelope.collection, envelope.namespace, envelope.memory_id, envelope.type, envelope.version,
-                envelope.position) == ("c", "ns", "x", "memory.upserted", 1, 2)
+        assert (
+            envelope.collection,
+            envelope.namespace,
+            envelope.memory_id,
+            envelope.type,
+            envelope.version,
+            envelope.position,
+        ) == ("c", "ns", "x", "memory.upserted", 1, 2)
         state = LiveState()
         async for batch in log.envelopes():
             state.apply(batch)
@@ -330,7 +357,9 @@ class EventLogConformance:
         assert [e.recorded_at for e in await read_all(log)] == [then, then]
         assert await log.position_at(then) == recorded[-1].position
         assert await log.position_at(then - timedelta(milliseconds=1)) == 0
-        naive = upserted("b", [0, 1, 0, 0]).model_copy(update={"recorded_at": (then + timedelta(days=1)).replace(tzinfo=None)})
+        naive = upserted("b", [0, 1, 0, 0]).model_copy(
+            update={"recorded_at": (then + timedelta(days=1)).replace(tzinfo=None)}
+        )
         (b,) = await log.append([naive])
         assert b.recorded_at == then + timedelta(days=1)  # a naive time is UTC
         (now,) = await log.append([upserted("c", [0, 0, 1, 0])])  # without a time: now

@@ -88,8 +88,21 @@ def _exact_floats(n: int, seed: int = 7) -> list[float]:
     """Floats that a lossy encoder or parser gets wrong: edge cases, then random bit patterns (every
     exponent, subnormals included) and random decimals of several magnitudes."""
     floats = [
-        0.0, -0.0, 5e-324, -5e-324, 1e-310, 2.2250738585072009e-308, 2.2250738585072014e-308, 1e308,
-        1.7976931348623157e308, -1.7976931348623157e308, 0.1, 1 / 3, 937.9228155259179, 2.0**53, 2.0**63,
+        0.0,
+        -0.0,
+        5e-324,
+        -5e-324,
+        1e-310,
+        2.2250738585072009e-308,
+        2.2250738585072014e-308,
+        1e308,
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        0.1,
+        1 / 3,
+        937.9228155259179,
+        2.0**53,
+        2.0**63,
     ]
     rng = random.Random(seed)
     while len(floats) < n:
@@ -104,9 +117,22 @@ def _exact_floats(n: int, seed: int = 7) -> list[float]:
 EXACT_FLOATS = _exact_floats(240)
 EXACT_INTS = [0, -1, 1, 2**53 + 1, -(2**53 + 1), 2**63 - 1, -(2**63 - 1), -(2**63)]
 EXACT_STRINGS = [
-    "", " ", "\x00", "a\x00b", "\x01\x1f\x7f\x85", "\t\n\r", '"quoted" \\ back\\slash', "\u2028\u2029",
-    "\U0001f642 emoji", "\u00e9 e\u0301 composed and not", "\u05e9\u05dc\u05d5\u05dd", "\u4e2d\u6587",
-    "\ud7ff\ue000\uffff\U0010ffff", "{\"not\": \"json\"}", "a.b", "metadata.x",
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\x01\x1f\x7f\x85",
+    "\t\n\r",
+    '"quoted" \\ back\\slash',
+    "\u2028\u2029",
+    "\U0001f642 emoji",
+    "\u00e9 e\u0301 composed and not",
+    "\u05e9\u05dc\u05d5\u05dd",
+    "\u4e2d\u6587",
+    "\ud7ff\ue000\uffff\U0010ffff",
+    '{"not": "json"}',
+    "a.b",
+    "metadata.x",
 ]
 # What a memory's metadata must come back as, exactly (types included): nested containers, empty
 # ones, keys with dots and other unusual keys, every JSON scalar.
@@ -134,7 +160,7 @@ def identical(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 
@@ -173,12 +199,22 @@ class ProjectionConformance:
     async def test_namespaces_never_see_each_other(self, projection: Projection) -> None:
         record = Recorder()
         vector = _vector(1)
-        await projection.apply(record(created(), upserted("same", vector, namespace="x", text="x"),
-                                      upserted("same", vector, namespace="y", text="y"), upserted("only-y", vector, namespace="y")))
+        await projection.apply(
+            record(
+                created(),
+                upserted("same", vector, namespace="x", text="x"),
+                upserted("same", vector, namespace="y", text="y"),
+                upserted("only-y", vector, namespace="y"),
+            )
+        )
         hits = await projection.search(SearchQuery("c", "x", np.array(vector, np.float32), "dense", limit=10))
         assert [(h.id, h.text) for h in hits] == [("same", "x")]
         assert [r.id for r in await projection.get("c", "x", ["same", "only-y"])] == ["same"]
-        assert (await projection.count("c", "x"), await projection.count("c", "y"), await projection.count("c")) == (1, 2, 3)
+        assert (await projection.count("c", "x"), await projection.count("c", "y"), await projection.count("c")) == (
+            1,
+            2,
+            3,
+        )
 
     async def test_get_keeps_order_skips_missing_and_returns_vectors(self, projection: Projection) -> None:
         _, vectors = await self._load(projection)
@@ -193,8 +229,13 @@ class ProjectionConformance:
 
     async def test_overwrite_delete_and_erase(self, projection: Projection) -> None:
         record, vectors = await self._load(projection, n=6)
-        await projection.apply(record(upserted("m1", vectors["m1"], text="new text"), deleted("m2"),
-                                      upserted("other", vectors["m3"], namespace="keep")))
+        await projection.apply(
+            record(
+                upserted("m1", vectors["m1"], text="new text"),
+                deleted("m2"),
+                upserted("other", vectors["m3"], namespace="keep"),
+            )
+        )
         (m1,) = await projection.get("c", "ns", ["m1"])
         assert (m1.text, m1.version) == ("new text", 2)
         assert await projection.count("c", "ns") == 5
@@ -217,14 +258,23 @@ class ProjectionConformance:
 
     async def test_same_memory_twice_in_one_batch_keeps_the_last(self, projection: Projection) -> None:
         record = Recorder()
-        await projection.apply(record(created(), upserted("a", _vector(1), text="one"), upserted("a", _vector(2), text="two"),
-                                      deleted("a"), upserted("a", _vector(3), text="three")))
+        await projection.apply(
+            record(
+                created(),
+                upserted("a", _vector(1), text="one"),
+                upserted("a", _vector(2), text="two"),
+                deleted("a"),
+                upserted("a", _vector(3), text="three"),
+            )
+        )
         (a,) = await projection.get("c", "ns", ["a"])
         assert (a.text, a.version) == ("three", 4)
         assert await projection.count("c", "ns") == 1
 
     @pytest.mark.parametrize("spec", FILTERS, ids=[str(f) for f in FILTERS])
-    async def test_filter_selects_what_the_reference_selects(self, projection: Projection, spec: dict[str, Any]) -> None:
+    async def test_filter_selects_what_the_reference_selects(
+        self, projection: Projection, spec: dict[str, Any]
+    ) -> None:
         record = Recorder()
         events = [created()] + [upserted(f"f{i}", _vector(i), metadata=meta) for i, meta in enumerate(FILTER_DATA)]
         events.append(upserted("other-ns", _vector(0), metadata=FILTER_DATA[0], namespace="elsewhere"))
@@ -233,7 +283,9 @@ class ProjectionConformance:
         expected = sorted(f"f{i}" for i, meta in enumerate(FILTER_DATA) if matches(node, meta))
         assert sorted(r.id for r in await projection.scan("c", "ns", node)) == expected
         assert await projection.count("c", "ns", node) == len(expected)
-        hits = await projection.search(SearchQuery("c", "ns", np.array(_vector(0), np.float32), "dense", limit=50, filter=node))
+        hits = await projection.search(
+            SearchQuery("c", "ns", np.array(_vector(0), np.float32), "dense", limit=50, filter=node)
+        )
         assert sorted(h.id for h in hits) == expected
 
     async def test_scan_orders_by_id_with_offset_and_limit(self, projection: Projection) -> None:
@@ -259,10 +311,18 @@ class ProjectionConformance:
             data = upserted(f"n{i}", _vector(i, 3), collection="multi", name="title")
             assert data.type == "memory.upserted"
             body = {"body": np.asarray(_vector(100 + i), "<f4").tobytes()}
-            events.append(data.model_copy(update={"data": data.data.model_copy(update={"vectors": {**data.data.vectors, **body}})}))
+            events.append(
+                data.model_copy(
+                    update={"data": data.data.model_copy(update={"vectors": {**data.data.vectors, **body}})}
+                )
+            )
         await projection.apply(record(*events))
-        by_title = await projection.search(SearchQuery("multi", "ns", np.array(_vector(2, 3), np.float32), "title", limit=1))
-        by_body = await projection.search(SearchQuery("multi", "ns", np.array(_vector(104), np.float32), "body", limit=1))
+        by_title = await projection.search(
+            SearchQuery("multi", "ns", np.array(_vector(2, 3), np.float32), "title", limit=1)
+        )
+        by_body = await projection.search(
+            SearchQuery("multi", "ns", np.array(_vector(104), np.float32), "body", limit=1)
+        )
         assert (by_title[0].id, by_body[0].id) == ("n2", "n4")
 
     async def test_unknown_collection_reads_empty(self, projection: Projection) -> None:
@@ -287,7 +347,14 @@ class ProjectionConformance:
 
     async def test_ids_and_namespaces_sharing_a_separator_stay_apart(self, projection: Projection) -> None:
         # Joining namespace and id with "\x1f" gave these pairs one point: a tenant overwrote another.
-        pairs = [("team", "a\x1fx"), ("team\x1fa", "x"), ("n\x00", "id"), ("n", "\x00id"), ('["n",', '"i"]'), ("n", "i")]
+        pairs = [
+            ("team", "a\x1fx"),
+            ("team\x1fa", "x"),
+            ("n\x00", "id"),
+            ("n", "\x00id"),
+            ('["n",', '"i"]'),
+            ("n", "i"),
+        ]
         record = Recorder()
         writes = [upserted(i, _vector(k), namespace=n, text=f"{n}|{i}") for k, (n, i) in enumerate(pairs)]
         await projection.apply(record(created(), *writes))
@@ -301,8 +368,15 @@ class ProjectionConformance:
 
     async def test_same_id_in_two_collections_is_two_memories(self, projection: Projection) -> None:
         record = Recorder()
-        await projection.apply(record(created("c"), created("d"), upserted("a", _vector(1), text="in c"),
-                                      upserted("a", _vector(1), text="in d", collection="d"), deleted("a")))
+        await projection.apply(
+            record(
+                created("c"),
+                created("d"),
+                upserted("a", _vector(1), text="in c"),
+                upserted("a", _vector(1), text="in d", collection="d"),
+                deleted("a"),
+            )
+        )
         assert await projection.get("c", "ns", ["a"]) == []
         assert [r.text for r in await projection.get("d", "ns", ["a"])] == ["in d"]
 
@@ -343,7 +417,9 @@ class ProjectionConformance:
                 want = sorted(f"f{k}" for k, v in enumerate(values) if matches(node, {"x": v}))
                 if sorted(r.id for r in await projection.scan("c", "ns", node, limit=None)) != want:
                     wrong.append(spec)
-        assert not wrong, f"{len(wrong)} of {3 * len(values[::2])} filters on exact floats answer wrongly, e.g. {wrong[:3]}"
+        assert not wrong, (
+            f"{len(wrong)} of {3 * len(values[::2])} filters on exact floats answer wrongly, e.g. {wrong[:3]}"
+        )
 
     # --- state, entries, repair (index/base.py) ---
 
@@ -376,16 +452,28 @@ class ProjectionConformance:
 
     async def test_entries_list_every_memory_with_its_version(self, projection: Projection) -> None:
         record = Recorder()
-        await projection.apply(record(created(), created("d"), upserted("a", _vector(1)), upserted("a", _vector(2)),
-                                      upserted("b", _vector(3), namespace="x\x1fy"), upserted("c", _vector(4), namespace="gone"),
-                                      upserted("d", _vector(5)), deleted("d"), upserted("e", _vector(6), collection="d")))
+        await projection.apply(
+            record(
+                created(),
+                created("d"),
+                upserted("a", _vector(1)),
+                upserted("a", _vector(2)),
+                upserted("b", _vector(3), namespace="x\x1fy"),
+                upserted("c", _vector(4), namespace="gone"),
+                upserted("d", _vector(5)),
+                deleted("d"),
+                upserted("e", _vector(6), collection="d"),
+            )
+        )
         assert sorted(await projection.entries("c"), key=str) == sorted(
             [Entry("ns", "a", 2), Entry("x\x1fy", "b", 1), Entry("gone", "c", 1)], key=str
         )
         assert await projection.entries("d") == [Entry("ns", "e", 1)]
         assert await projection.entries("never") == []
         await projection.apply(record(erased("gone")))
-        assert sorted(await projection.entries("c"), key=str) == sorted([Entry("ns", "a", 2), Entry("x\x1fy", "b", 1)], key=str)
+        assert sorted(await projection.entries("c"), key=str) == sorted(
+            [Entry("ns", "a", 2), Entry("x\x1fy", "b", 1)], key=str
+        )
 
     async def test_repair_writes_what_the_index_lacks(self, projection: Projection) -> None:
         # What verify(repair=True) does: re-project a memory's latest event whatever the index
@@ -422,7 +510,9 @@ class SharedProjectionConformance:
             (a,) = await index.get("c", "ns", ["a"])
             assert (a.text, a.version) == ("two", 2)
 
-    async def test_a_lagging_upsert_never_brings_back_a_deleted_memory(self, pair: tuple[Projection, Projection]) -> None:
+    async def test_a_lagging_upsert_never_brings_back_a_deleted_memory(
+        self, pair: tuple[Projection, Projection]
+    ) -> None:
         ahead, behind = pair
         events = Recorder()(created(), upserted("a", _vector(1)), upserted("b", _vector(2)), deleted("a"))
         await ahead.apply(events)
@@ -433,10 +523,14 @@ class SharedProjectionConformance:
             assert await index.count("c", "ns") == 1
             assert [e.memory_id for e in await index.entries("c")] == ["b"]
 
-    async def test_a_lagging_upsert_never_brings_back_an_erased_namespace(self, pair: tuple[Projection, Projection]) -> None:
+    async def test_a_lagging_upsert_never_brings_back_an_erased_namespace(
+        self, pair: tuple[Projection, Projection]
+    ) -> None:
         ahead, behind = pair
         record = Recorder()
-        events = record(created(), upserted("a", _vector(1)), upserted("b", _vector(2), namespace="other"), erased("ns"))
+        events = record(
+            created(), upserted("a", _vector(1)), upserted("b", _vector(2), namespace="other"), erased("ns")
+        )
         await ahead.apply(events)
         await behind.apply(events[:2])
         for index in pair:
@@ -456,8 +550,11 @@ class SharedProjectionConformance:
         # is 2: a's newer event (5) must still land, and b's (2) too.
         ahead, behind = pair
         events = Recorder()(
-            created(), upserted("b", _vector(1)), upserted("a", _vector(2), text="one"),
-            upserted("a", _vector(3), text="two"), upserted("a", _vector(4), text="three"),
+            created(),
+            upserted("b", _vector(1)),
+            upserted("a", _vector(2), text="one"),
+            upserted("a", _vector(3), text="two"),
+            upserted("a", _vector(4), text="three"),
         )
         await ahead.apply(events[:4])
         await behind.apply(events)

@@ -112,8 +112,20 @@ class WorkerProcess:
         env |= {"OMEGA_QDRANT_PREFIX": settings["qdrant_prefix"], "OMEGA_PROJECTOR": "external"}
         if "qdrant_lease_seconds" in settings:
             env["OMEGA_QDRANT_LEASE_SECONDS"] = str(settings["qdrant_lease_seconds"])
-        argv = [sys.executable, "-m", "omega_memory_plugin.cli", "--log-url", settings["log_url"],
-                "--index-url", settings["index_url"], "project", "--follow", "--health", "127.0.0.1:0", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "omega_memory_plugin.cli",
+            "--log-url",
+            settings["log_url"],
+            "--index-url",
+            settings["index_url"],
+            "project",
+            "--follow",
+            "--health",
+            "127.0.0.1:0",
+            *extra,
+        ]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []

@@ -175,9 +175,7 @@ class OmegaMemoryVectorStore(VectorStore):
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
         return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
 
-    async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[Document]:
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
         return [doc for doc, _ in await self.asimilarity_search_with_score_by_vector(embedding, k, **kwargs)]
 
     def similarity_search_with_score_by_vector(
@@ -282,7 +280,11 @@ class OmegaMemoryVectorStore(VectorStore):
     # -- helpers -------------------------------------------------------------------------------
 
     def _align(
-        self, texts: Iterable[str], metadatas: list[dict[str, Any]] | None, ids: Sequence[str | None] | None, kwargs: dict[str, Any]
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None,
+        ids: Sequence[str | None] | None,
+        kwargs: dict[str, Any],
     ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
         """Check that texts, metadatas and ids line up, give every text an id, and check the
         texts before they reach the embeddings (which would fail on a non-string in their own way)."""
@@ -294,7 +296,9 @@ class OmegaMemoryVectorStore(VectorStore):
         if metadatas is None:
             metadatas = [{} for _ in texts]
         if len(metadatas) != len(texts):
-            raise InvalidInputError(f"got {len(texts)} texts but {len(metadatas)} metadatas; give one metadata per text")
+            raise InvalidInputError(
+                f"got {len(texts)} texts but {len(metadatas)} metadatas; give one metadata per text"
+            )
         if ids is None:
             ids = [None] * len(texts)
         if isinstance(ids, str) or len(ids) != len(texts):

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import log_position
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from conftest import log_position
 from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore
 from omega_memory_plugin import Memory
 
@@ -54,7 +54,10 @@ ADD_CASES: dict[str, tuple[Callable[[OmegaMemoryVectorStore], Any], str]] = {
     "a number as text": (lambda s: s.add_texts([42]), "text must be a string, got int"),
     "None as text": (lambda s: s.add_texts(["ok", None]), "got NoneType"),
     "a non-string metadata key": (lambda s: s.add_texts(["a"], metadatas=[{1: "x"}]), "keys must be strings"),
-    "empty text": (lambda s: s.add_documents([Document(page_content="ok"), Document(page_content=" ")]), "text is empty"),
+    "empty text": (
+        lambda s: s.add_documents([Document(page_content="ok"), Document(page_content=" ")]),
+        "text is empty",
+    ),
     "an unknown option": (lambda s: s.add_texts(["a"], batch_size=3), "does not support"),
 }
 

@@ -6,19 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import log_position
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from conftest import log_position
 from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore
 from omega_memory_plugin import Memory
 
 TEAS = [
     Document(id="green", page_content="green tea from japan", metadata={"kind": "tea", "year": 2019, "tags": ["hot"]}),
-    Document(id="black", page_content="black tea from india", metadata={"kind": "tea", "year": 2021, "tags": ["hot", "milk"]}),
+    Document(
+        id="black", page_content="black tea from india", metadata={"kind": "tea", "year": 2021, "tags": ["hot", "milk"]}
+    ),
     Document(id="iced", page_content="iced tea with lemon", metadata={"kind": "tea", "year": 2023, "tags": ["cold"]}),
     Document(id="espresso", page_content="espresso coffee from italy", metadata={"kind": "coffee", "year": 2020}),
-    Document(id="latte", page_content="latte coffee with milk", metadata={"kind": "coffee", "year": 2022, "tags": ["milk"]}),
+    Document(
+        id="latte", page_content="latte coffee with milk", metadata={"kind": "coffee", "year": 2022, "tags": ["milk"]}
+    ),
 ]
 
 
@@ -80,7 +84,9 @@ async def test_mmr_async_and_with_filter(store: OmegaMemoryVectorStore) -> None:
     assert ids_of(docs) == {"espresso", "latte"}
     vector = OmegaHashEmbeddings(64).embed_query("tea")
     assert ids_of(store.max_marginal_relevance_search_by_vector(vector, k=5, filter={"kind": "tea"})) == {
-        "green", "black", "iced"
+        "green",
+        "black",
+        "iced",
     }
 
 
@@ -129,7 +135,8 @@ def test_every_write_is_an_event_and_a_replay_reproduces_the_store(store: OmegaM
     assert [(e.type, e.version) for e in history] == [("memory.upserted", 1), ("memory.upserted", 2)]
     assert history[1].data.embedding_model == "langchain:OmegaHashEmbeddings:hash:64"  # type: ignore[union-attr]
     assert [e.type for e in memory.history("espresso", namespace="tests", collection="langchain")] == [
-        "memory.upserted", "memory.deleted"
+        "memory.upserted",
+        "memory.deleted",
     ]
 
     def snapshot() -> list:
@@ -180,7 +187,10 @@ async def test_async_methods_use_async_embeddings_and_see_sync_writes(memory: Me
 
 def test_from_texts_opens_an_embedded_memory(tmp_path: Path) -> None:
     store = OmegaMemoryVectorStore.from_texts(
-        ["green tea", "black coffee"], OmegaHashEmbeddings(32), metadatas=[{"n": 1}, {"n": 2}], ids=["t", None],
+        ["green tea", "black coffee"],
+        OmegaHashEmbeddings(32),
+        metadatas=[{"n": 1}, {"n": 2}],
+        ids=["t", None],
         path=tmp_path / "m",
     )
     try:

@@ -9,8 +9,8 @@ import pytest
 from llama_index.core.base.llms.types import ImageBlock, TextBlock
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.memory import ChatMemoryBuffer
-
 from llama_index.vector_stores.omega_memory import OmegaChatStore
+
 from omega_memory_plugin import Memory
 
 
@@ -36,8 +36,15 @@ def log_position(memory: Memory) -> int:
 def conversation() -> list[ChatMessage]:
     return [
         ChatMessage(role=MessageRole.SYSTEM, content="You are terse."),
-        ChatMessage(role=MessageRole.USER, blocks=[TextBlock(text="what is this?"), ImageBlock(image=b"\x89PNG...", image_mimetype="image/png")]),
-        ChatMessage(role=MessageRole.ASSISTANT, content=None, additional_kwargs={"tool_calls": [{"id": "call-1", "name": "look"}]}),
+        ChatMessage(
+            role=MessageRole.USER,
+            blocks=[TextBlock(text="what is this?"), ImageBlock(image=b"\x89PNG...", image_mimetype="image/png")],
+        ),
+        ChatMessage(
+            role=MessageRole.ASSISTANT,
+            content=None,
+            additional_kwargs={"tool_calls": [{"id": "call-1", "name": "look"}]},
+        ),
         ChatMessage(role=MessageRole.TOOL, content="a cat", additional_kwargs={"tool_call_id": "call-1"}),
         ChatMessage(role=MessageRole.ASSISTANT, content="A cat."),
     ]

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from llama_index.vector_stores.omega_memory.testing import VectorStoreConformance
+
 from omega_memory_plugin import Memory
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
-from llama_index.core.vector_stores.utils import node_to_metadata_dict, metadata_dict_to_node
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from omega_memory_plugin import MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError

@@ -49,8 +49,18 @@ DIM = 4
 GREEN, COFFEE, ICED, WATER, NOTE, BARE = "tea:green", "coffee/black #1", "tea iced", "wäter 💧", "note-22", "bare"
 ALL_IDS = {GREEN, COFFEE, ICED, WATER, NOTE, BARE}
 NODE_DATA: list[tuple[str, str, dict[str, Any], str | None]] = [
-    (GREEN, "green tea from Japan", {"topic": "tea", "year": 2021, "score": 4.5, "tags": ["green", "hot"], "author": "ada"}, "doc-1"),
-    (COFFEE, "black coffee, strong", {"topic": "coffee", "year": 2019, "score": 3.0, "tags": ["hot"], "author": "bob"}, "doc-1"),
+    (
+        GREEN,
+        "green tea from Japan",
+        {"topic": "tea", "year": 2021, "score": 4.5, "tags": ["green", "hot"], "author": "ada"},
+        "doc-1",
+    ),
+    (
+        COFFEE,
+        "black coffee, strong",
+        {"topic": "coffee", "year": 2019, "score": 3.0, "tags": ["hot"], "author": "bob"},
+        "doc-1",
+    ),
     (ICED, "iced tea with lemon", {"topic": "tea", "year": 2024, "tags": [], "author": "Ada Lovelace"}, "doc-2"),
     (WATER, "a glass of water", {"topic": "water", "year": 2020, "score": None}, "doc-2"),
     (NOTE, "a note without a topic", {"year": 2022, "note": "no topic"}, "doc-3"),
@@ -62,7 +72,9 @@ def _f(key: str, value: Any, op: FilterOperator = Op.EQ) -> MetadataFilter:
     return MetadataFilter(key=key, value=value, operator=op)
 
 
-def _all(*filters: MetadataFilter | MetadataFilters, condition: FilterCondition = FilterCondition.AND) -> MetadataFilters:
+def _all(
+    *filters: MetadataFilter | MetadataFilters, condition: FilterCondition = FilterCondition.AND
+) -> MetadataFilters:
     return MetadataFilters(filters=list(filters), condition=condition)
 
 
@@ -111,8 +123,10 @@ FILTER_CASES: list[tuple[MetadataFilters, set[str]]] = [
         {GREEN, ICED},
     ),
     (
-        _all(_all(_f("topic", "tea"), _f("topic", "water"), condition=FilterCondition.OR),
-             _all(_f("tags", None, Op.IS_EMPTY), condition=FilterCondition.NOT)),
+        _all(
+            _all(_f("topic", "tea"), _f("topic", "water"), condition=FilterCondition.OR),
+            _all(_f("tags", None, Op.IS_EMPTY), condition=FilterCondition.NOT),
+        ),
         {GREEN},
     ),
     (_all(), ALL_IDS),  # no filters: everything
@@ -121,7 +135,10 @@ FILTER_CASES: list[tuple[MetadataFilters, set[str]]] = [
 
 def label(filters: MetadataFilters) -> str:
     """A short test id: ``AND(topic == tea, year < 2022)``."""
-    parts = [label(f) if isinstance(f, MetadataFilters) else f"{f.key} {f.operator.value} {f.value!r}" for f in filters.filters]
+    parts = [
+        label(f) if isinstance(f, MetadataFilters) else f"{f.key} {f.operator.value} {f.value!r}"
+        for f in filters.filters
+    ]
     return f"{(filters.condition or FilterCondition.AND).name}({', '.join(parts)})"
 
 
@@ -147,7 +164,9 @@ def make_nodes() -> list[TextNode]:
     nodes = []
     for i, (node_id, text, metadata, doc) in enumerate(NODE_DATA):
         relationships = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)} if doc else {}
-        nodes.append(TextNode(id_=node_id, text=text, metadata=metadata, relationships=relationships, embedding=vector(i)))
+        nodes.append(
+            TextNode(id_=node_id, text=text, metadata=metadata, relationships=relationships, embedding=vector(i))
+        )
     return nodes
 
 
@@ -199,7 +218,9 @@ class VectorStoreConformance:
         assert ids(sync) == ids(async_) and set(ids(sync)) == ALL_IDS
         assert sync.similarities == pytest.approx(async_.similarities)
 
-    def test_stored_metadata_is_the_users_keys_plus_what_rebuilds_the_node(self, loaded: OmegaMemoryVectorStore) -> None:
+    def test_stored_metadata_is_the_users_keys_plus_what_rebuilds_the_node(
+        self, loaded: OmegaMemoryVectorStore
+    ) -> None:
         (record,) = loaded.memory.get(GREEN, namespace="tests", collection=loaded.collection)
         assert record.text == "green tea from Japan"
         assert {k: record.metadata[k] for k in NODE_DATA[0][2]} == NODE_DATA[0][2]
@@ -212,8 +233,10 @@ class VectorStoreConformance:
         assert len(loaded.get_nodes()) == len(ALL_IDS)
 
     def test_nodes_without_text_round_trip(self, store: OmegaMemoryVectorStore) -> None:
-        blank = [IndexNode(id_="index-node", text="", index_id="sub-index", embedding=vector(1)),
-                 TextNode(id_="spaces", text="   ", metadata={"k": 1}, embedding=vector(2))]
+        blank = [
+            IndexNode(id_="index-node", text="", index_id="sub-index", embedding=vector(1)),
+            TextNode(id_="spaces", text="   ", metadata={"k": 1}, embedding=vector(2)),
+        ]
         store.add(blank)
         got = store.get_nodes(node_ids=["index-node", "spaces"])
         assert same_nodes(got, blank)
@@ -222,10 +245,20 @@ class VectorStoreConformance:
         assert ids(result) == ["index-node"] and result.nodes is not None and result.nodes[0].get_content() == ""
 
     def test_memories_written_without_the_adapter_read_as_text_nodes(self, store: OmegaMemoryVectorStore) -> None:
-        store.memory.upsert("plain memory", id="m1", vectors=vector(3), metadata={"k": "v"},
-                            namespace="tests", collection=store.collection)
+        store.memory.upsert(
+            "plain memory",
+            id="m1",
+            vectors=vector(3),
+            metadata={"k": "v"},
+            namespace="tests",
+            collection=store.collection,
+        )
         (node,) = store.get_nodes(node_ids=["m1"])
-        assert isinstance(node, TextNode) and (node.node_id, node.text, node.metadata) == ("m1", "plain memory", {"k": "v"})
+        assert isinstance(node, TextNode) and (node.node_id, node.text, node.metadata) == (
+            "m1",
+            "plain memory",
+            {"k": "v"},
+        )
 
     def test_namespaces_are_separate_stores(self, loaded: OmegaMemoryVectorStore) -> None:
         other = OmegaMemoryVectorStore(loaded.memory, namespace="someone-else")
@@ -280,11 +313,22 @@ class VectorStoreConformance:
         tea = _all(_f("topic", "tea"))
         cases = [
             (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[GREEN, WATER]), {GREEN, WATER}),
-            (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[GREEN, WATER], filters=tea), {GREEN}),
+            (
+                VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[GREEN, WATER], filters=tea),
+                {GREEN},
+            ),
             (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, doc_ids=["doc-2"]), {ICED, WATER}),
-            (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, doc_ids=["doc-2", "doc-3"], filters=tea), {ICED}),
+            (
+                VectorStoreQuery(
+                    query_embedding=vector(0), similarity_top_k=9, doc_ids=["doc-2", "doc-3"], filters=tea
+                ),
+                {ICED},
+            ),
             (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, doc_ids=["doc-9"]), set()),
-            (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[NOTE], doc_ids=["doc-1"]), set()),
+            (
+                VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[NOTE], doc_ids=["doc-1"]),
+                set(),
+            ),
             # LlamaIndex's retriever passes node_ids=[] to mean "no restriction"
             (VectorStoreQuery(query_embedding=vector(0), similarity_top_k=9, node_ids=[]), ALL_IDS),
         ]
@@ -299,7 +343,9 @@ class VectorStoreConformance:
         "mode",
         [m for m in VectorStoreQueryMode if m not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)],
     )
-    async def test_modes_without_support_raise(self, loaded: OmegaMemoryVectorStore, mode: VectorStoreQueryMode) -> None:
+    async def test_modes_without_support_raise(
+        self, loaded: OmegaMemoryVectorStore, mode: VectorStoreQueryMode
+    ) -> None:
         query = VectorStoreQuery(query_embedding=vector(0), query_str="tea", similarity_top_k=2, mode=mode, alpha=0.5)
         with pytest.raises(NotImplementedError, match=mode.value):
             loaded.query(query)
@@ -318,7 +364,12 @@ class VectorStoreConformance:
 
     async def test_mmr_prefers_diverse_results(self, store: OmegaMemoryVectorStore) -> None:
         # a-twin is nearly a copy of a; b is a little less relevant but different; c is unrelated
-        vectors = {"a": [0.95, 0.31, 0.0, 0.0], "a-twin": [0.94, 0.34, 0.0, 0.0], "b": [0.9, -0.1, 0.42, 0.0], "c": [0.0, 0.0, 0.0, 1.0]}
+        vectors = {
+            "a": [0.95, 0.31, 0.0, 0.0],
+            "a-twin": [0.94, 0.34, 0.0, 0.0],
+            "b": [0.9, -0.1, 0.42, 0.0],
+            "c": [0.0, 0.0, 0.0, 1.0],
+        }
         store.add([TextNode(id_=k, text=k, embedding=v) for k, v in vectors.items()])
         q = [1.0, 0.0, 0.0, 0.0]
         default = store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=2))
@@ -335,8 +386,12 @@ class VectorStoreConformance:
         assert ids(store.query(relevance_only, mmr_threshold=1.0)) == ["a", "a-twin"]
 
     def test_mmr_with_filters_and_on_an_empty_store(self, store: OmegaMemoryVectorStore) -> None:
-        mmr = VectorStoreQuery(query_embedding=vector(0), similarity_top_k=3, mode=VectorStoreQueryMode.MMR,
-                               filters=_all(_f("topic", "tea")))
+        mmr = VectorStoreQuery(
+            query_embedding=vector(0),
+            similarity_top_k=3,
+            mode=VectorStoreQueryMode.MMR,
+            filters=_all(_f("topic", "tea")),
+        )
         assert ids(store.query(mmr)) == []
         store.add(make_nodes())
         assert set(ids(store.query(mmr))) == {GREEN, ICED}
@@ -399,7 +454,10 @@ class VectorStoreConformance:
 
     async def test_a_wrong_dimension_writes_nothing(self, loaded: OmegaMemoryVectorStore) -> None:
         before = log_position(loaded.memory)
-        batch = [TextNode(id_="ok", text="fine", embedding=vector(9)), TextNode(id_="wide", text="x", embedding=[0.1] * (DIM + 1))]
+        batch = [
+            TextNode(id_="ok", text="fine", embedding=vector(9)),
+            TextNode(id_="wide", text="x", embedding=[0.1] * (DIM + 1)),
+        ]
         with pytest.raises(InvalidVectorError, match="'wide'.*dimension 5.*dimension 4"):
             loaded.add(batch)
         with pytest.raises(InvalidVectorError, match="'wide'"):
@@ -409,7 +467,12 @@ class VectorStoreConformance:
     def test_mixed_dimensions_in_a_first_batch_write_nothing(self, store: OmegaMemoryVectorStore) -> None:
         before = log_position(store.memory)
         with pytest.raises(InvalidVectorError, match="'b'.*dimension 3"):
-            store.add([TextNode(id_="a", text="a", embedding=[1.0, 0.0]), TextNode(id_="b", text="b", embedding=[1.0, 0.0, 0.0])])
+            store.add(
+                [
+                    TextNode(id_="a", text="a", embedding=[1.0, 0.0]),
+                    TextNode(id_="b", text="b", embedding=[1.0, 0.0, 0.0]),
+                ]
+            )
         assert log_position(store.memory) == before and store.memory.collections().get(store.collection) is None
 
     def test_bad_vectors_and_ids_name_the_node(self, store: OmegaMemoryVectorStore) -> None:
@@ -424,8 +487,13 @@ class VectorStoreConformance:
 
     @pytest.mark.parametrize(
         "metadata, message",
-        [({"score": float("nan")}, "must be finite"), ({"score": float("inf")}, "must be finite"),
-         ({"who": "ada\ud800"}, "lone surrogate"), ({"\udfff": 1}, "lone surrogate"), ({"big": 2**64}, "64-bit")],
+        [
+            ({"score": float("nan")}, "must be finite"),
+            ({"score": float("inf")}, "must be finite"),
+            ({"who": "ada\ud800"}, "lone surrogate"),
+            ({"\udfff": 1}, "lone surrogate"),
+            ({"big": 2**64}, "64-bit"),
+        ],
     )
     def test_metadata_the_core_refuses_is_refused_before_serialising(
         self, store: OmegaMemoryVectorStore, metadata: dict[str, Any], message: str
@@ -433,7 +501,12 @@ class VectorStoreConformance:
         # issue 9: NaN / inf were turned into null inside _node_content and written; surrogates bricked the index
         before = log_position(store.memory)
         with pytest.raises(InvalidMetadataError, match=f"'bad'.*{message}"):
-            store.add([TextNode(id_="ok", text="x", embedding=vector(0)), TextNode(id_="bad", text="y", metadata=metadata, embedding=vector(1))])
+            store.add(
+                [
+                    TextNode(id_="ok", text="x", embedding=vector(0)),
+                    TextNode(id_="bad", text="y", metadata=metadata, embedding=vector(1)),
+                ]
+            )
         assert log_position(store.memory) == before
 
     # -- the log: history and replay ----------------------------------------------------------------
@@ -442,14 +515,21 @@ class VectorStoreConformance:
         loaded.add([TextNode(id_=GREEN, text="matcha", embedding=vector(0))])
         loaded.delete_nodes(node_ids=[GREEN])
         history = loaded.history(GREEN)
-        assert [(e.type, e.version) for e in history] == [("memory.upserted", 1), ("memory.upserted", 2), ("memory.deleted", 3)]
+        assert [(e.type, e.version) for e in history] == [
+            ("memory.upserted", 1),
+            ("memory.upserted", 2),
+            ("memory.deleted", 3),
+        ]
         assert [e.data.text for e in history[:2]] == ["green tea from Japan", "matcha"]  # type: ignore[union-attr]
 
     async def test_replay_reproduces_the_store(self, loaded: OmegaMemoryVectorStore) -> None:
         loaded.add([TextNode(id_=WATER, text="sparkling water", metadata={"topic": "water"}, embedding=vector(11))])
         loaded.delete("doc-3")
-        queries = [self._everything(), VectorStoreQuery(query_embedding=vector(3), similarity_top_k=3, filters=_all(_f("year", 2020, Op.GTE))),
-                   VectorStoreQuery(query_embedding=vector(1), similarity_top_k=2, mode=VectorStoreQueryMode.MMR)]
+        queries = [
+            self._everything(),
+            VectorStoreQuery(query_embedding=vector(3), similarity_top_k=3, filters=_all(_f("year", 2020, Op.GTE))),
+            VectorStoreQuery(query_embedding=vector(1), similarity_top_k=2, mode=VectorStoreQueryMode.MMR),
+        ]
         before = [loaded.query(q) for q in queries]
         nodes = loaded.get_nodes()
         assert len(await loaded.ahistory(WATER)) == 2
@@ -471,8 +551,16 @@ class VectorStoreConformance:
 
     def _documents(self) -> list[Document]:
         return [
-            Document(id_="tea.md", text="Green tea is steeped at 80 degrees. Black tea takes boiling water.", metadata={"topic": "tea", "year": 2021}),
-            Document(id_="coffee.md", text="Espresso is coffee pressed through fine grounds.", metadata={"topic": "coffee", "year": 2023}),
+            Document(
+                id_="tea.md",
+                text="Green tea is steeped at 80 degrees. Black tea takes boiling water.",
+                metadata={"topic": "tea", "year": 2021},
+            ),
+            Document(
+                id_="coffee.md",
+                text="Espresso is coffee pressed through fine grounds.",
+                metadata={"topic": "coffee", "year": 2023},
+            ),
             Document(id_="water.md", text="Water is best served cold.", metadata={"topic": "water", "year": 2019}),
         ]
 
@@ -484,14 +572,20 @@ class VectorStoreConformance:
         assert [h.node.ref_doc_id for h in hits] == ["coffee.md"]
         recent = MetadataFilters(filters=[MetadataFilter(key="year", value=2020, operator=Op.GTE)])
         again = VectorStoreIndex.from_vector_store(store, embed_model=embed)
-        assert {h.node.ref_doc_id for h in again.as_retriever(similarity_top_k=5, filters=recent).retrieve("water")} == {"tea.md", "coffee.md"}
-        mmr = again.as_retriever(similarity_top_k=2, vector_store_query_mode="mmr", vector_store_kwargs={"mmr_threshold": 0.5})
+        assert {
+            h.node.ref_doc_id for h in again.as_retriever(similarity_top_k=5, filters=recent).retrieve("water")
+        } == {"tea.md", "coffee.md"}
+        mmr = again.as_retriever(
+            similarity_top_k=2, vector_store_query_mode="mmr", vector_store_kwargs={"mmr_threshold": 0.5}
+        )
         assert len(mmr.retrieve("tea")) == 2
 
         changed = self._documents()
         changed[0].set_content("Oolong tea is partly oxidised.")
         assert index.refresh_ref_docs(changed) == [True, False, False]
-        assert [h.node.get_content() for h in again.as_retriever(similarity_top_k=1).retrieve("oolong")] == ["Oolong tea is partly oxidised."]
+        assert [h.node.get_content() for h in again.as_retriever(similarity_top_k=1).retrieve("oolong")] == [
+            "Oolong tea is partly oxidised."
+        ]
         index.delete_ref_doc("water.md")
         assert {n.ref_doc_id for n in store.get_nodes()} == {"tea.md", "coffee.md"}
 
@@ -501,7 +595,9 @@ class VectorStoreConformance:
         def pipeline(docstore: SimpleDocumentStore) -> IngestionPipeline:
             return IngestionPipeline(
                 transformations=[SentenceSplitter(chunk_size=64, chunk_overlap=0), embed],
-                vector_store=store, docstore=docstore, docstore_strategy=DocstoreStrategy.UPSERTS,
+                vector_store=store,
+                docstore=docstore,
+                docstore_strategy=DocstoreStrategy.UPSERTS,
             )
 
         docstore = SimpleDocumentStore()
