@@ -2,7 +2,8 @@
 
 Every subcommand opens the memory named by ``--path`` / ``--log-url`` / ``--index-url`` (or the
 ``OMEGA_*`` environment), does one thing and closes it. Library errors are printed as one line,
-``error: ...``, with exit code 2.
+``error: ...``, with exit code 2. Reading commands print tables (:mod:`.cli_tables`: with a header
+on a terminal, plain rows in a pipe) or, with ``--json``, JSON.
 
 Example::
 
@@ -48,6 +49,7 @@ from typing import Any
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
+from .cli_tables import print_table
 from .errors import InvalidInputError, OmegaMemoryError
 from .events import EVENT_ADAPTER, Event
 from .health_endpoint import parse_address
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     replay.add_argument("--search", metavar="TEXT", help="with --until: also print the top hits for TEXT at that point")
+    replay.add_argument("--json", action="store_true", help="with --until: print one JSON object")
     _scope_options(replay, with_limit=True)
     replay.set_defaults(
         run=cmd_replay, applies=True, interrupted="interrupted: nothing was changed (the live index is as it was)"
@@ -231,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("text", metavar="TEXT")
     _scope_options(search, with_limit=True)
     _filter_option(search)
+    search.add_argument("--json", action="store_true", help="print one JSON object per hit, best first")
     search.set_defaults(run=cmd_search)
 
     verify = sub.add_parser(
@@ -367,8 +371,10 @@ class _Observer:
 
 def cmd_replay(memory: Memory, args: argparse.Namespace) -> int:
     if args.until is None:
-        if args.search:
-            raise InvalidInputError("--search goes with --until; to search the live index use 'omega-memory search'")
+        if args.search or args.json:
+            raise InvalidInputError(
+                "--search and --json go with --until; to search the live index use 'omega-memory search'"
+            )
         return _rebuild(memory, progress=not args.no_progress)
     return _as_of(memory, args)
 
@@ -390,21 +396,33 @@ def _as_of(memory: Memory, args: argparse.Namespace) -> int:
     observer = _Observer()
     with observer.watch(memory, lambda: memory.as_of(args.until, progress=not args.no_progress)) as past:
         position = past.projector.position
-        when = f", recorded {_time(observer.last.recorded_at)}" if observer.last is not None else ""
-        print(f"as of position {position}{when} (asked: {_until_text(args.until)})")
-        total = 0
-        for collection in sorted(observer.scopes):
-            if not observer.scopes[collection]:
-                print(f"  {collection}: no memories")
-            for namespace in sorted(observer.scopes[collection]):
-                n = past.count(namespace=namespace, collection=collection)
-                total += n
-                print(f"  {collection} / {namespace}: {_memories(n)}")
-        print(f"  total: {_memories(total)}")
+        recorded = observer.last.recorded_at if observer.last is not None else None
+        rows = [
+            (collection, namespace, past.count(namespace=namespace, collection=collection))
+            for collection in sorted(observer.scopes)
+            for namespace in sorted(observer.scopes[collection])
+        ]
+        hits = []
         if args.search:
             hits = past.search(text=args.search, namespace=args.namespace, collection=args.collection, limit=args.limit)
-            print(f"top hits as of position {position} for {args.search!r}:")
-            _print_hits(hits)
+    if args.json:
+        report = {
+            "position": position,
+            "recorded_at": None if recorded is None else _time(recorded),
+            "asked": args.until if isinstance(args.until, int) else _time(args.until),
+            "memories": [{"collection": c, "namespace": ns, "count": n} for c, ns, n in rows],
+            "total": sum(n for *_, n in rows),
+            "hits": [dataclasses.asdict(hit) | {"vectors": None} for hit in hits] if args.search else None,
+        }
+        print(json.dumps(report))
+        return 0
+    when = f", recorded {_time(recorded)}" if recorded is not None else ""
+    print(f"as of position {position}{when} (asked: {_until_text(args.until)})")
+    print_table(["collection", "namespace", "memories"], [(c, ns, _memories(n)) for c, ns, n in rows])
+    print(f"  total: {_memories(sum(n for *_, n in rows))}")
+    if args.search:
+        print(f"top hits as of position {position} for {args.search!r}:")
+        _print_hits(hits)
     return 0
 
 
@@ -420,8 +438,7 @@ def cmd_stats(memory: Memory, args: argparse.Namespace) -> int:
         f"index  {index['name']}: applied {index['applied_position']}, checkpoint {index['checkpoint']}, "
         f"lag {index['lag_events']} events" + (f"  ERROR {index['error']}" if index["error"] else "")
     )
-    for collection, n in counts.items():
-        print(f"  {collection}: {_memories(n)}")
+    print_table(["collection", "memories"], [(collection, _memories(n)) for collection, n in counts.items()])
     if not counts:
         print("  (no collections yet)")
     return 0
@@ -436,14 +453,18 @@ def cmd_history(memory: Memory, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    for event in events:
-        if args.json:
+    if args.json:
+        for event in events:
             # Vectors are bulky binary; the audit trail is about what changed, not the embedding.
             print(json.dumps(event.model_dump(mode="json", exclude={"data": {"vectors"}})))
-        else:
-            text = getattr(event.data, "text", None)
-            detail = f"  {text}" if text is not None else ""
-            print(f"v{event.version}  @{event.position}  {_time(event.recorded_at)}  {event.type}{detail}")
+        return 0
+    print_table(
+        ["version", "position", "recorded at (UTC)", "event", "text"],
+        [
+            (f"v{e.version}", f"@{e.position}", _time(e.recorded_at), e.type, getattr(e.data, "text", ""))
+            for e in events
+        ],
+    )
     return 0
 
 
@@ -479,14 +500,10 @@ def _print_records(records: Sequence[MemoryRecord], as_json: bool) -> None:
         for record in records:
             print(json.dumps(dataclasses.asdict(record)))
         return
-    rows = [(r.id, f"v{r.version}", f"@{r.position}", r.text, json.dumps(r.metadata)) for r in records]
-    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]  # id, version, position
-    for row in rows:
-        print(
-            "  "
-            + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-            + f"  {row[3]}  {row[4]}"
-        )
+    print_table(
+        ["id", "version", "position", "text", "metadata"],
+        [(r.id, f"v{r.version}", f"@{r.position}", r.text, json.dumps(r.metadata)) for r in records],
+    )
 
 
 def cmd_export(memory: Memory, args: argparse.Namespace) -> int:
@@ -578,7 +595,7 @@ def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
     hits = memory.search(
         text=args.text, namespace=args.namespace, collection=args.collection, limit=args.limit, filter=args.filter
     )
-    _print_hits(hits)
+    _print_hits(hits, args.json)
     return 0
 
 
@@ -616,12 +633,14 @@ def cmd_project(memory: Memory, args: argparse.Namespace) -> int:
         worker.close()
 
 
-def _print_hits(hits: Sequence[MemoryRecord]) -> None:
+def _print_hits(hits: Sequence[MemoryRecord], as_json: bool = False) -> None:
+    if as_json:
+        for hit in hits:  # without vectors: a search answers which memories, not their embeddings
+            print(json.dumps(dataclasses.asdict(hit) | {"vectors": None}))
+        return
     if not hits:
         print("  (no hits)")
-    width = max((len(hit.id) for hit in hits), default=0)  # ids vary in length: keep the texts in one column
-    for hit in hits:
-        print(f"  {hit.score or 0.0:.4f}  {hit.id:<{width}}  {hit.text}")
+    print_table(["score", "id", "text"], [(f"{hit.score or 0.0:.4f}", hit.id, hit.text) for hit in hits])
 
 
 def _memories(n: int) -> str:

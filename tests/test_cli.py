@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta, timezone
@@ -43,6 +44,11 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def has_row(out: str, *cells: str) -> bool:
+    """Whether a line of ``out`` is exactly these cells (a table's row, whatever its padding)."""
+    return any(line.split() == " ".join(cells).split() for line in out.splitlines())
+
+
 def searches(path: Path) -> list[list[tuple[str, float]]]:
     with Memory(path, embedder=EMBEDDER) as memory:
         return [
@@ -80,13 +86,13 @@ def test_replay_until_position_counts_as_of_then(store: Path, capsys: pytest.Cap
     code, out, _ = run(capsys, "--path", str(store), "replay", "--until", "4", "--no-progress")
     assert code == 0
     assert "as of position 4" in out
-    assert "default / ada: 2 memories" in out
-    assert "default / bob: 1 memory\n" in out
+    assert has_row(out, "default", "ada", "2 memories")
+    assert has_row(out, "default", "bob", "1 memory")
     assert "total: 3 memories" in out
 
     code, out, _ = run(capsys, "--path", str(store), "replay", "--until", "7", "--no-progress")
     assert "total: 5 memories" in out
-    assert "default / ada: 3 memories" in out
+    assert has_row(out, "default", "ada", "3 memories")
 
 
 def test_replay_until_position_searches_the_past(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +123,7 @@ def test_replay_leaves_the_live_index_alone_with_until(store: Path, capsys: pyte
     run(capsys, "--path", str(store), "replay", "--until", "2", "--no-progress")
     code, out, _ = run(capsys, "--path", str(store), "stats")
     assert code == 0
-    assert "default: 5 memories" in out
+    assert has_row(out, "default", "5 memories")
 
 
 @pytest.mark.parametrize("offset", [None, timezone(timedelta(hours=2))], ids=["naive-utc", "plus-two-hours"])
@@ -148,7 +154,7 @@ def test_replay_bad_until_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_history_lists_versions_in_order(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--path", str(store), "history", "tea", "--namespace", "ada")
     assert code == 0
-    lines = out.splitlines()
+    lines = [line.strip() for line in out.splitlines()]
     assert len(lines) == 2
     assert lines[0].startswith("v1  @2  ") and lines[0].endswith("memory.upserted  Ada prefers green tea")
     assert lines[1].startswith("v2  @5  ") and lines[1].endswith("Ada switched to oolong tea")
@@ -228,7 +234,7 @@ def test_stats_shows_counts_and_lag(store: Path, capsys: pytest.CaptureFixture[s
     assert code == 0
     assert "position 7" in out
     assert "applied 7" in out and "lag 0 events" in out
-    assert "default: 5 memories" in out
+    assert has_row(out, "default", "5 memories")
     code, out, _ = run(capsys, "--path", str(store), "stats", "--json")
     stats = json.loads(out)
     assert stats["log"]["position"] == 7
@@ -270,7 +276,7 @@ def test_history_shows_a_deletion(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert [line.split()[:2] for line in lines] == [["v1", "@2"], ["v2", "@3"]]
     assert lines[1].endswith("memory.deleted")
     code, out, _ = run(capsys, "--path", str(tmp_path), "replay", "--until", "3", "--no-progress")
-    assert "default / default: 0 memories" in out
+    assert has_row(out, "default", "default", "0 memories")
 
 
 def test_verify_reports_and_repairs(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -312,7 +318,7 @@ def test_read_only_commands_work_while_another_process_owns_the_directory(
         assert code == 2 and "read_only=True" in err
         code, out, err = run(capsys, "--path", str(store), "--read-only", "stats")
         assert code == 0, err
-        assert "default: 5 memories" in out
+        assert has_row(out, "default", "5 memories")
         code, out, err = run(
             capsys,
             "--path",
@@ -448,7 +454,7 @@ def test_export_then_import_into_an_empty_memory_reproduces_it(store: Path, caps
     assert again.read_bytes() == exported.read_bytes()  # the same log, byte for byte
     assert searches(copy) == searches(store)
     code, out, _ = run(capsys, "--path", str(copy), "replay", "--until", "4", "--no-progress")
-    assert code == 0 and "default / ada: 2 memories" in out  # the past too
+    assert code == 0 and has_row(out, "default", "ada", "2 memories")  # the past too
     code, out, err = run(capsys, "--path", str(copy), "import", str(exported), "--no-progress")
     assert code == 0 and out.startswith("imported 0 events (7 already there)") and err == ""
     assert run(capsys, "--path", str(copy), "export", "-o", str(again))[0] == 0
@@ -551,3 +557,77 @@ def test_ctrl_c_during_export_leaves_no_file(
     code, out, err = run(capsys, "--path", str(store), "export", "-o", str(target))
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted: nothing was changed"
     assert list(store.parent.glob("memory.jsonl*")) == []
+
+
+def test_search_json_prints_hits_best_first(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "--path",
+        str(store),
+        "search",
+        "oolong tea",
+        "--namespace",
+        "ada",
+        "--embedder",
+        EMBEDDER,
+        "--json",
+        "--limit",
+        "2",
+    )
+    assert code == 0, err
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert hits[0]["id"] == "tea" and hits[0]["version"] == 2 and hits[0]["vectors"] is None
+    assert hits[0]["score"] >= hits[1]["score"]
+
+
+def test_tables_are_plain_rows_in_a_pipe_and_have_a_header_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m"
+    long_text = "a [bold]memory[/bold] :smile: " + "word " * 40  # markup-like text, longer than a terminal
+    with Memory(path, embedder=EMBEDDER) as memory:
+        memory.upsert(long_text, id="long")
+        memory.upsert("short", id="s")
+    code, out, _ = run(capsys, "--path", str(path), "scan")
+    assert code == 0
+    assert [line.split()[:2] for line in out.splitlines()] == [["long", "v1"], ["s", "v1"]]  # no header, no wrap
+    assert long_text.strip() in out and not any(line != line.rstrip() for line in out.splitlines())
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # what rich reads to draw for a terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, _ = run(capsys, "--path", str(path), "scan")
+    assert code == 0 and "\x1b[" in out  # styled
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["id", "version", "position"] and "─" in lines[1]
+    assert len(lines) > 4 and all(len(line.rstrip()) <= 80 for line in lines)  # folded to the window
+    assert "[bold]memory[/bold]" in out and ":smile:" in out  # printed as written, not as markup
+
+
+def test_replay_until_json(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "--path",
+        str(store),
+        "replay",
+        "--until",
+        "4",
+        "--no-progress",
+        "--json",
+        "--search",
+        "coffee",
+        "--namespace",
+        "bob",
+        "--embedder",
+        EMBEDDER,
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["position"], report["asked"], report["total"]) == (4, 4, 3)
+    assert report["memories"] == [
+        {"collection": "default", "namespace": "ada", "count": 2},
+        {"collection": "default", "namespace": "bob", "count": 1},
+    ]
+    assert [hit["id"] for hit in report["hits"]] == ["coffee"]
+    code, _, err = run(capsys, "--path", str(store), "replay", "--json")
+    assert code == 2 and "--until" in err
