@@ -18,6 +18,7 @@ Example::
     $ omega-memory export -o memory.jsonl               # every event of the log, with its vectors
     $ omega-memory --path ./copy import memory.jsonl    # append them (again: writes nothing)
     $ omega-memory search "what does Ada drink" --namespace ada --filter '{"topic": "drinks"}'
+    $ omega-memory search "ORD-2291" --mode sparse --namespace ada          # BM25: no embedder needed
     $ omega-memory verify            # does the index hold exactly what the log says? (--repair fixes it)
     $ omega-memory --read-only stats # while another process owns the directory
     $ omega-memory --log-url mongodb://db/omega --index-url http://qdrant:6333 project   # catch up once
@@ -234,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("text", metavar="TEXT")
     _scope_options(search, with_limit=True)
     _filter_option(search)
+    search.add_argument(
+        "--mode",
+        choices=["dense", "sparse", "hybrid"],
+        default="dense",
+        help="dense: nearest embeddings (needs --embedder); sparse: BM25 over the texts (exact words, names, "
+        "numbers; no embedder); hybrid: both, fused (default dense)",
+    )
+    search.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf", help="how hybrid fuses (default rrf)")
     search.add_argument("--json", action="store_true", help="print one JSON object per hit, best first")
     search.set_defaults(run=cmd_search)
 
@@ -330,8 +339,8 @@ def open_memory(args: argparse.Namespace) -> Memory:
 def _need_embedder(memory: Memory) -> None:
     if memory.embedder is None:
         raise InvalidInputError(
-            "searching by text needs an embedder: pass --embedder NAME (the one the memories were written "
-            "with, e.g. hash:384) or set OMEGA_EMBEDDER"
+            "searching by meaning needs an embedder: pass --embedder NAME (the one the memories were written "
+            "with, e.g. hash:384) or set OMEGA_EMBEDDER; or search the words with --mode sparse"
         )
 
 
@@ -591,9 +600,16 @@ def _check_export(memory: Memory, path: Path) -> int:
 
 
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
-    _need_embedder(memory)
+    if args.mode != "sparse":
+        _need_embedder(memory)
     hits = memory.search(
-        text=args.text, namespace=args.namespace, collection=args.collection, limit=args.limit, filter=args.filter
+        text=args.text,
+        mode=args.mode,
+        fusion=args.fusion,
+        namespace=args.namespace,
+        collection=args.collection,
+        limit=args.limit,
+        filter=args.filter,
     )
     _print_hits(hits, args.json)
     return 0

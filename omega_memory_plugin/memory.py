@@ -54,7 +54,8 @@ from .events import (
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
 from .importing import ImportReport, commits, pending_event
-from .index.base import Projection, SearchQuery
+from .index.base import Fusion, Projection, SearchMode, SearchQuery
+from .index.bm25 import query_terms
 from .index.memory import InMemoryProjection
 from .log.base import EventLog
 from .log.versioning import memory_history
@@ -76,7 +77,7 @@ from .staging import (
 )
 from .transaction import BufferedWriter, Transaction
 from .twins import twins
-from .validation import check_collection, check_count, check_id, check_namespace, check_vector_sizes
+from .validation import check_collection, check_count, check_id, check_namespace, check_string, check_vector_sizes
 from .verification import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
@@ -589,26 +590,58 @@ class Memory:
         score_threshold: float | None = None,
         with_vectors: bool = False,
         exact: bool = False,
+        mode: SearchMode = "dense",
+        fusion: Fusion = "rrf",
+        candidates: int | None = None,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
-        """Nearest memories to ``vector`` (or to the embedding of ``text``) within one namespace.
+        """Best memories for a query within one namespace, best first, with ``score`` set.
 
-        ``vector`` may be a list (searches the default vector ``"dense"``) or ``{"name": [...]}``
-        to search a named vector. ``filter`` uses the metadata filter syntax of
-        :mod:`omega_memory_plugin.filters`. Results are best first, with ``score`` set.
+        ``mode`` chooses what ranks them:
+
+        * ``"dense"`` (default): the nearest vectors to ``vector``, or to the embedding of ``text``.
+          ``vector`` may be a list (the default vector ``"dense"``) or ``{"name": [...]}``.
+        * ``"sparse"``: BM25 over the memories' texts, for ``text`` (exact words, names, numbers),
+          with IDF computed over this namespace only. No embedder needed.
+        * ``"hybrid"``: both, fused by ``fusion``: ``"rrf"`` (reciprocal rank, default) or
+          ``"dbsf"`` (distribution-based score fusion). Each side brings its best ``candidates``
+          (default 4 x ``limit``, at least 20). ``vector`` is optional if an embedder embeds ``text``.
+
+        ``filter`` uses the metadata filter syntax of :mod:`omega_memory_plugin.filters`;
+        ``score_threshold`` applies to the final (in hybrid mode, fused) score.
+
+        Example::
+
+            memory.search(text="order ORD-2291", mode="hybrid", namespace="ada", limit=5)
         """
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
         check_count(limit, "limit")
-        if vector is None:
+        if candidates is not None:
+            check_count(candidates, "candidates")
+        if mode not in ("dense", "sparse", "hybrid"):
+            raise InvalidInputError(f"mode is 'dense', 'sparse' or 'hybrid', got {mode!r}")
+        if fusion not in ("rrf", "dbsf"):
+            raise InvalidInputError(f"fusion is 'rrf' or 'dbsf', got {fusion!r}")
+        terms = None
+        if mode != "dense":
             if text is None:
-                raise InvalidInputError("search needs a vector or a text to embed")
-            if self.embedder is None:
-                raise InvalidVectorError("search by text needs an embedder; pass vector=... or open with embedder=")
-            vector = self.embedder.embed([text])[0]
-        named = named_vectors(vector)
-        if len(named) != 1:
-            raise InvalidVectorError(f"search takes one vector, got {sorted(named)}")
-        ((using, array),) = named.items()
+                raise InvalidInputError(f"a {mode} search matches words: pass text=...")
+            terms = query_terms(check_string(text, "text"))
+        using, array = DEFAULT_VECTOR, None
+        if mode != "sparse":
+            if vector is None:
+                if text is None:
+                    raise InvalidInputError("search needs a vector or a text to embed")
+                if self.embedder is None:
+                    raise InvalidVectorError(
+                        "search by text needs an embedder; pass vector=..., open with embedder=, or search "
+                        "with mode='sparse'"
+                    )
+                vector = self.embedder.embed([text])[0]
+            named = named_vectors(vector)
+            if len(named) != 1:
+                raise InvalidVectorError(f"search takes one vector, got {sorted(named)}")
+            ((using, array),) = named.items()
 
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
@@ -617,8 +650,29 @@ class Memory:
             schema = self._schemas.get(collection)
             if schema is None:
                 return []  # nothing was ever written there
-            check_dimensions({using: int(array.size)}, schema, collection)
-            query = SearchQuery(collection, namespace, array, using, limit, node, score_threshold, with_vectors, exact)
+            if array is not None:
+                check_dimensions({using: int(array.size)}, schema, collection)
+            if mode == "hybrid" and fusion == "dbsf" and schema.distance == Distance.EUCLID:
+                # DBSF normalises each side's scores as "higher is better"; euclid scores are distances.
+                raise InvalidInputError(
+                    f"collection {collection!r} compares vectors by euclid distance, which DBSF would rank "
+                    "upside down: use fusion='rrf' (ranks, not scores)"
+                )
+            query = SearchQuery(
+                collection,
+                namespace,
+                array,
+                using,
+                limit,
+                node,
+                score_threshold,
+                with_vectors,
+                exact,
+                mode=mode,
+                terms=terms,
+                fusion=fusion,
+                candidates=candidates or 0,
+            )
             return await index.search(query)
 
         return run()

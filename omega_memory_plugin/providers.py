@@ -54,6 +54,8 @@ CONTENT = "content"
 VECTOR = "vector"
 SCORE = "score"
 LIMIT_KEYS = ("limit", "top_k")
+#: Query keys that say how to rank, not what to match: every other key is a metadata filter.
+SEARCH_KEYS = ("text", "mode", "fusion")
 # OMEGA code stores dict bodies (``{"content": {"message": ...}}``); they travel as JSON text and
 # this metadata key says so, so a query gives the dict back instead of a string.
 CONTENT_FORMAT = "_omega_content_format"
@@ -186,20 +188,29 @@ class MemoryProvider:
     async def query(
         self, table: str, query: Mapping[str, Any] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Records of ``table`` matching ``query``: nearest first when it has a ``vector`` (each
-        result then has a ``score``), otherwise ordered by id.
+        """Records of ``table`` matching ``query``: best first when it has a ``vector`` or a
+        ``text`` (each result then has a ``score``), otherwise ordered by id.
 
-        ``limit`` (or a ``limit`` / ``top_k`` key in the query) caps the results, default 10.
-        Every other key is a metadata filter: ``{"agent_id": "a"}`` matches exactly; the operator
-        syntax of :mod:`omega_memory_plugin.filters` (``{"importance": {"$gte": 0.5}}``) also works.
+        ``text`` is searched as :meth:`Memory.search` does, with ``mode`` ``"dense"`` (the
+        default: embedded by the memory's embedder), ``"sparse"`` (BM25 over the records' texts:
+        exact words, names, numbers) or ``"hybrid"`` (both, fused by ``fusion``: ``"rrf"`` or
+        ``"dbsf"``). ``limit`` (or a ``limit`` / ``top_k`` key in the query) caps the results,
+        default 10. Every other key is a metadata filter: ``{"agent_id": "a"}`` matches exactly;
+        the operator syntax of :mod:`omega_memory_plugin.filters` (``{"importance": {"$gte": 0.5}}``)
+        also works.
+
+        Example: ``await provider.query("notes", {"text": "ORD-2291", "mode": "hybrid", "agent_id": "a"})``
         """
         table = _table(table)
         vector, filters, count = _split_query(query, limit)
-        if vector is None:
+        ranking = {key: filters.pop(key) for key in SEARCH_KEYS if key in filters}
+        if vector is None and "text" not in ranking:
+            if ranking:
+                raise InvalidInputError(f"{sorted(ranking)} rank a search: give a 'text' (or a 'vector') to search for")
             found = await self.memory.ascan(filter=filters, limit=count, namespace=self.namespace, collection=table)
         else:
             found = await self.memory.asearch(
-                vector, filter=filters, limit=count, namespace=self.namespace, collection=table
+                vector, **ranking, filter=filters, limit=count, namespace=self.namespace, collection=table
             )
         return [_result(record) for record in found]
 

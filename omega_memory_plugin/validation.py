@@ -208,4 +208,9 @@ def check_vector_name(name: object) -> str:
     check_string(name, "vector name", InvalidVectorError)
     if not name:
         raise InvalidVectorError("vector names must be non-empty strings")
+    if name.startswith("_"):  # type: ignore[attr-defined]
+        raise InvalidVectorError(
+            f"vector name {name!r} starts with '_', which is kept for the index's own vectors (its BM25 "
+            "sparse vector is '_bm25'); rename it"
+        )
     return name  # type: ignore[return-value]

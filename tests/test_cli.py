@@ -631,3 +631,29 @@ def test_replay_until_json(store: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert [hit["id"] for hit in report["hits"]] == ["coffee"]
     code, _, err = run(capsys, "--path", str(store), "replay", "--json")
     assert code == 2 and "--until" in err
+
+
+def test_search_modes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--path", str(store), "search", "peanuts", "--mode", "sparse", "--namespace", "ada")
+    assert code == 0, err
+    assert [line.split()[1] for line in out.splitlines()] == ["peanuts"]  # no embedder needed for words
+    code, out, err = run(
+        capsys,
+        "--path",
+        str(store),
+        "search",
+        "oolong",
+        "--mode",
+        "hybrid",
+        "--fusion",
+        "dbsf",
+        "--namespace",
+        "ada",
+        "--embedder",
+        EMBEDDER,
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out.splitlines()[0])["id"] == "tea"
+    code, _, err = run(capsys, "--path", str(store), "search", "oolong", "--mode", "hybrid", "--namespace", "ada")
+    assert code == 2 and "--mode sparse" in err

@@ -123,6 +123,23 @@ async def test_vector_query_returns_the_agents_records_nearest_first(provider: M
     assert hits[0] == {"id": near, "content": "near", "agent_id": "a", "score": hits[0]["score"]}
 
 
+async def test_text_queries_rank_by_bm25_or_hybrid(provider: MemoryProvider) -> None:
+    order = await provider.store(
+        TABLE, {"vector": [0.0, 1.0, 0.0], "agent_id": "a", "content": "Order ORD-2291 shipped"}
+    )
+    tea = await provider.store(TABLE, {"vector": [1.0, 0.0, 0.0], "agent_id": "a", "content": "Ada likes green tea"})
+    await provider.store(TABLE, {"vector": [0.0, 1.0, 0.0], "agent_id": "b", "content": "ORD-2291 for agent b"})
+
+    sparse = await provider.query(TABLE, {"text": "ORD-2291", "mode": "sparse", "agent_id": "a"})
+    assert [h["id"] for h in sparse] == [order] and sparse[0]["score"] > 0
+    hybrid = await provider.query(
+        TABLE, {"text": "ORD-2291", "mode": "hybrid", "fusion": "dbsf", "vector": [1.0, 0.0, 0.0], "agent_id": "a"}
+    )
+    assert {h["id"] for h in hybrid} == {order, tea}  # the words' best and the vector's best
+    with pytest.raises(InvalidInputError, match="give a 'text'"):
+        await provider.query(TABLE, {"mode": "sparse"})
+
+
 async def test_one_agents_records_are_never_returned_for_another(provider: MemoryProvider) -> None:
     for i in range(3):
         await provider.store(TABLE, {"vector": [1.0, float(i)], "agent_id": "alice", "content": f"alice {i}"})

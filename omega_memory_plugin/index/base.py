@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from ..events import Event
 from ..filters import Node
 from ..records import MemoryRecord
 from .batching import WriteOp, plan_repairs, plan_writes
+from .bm25 import Terms
 from .payload import LAYOUT
 
 
@@ -41,19 +43,45 @@ class Entry:
     version: int
 
 
+SearchMode: TypeAlias = Literal["dense", "sparse", "hybrid"]
+Fusion: TypeAlias = Literal["rrf", "dbsf"]
+
+#: The constant of reciprocal rank fusion: a hit at rank r (from 0) of each side adds 1 / (k + r).
+#: 60, as in the paper that introduced it and in Qdrant's examples (Qdrant's own default is 2).
+RRF_K = 60
+
+
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    """One vector search. ``namespace`` is mandatory: tenant scope is never optional."""
+    """One search. ``namespace`` is mandatory: tenant scope is never optional.
+
+    ``mode`` says what ranks the memories: ``"dense"`` the nearest vectors to ``vector`` (in the
+    named vector ``using``), ``"sparse"`` BM25 over the texts with ``terms`` (from
+    :func:`~.bm25.query_terms`, IDF over the namespace), ``"hybrid"`` both, each side bringing its
+    best ``candidates`` to a fusion (``"rrf"``: reciprocal rank with :data:`RRF_K`; ``"dbsf"``:
+    each side's scores normalised by mean +- 3 sample standard deviations, then summed).
+    ``score_threshold`` applies to the final score (the fused one in hybrid mode).
+    """
 
     collection: str
     namespace: str
-    vector: np.ndarray
+    vector: np.ndarray | None
     using: str
     limit: int = 10
     filter: Node | None = None
     score_threshold: float | None = None
     with_vectors: bool = False
     exact: bool = False
+    mode: SearchMode = "dense"
+    terms: Terms | None = None
+    fusion: Fusion = "rrf"
+    candidates: int = 0
+
+    @property
+    def pool(self) -> int:
+        """How many hits each side brings to a hybrid fusion: ``candidates``, else 4 x ``limit``
+        (at least 20), so that a memory ranked well by one side only still reaches the fusion."""
+        return self.candidates or max(4 * self.limit, 20)
 
 
 class Projection(abc.ABC):

@@ -39,8 +39,9 @@ from ..hookspecs import hookimpl
 from ..records import MemoryRecord
 from ..settings import Settings
 from ..urls import scheme, url_path
-from .base import Entry, IndexState, Projection, SearchQuery
+from .base import RRF_K, Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
+from .bm25 import SPARSE, document_terms, own_vectors
 from .directory_lock import DirectoryLock, write_atomically
 from .edge_floats import edge_numbers
 from .payload import (
@@ -221,7 +222,9 @@ class EdgeProjection(Projection):
             if op.kind == "create":
                 self._create(op.collection, op.vectors, op.distance)
             elif op.kind == "upsert":
-                points = [qe.Point(pid, cast(Any, to_vectors(e)), _edge_payload(e)) for pid, e in op.by_point.items()]
+                points = [
+                    qe.Point(pid, cast(Any, _edge_vectors(e)), _edge_payload(e)) for pid, e in op.by_point.items()
+                ]
                 self._shard(op.collection).update(qe.UpdateOperation.upsert_points(points))
             elif op.kind == "delete":
                 ids: list[int | uuid.UUID | str] = [*op.point_ids]
@@ -237,6 +240,7 @@ class EdgeProjection(Projection):
             vectors={
                 name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
             },
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=_HNSW,
             wal_enabled=False,
         )
@@ -289,18 +293,44 @@ class EdgeProjection(Projection):
         shard = self._shards.get(query.collection)
         if shard is None:
             return []
-        hits = shard.query(
-            qe.QueryRequest(
+        condition = self._filter(query.collection, query.namespace, query.filter)
+        dense = sparse = None
+        if query.mode != "sparse":
+            assert query.vector is not None
+            dense = (qe.Query.Nearest(query.vector.tolist(), using=query.using), qe.SearchParams(exact=query.exact))
+        if query.mode != "dense":
+            # IDF over the namespace only: one tenant's words never weigh on another's scores.
+            corpus = scoped_filter(VOCABULARY, query.namespace, None)
+            indices, values = query.terms or ([], [])
+            terms = qe.SparseVector(indices, values)
+            sparse = (qe.Query.Nearest(terms, using=SPARSE), qe.SearchParams(idf=qe.IdfParams(corpus=corpus)))
+        if dense is not None and sparse is not None:
+            fusion: Any = qe.Fusion.Rrf(k=RRF_K) if query.fusion == "rrf" else qe.Fusion.Dbsf()  # Fusion's variants
+            prefetches = [
+                qe.Prefetch(limit=query.pool, query=q, filter=condition, params=p) for q, p in (dense, sparse)
+            ]
+            request = qe.QueryRequest(
                 limit=query.limit,
-                query=qe.Query.Nearest(query.vector.tolist(), using=query.using),
-                filter=self._filter(query.collection, query.namespace, query.filter),
+                prefetches=prefetches,
+                query=fusion,
+                filter=condition,
                 with_payload=True,
                 with_vector=[query.using] if query.with_vectors else False,
                 score_threshold=query.score_threshold,
-                params=qe.SearchParams(exact=True) if query.exact else None,
             )
-        )
-        return [to_record(query.collection, hit.payload or {}, hit.score, _vectors(hit.vector)) for hit in hits]
+        else:
+            one, params = dense or sparse  # type: ignore[misc]
+            request = qe.QueryRequest(
+                limit=query.limit,
+                query=one,
+                filter=condition,
+                with_payload=True,
+                with_vector=[query.using] if query.with_vectors else False,
+                score_threshold=query.score_threshold,
+                params=params,
+            )
+        hits = shard.query(request)
+        return [to_record(query.collection, hit.payload or {}, hit.score, own_vectors(hit.vector)) for hit in hits]
 
     async def get(
         self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
@@ -313,7 +343,7 @@ class EdgeProjection(Projection):
         )
         by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload}
         return [
-            to_record(collection, by_id[i].payload or {}, None, _vectors(by_id[i].vector)) for i in ids if i in by_id
+            to_record(collection, by_id[i].payload or {}, None, own_vectors(by_id[i].vector)) for i in ids if i in by_id
         ]
 
     async def scan(
@@ -373,8 +403,9 @@ def _scroll(shard: qe.EdgeShard, condition: Any, with_payload: bool | list[str])
             return
 
 
-def _vectors(raw: Any) -> dict[str, list[float]] | None:
-    return dict(raw) if isinstance(raw, dict) and raw else None
+def _edge_vectors(event: MemoryUpsertedEvent) -> dict[str, Any]:
+    indices, values = document_terms(event.data.text)
+    return {**to_vectors(event), SPARSE: qe.SparseVector(indices, values)}
 
 
 @hookimpl

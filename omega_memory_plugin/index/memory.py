@@ -17,8 +17,9 @@ from ..hookspecs import hookimpl
 from ..records import MemoryRecord
 from ..settings import Settings
 from ..urls import scheme
-from .base import Entry, IndexState, Projection, SearchQuery
+from .base import RRF_K, Entry, Fusion, IndexState, Projection, SearchQuery
 from .batching import WriteOp
+from .bm25 import document_terms, idf
 from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
 
 
@@ -26,6 +27,7 @@ from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, 
 class _Point:
     payload: dict[str, Any]
     vectors: dict[str, np.ndarray]
+    terms: dict[int, float]  # the text's BM25 weights (bm25.document_terms), without IDF
 
 
 @dataclass(slots=True)
@@ -68,7 +70,10 @@ class InMemoryProjection(Projection):
                     vectors = {name: vector_array(raw).astype(np.float32) for name, raw in event.data.vectors.items()}
                     if collection.distance == Distance.COSINE:
                         vectors = {name: _normalised(v) for name, v in vectors.items()}
-                    points[pid] = _Point(to_payload(event), vectors)
+                    indices, values = document_terms(event.data.text)
+                    # float32, as Qdrant stores sparse weights, so that scores agree to float32 precision
+                    weights = dict(zip(indices, np.asarray(values, np.float32).tolist(), strict=True))
+                    points[pid] = _Point(to_payload(event), vectors, weights)
             elif op.kind == "delete":
                 for pid in op.point_ids:
                     points.pop(pid, None)
@@ -104,21 +109,49 @@ class InMemoryProjection(Projection):
         found = self._collections.get(query.collection)
         if found is None:
             return []
-        distance = found.distance
-        scored = [
-            (_score(distance, p.vectors[query.using], query.vector), p)
-            for p in self._matching(query.collection, query.namespace, query.filter)
-            if query.using in p.vectors
-        ]
-        ascending = distance == Distance.EUCLID
+        candidates = self._matching(query.collection, query.namespace, query.filter)
+        ascending = query.mode == "dense" and found.distance == Distance.EUCLID
+        if query.mode == "dense":
+            scored = self._dense(found.distance, candidates, query)
+        elif query.mode == "sparse":
+            scored = self._sparse(query, candidates)
+        else:
+            sides = [self._dense(found.distance, candidates, query), self._sparse(query, candidates)]
+            scored = fuse([side[: query.pool] for side in sides], query.fusion)
         if query.score_threshold is not None:
             limit = query.score_threshold
             scored = [(s, p) for s, p in scored if (s <= limit if ascending else s >= limit)]
-        scored.sort(key=lambda sp: sp[0], reverse=not ascending)
         return [
             to_record(query.collection, p.payload, score, _as_lists(p) if query.with_vectors else None)
             for score, p in scored[: query.limit]
         ]
+
+    @staticmethod
+    def _dense(distance: Distance, points: list[_Point], query: SearchQuery) -> list[tuple[float, _Point]]:
+        """Best first: highest similarity, or lowest distance (euclid)."""
+        assert query.vector is not None
+        scored = [
+            (_score(distance, p.vectors[query.using], query.vector), p) for p in points if query.using in p.vectors
+        ]
+        scored.sort(key=lambda sp: sp[0], reverse=distance != Distance.EUCLID)
+        return scored
+
+    def _sparse(self, query: SearchQuery, points: list[_Point]) -> list[tuple[float, _Point]]:
+        """BM25 with IDF over the query's namespace (not the filter's subset): the tenant's corpus."""
+        indices, values = query.terms or ([], [])
+        corpus = self._matching(query.collection, query.namespace, None)
+        weights = {}
+        for term, value in zip(indices, values, strict=True):
+            containing = sum(term in p.terms for p in corpus)
+            if containing:
+                weights[term] = idf(len(corpus), containing) * value
+        scored = [
+            (sum(w * p.terms[t] for t, w in weights.items() if t in p.terms), p)
+            for p in points
+            if any(t in p.terms for t in weights)
+        ]
+        scored.sort(key=lambda sp: sp[0], reverse=True)
+        return scored
 
     async def get(
         self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
@@ -151,6 +184,36 @@ class InMemoryProjection(Projection):
 
     async def close(self) -> None:
         pass
+
+
+def fuse(sides: list[list[tuple[float, _Point]]], fusion: Fusion) -> list[tuple[float, _Point]]:
+    """Qdrant's fusions over ranked lists (each best first), as the reference computes them.
+
+    RRF: a point at rank r (from 0) of a list adds 1 / (RRF_K + r). DBSF: each list's scores are
+    normalised by mean +- 3 sample standard deviations (a list of one scores 0.5) and summed over
+    the lists a point appears in. Like Qdrant's, DBSF takes every score as "higher is better",
+    which is why the Memory refuses it for euclid collections, whose scores are distances."""
+    fused: dict[int, float] = {}
+    points: dict[int, _Point] = {}
+    for side in sides:
+        if fusion == "rrf":
+            normalised = [1.0 / (RRF_K + rank) for rank in range(len(side))]
+        else:
+            normalised = _distribution_normalised(np.asarray([score for score, _ in side], np.float64))
+        for value, (_, point) in zip(normalised, side, strict=True):
+            fused[id(point)] = fused.get(id(point), 0.0) + value
+            points[id(point)] = point
+    return sorted(((score, points[key]) for key, score in fused.items()), key=lambda sp: sp[0], reverse=True)
+
+
+def _distribution_normalised(scores: np.ndarray) -> list[float]:
+    if len(scores) < 2:
+        return [0.5] * len(scores)  # no spread to normalise by: the middle of the range
+    mean, std = float(scores.mean()), float(scores.std(ddof=1))
+    if std == 0:
+        return [0.5] * len(scores)
+    low, high = mean - 3 * std, mean + 3 * std
+    return [float((s - low) / (high - low)) for s in scores]
 
 
 def _as_lists(point: _Point) -> dict[str, list[float]]:

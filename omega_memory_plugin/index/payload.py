@@ -27,7 +27,8 @@ from ..records import MemoryRecord
 #: addresses or reads points differently and must be rebuilt from the log. Bump it on any change
 #: to :func:`point_id`, :func:`to_payload` or the keys below.
 #: 2: point ids over the length-prefixed (collection, namespace, id) triple, exact metadata in ``metadata_json``.
-LAYOUT = 2
+#: 3: every point also holds the sparse vector ``_bm25`` of its text (bm25.py), for sparse and hybrid search.
+LAYOUT = 3
 
 MEMORY_ID = "memory_id"
 NAMESPACE = "namespace"

@@ -58,8 +58,9 @@ from ..errors import IndexUnavailableError, UnsupportedFilterError
 from ..events import Distance, MemoryUpsertedEvent
 from ..filters import Node
 from ..records import MemoryRecord
-from .base import Entry, IndexState, Projection, SearchQuery
+from .base import RRF_K, Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
+from .bm25 import SPARSE, document_terms, own_vectors
 from .payload import MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record, to_vectors
 from .qdrant_conditional import DELETED, conditional_upsert, erase, is_live, live_only, tombstone
 from .qdrant_filters import FilterVocabulary, scoped_filter
@@ -120,9 +121,10 @@ VOCABULARY = FilterVocabulary(
     number_equals=_number_equals,
 )
 
-#: The server's point layout: payload.py's (2), plus positions that condition every write and
-#: tombstones for deletes (3). An index of layout 2 has no tombstones, so it is rebuilt.
-SERVER_LAYOUT = 3
+#: The server's point layout: payload.py's, plus positions that condition every write and
+#: tombstones for deletes. 3: payload layout 2 with both; 4: payload layout 3 (BM25 sparse
+#: vectors) with both. An index of another layout is rebuilt.
+SERVER_LAYOUT = 4
 # Qdrant added MatchSubstring (`match: {substring}`, what `$text` needs) in 1.20; 1.19 answers 400.
 _SUBSTRING_SINCE = (1, 20)
 # Points per upsert request: a rebuild can hand over thousands of events at once, and a server
@@ -284,7 +286,11 @@ class QdrantProjection(Projection):
 
     async def _create_collection(self, qualified: str, vectors: dict[str, models.VectorParams]) -> None:
         try:
-            await self.client.create_collection(qualified, vectors_config=vectors)
+            await self.client.create_collection(
+                qualified,
+                vectors_config=vectors,
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
         except (UnexpectedResponse, ValueError):
             # Another process created it first (409 from a server, ValueError in local mode);
             # anything else is re-raised.
@@ -340,7 +346,7 @@ class QdrantProjection(Projection):
                     # (type: ignore: the client's vector/id types are invariant unions.)
                     points = (
                         [
-                            models.PointStruct(id=pid, vector=to_vectors(e), payload=_server_payload(e))
+                            models.PointStruct(id=pid, vector=_server_vectors(e), payload=_server_payload(e))
                             for pid, e in op.by_point.items()
                         ]
                         if op.kind == "upsert"
@@ -358,8 +364,9 @@ class QdrantProjection(Projection):
 
     async def _vector_names_of(self, qualified: str) -> list[str]:
         if qualified not in self._vector_names:
-            params = (await self.client.get_collection(qualified)).config.params.vectors
-            self._vector_names[qualified] = sorted(params) if isinstance(params, dict) else []
+            params = (await self.client.get_collection(qualified)).config.params
+            dense = sorted(params.vectors) if isinstance(params.vectors, dict) else []
+            self._vector_names[qualified] = dense + sorted(params.sparse_vectors or {})
         return self._vector_names[qualified]
 
     async def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
@@ -408,17 +415,48 @@ class QdrantProjection(Projection):
                 return []
             response = await self.client.query_points(
                 qualified,
-                query=query.vector.tolist(),
-                using=query.using,
+                **self._ranking(query, condition),
                 query_filter=condition,
                 limit=query.limit,
                 with_payload=True,
                 with_vectors=[query.using] if query.with_vectors else False,
                 score_threshold=query.score_threshold,
-                # Local mode always searches exactly, and warns when given search params.
-                search_params=models.SearchParams(exact=True) if query.exact and not self._local else None,
             )
-        return [to_record(query.collection, p.payload or {}, p.score, _vectors(p.vector)) for p in response.points]
+        return [to_record(query.collection, p.payload or {}, p.score, own_vectors(p.vector)) for p in response.points]
+
+    def _ranking(self, query: SearchQuery, condition: models.Filter) -> dict[str, Any]:
+        """The query_points arguments that rank: a dense or a sparse query, or both fused."""
+        dense = sparse = None
+        if query.mode != "sparse":
+            assert query.vector is not None
+            # Local mode always searches exactly, and warns when given search params.
+            exact = models.SearchParams(exact=True) if query.exact and not self._local else None
+            dense = {"query": query.vector.tolist(), "using": query.using, "params": exact}
+        if query.mode != "dense":
+            # IDF over the namespace's live memories only: a tenant's words never weigh on another's.
+            corpus = self._filter(query.namespace, None)
+            indices, values = query.terms or ([], [])
+            sparse = {
+                "query": models.SparseVector(indices=indices, values=values),
+                "using": SPARSE,
+                "params": models.SearchParams(idf=models.IdfCorpusParams(corpus=corpus)),
+            }
+        if dense is None or sparse is None:
+            one = dense or sparse
+            assert one is not None
+            return {"query": one["query"], "using": one["using"], "search_params": one["params"]}
+        fusion: Any = (
+            models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+            if query.fusion == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        )
+        prefetch = [
+            models.Prefetch(
+                query=side["query"], using=side["using"], params=side["params"], filter=condition, limit=query.pool
+            )
+            for side in (dense, sparse)
+        ]
+        return {"query": fusion, "prefetch": prefetch}
 
     async def get(
         self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
@@ -438,7 +476,7 @@ class QdrantProjection(Projection):
             )
         by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload and is_live(r.payload)}
         return [
-            to_record(collection, by_id[i].payload or {}, None, _vectors(by_id[i].vector)) for i in ids if i in by_id
+            to_record(collection, by_id[i].payload or {}, None, own_vectors(by_id[i].vector)) for i in ids if i in by_id
         ]
 
     async def scan(
@@ -565,8 +603,9 @@ class QdrantProjection(Projection):
             await self.client.close()
 
 
-def _vectors(raw: Any) -> dict[str, list[float]] | None:
-    return dict(raw) if isinstance(raw, dict) and raw else None
+def _server_vectors(event: MemoryUpsertedEvent) -> dict[str, Any]:
+    indices, values = document_terms(event.data.text)
+    return {**to_vectors(event), SPARSE: models.SparseVector(indices=indices, values=values)}
 
 
 def _release(version: str) -> tuple[int, int]:

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ..events import Distance
+from ..events import Distance, Event
 from ..filters import matches, parse_filter
 from ..index.base import Entry, IndexState, Projection, SearchQuery
+from ..index.bm25 import query_terms
 from ..records import MemoryRecord
 from .builders import Recorder, created, deleted, erased, upserted
 
@@ -170,7 +171,137 @@ def _vector(seed: int, dim: int = 4) -> list[float]:
     return [float(x) for x in (vector / np.linalg.norm(vector)).astype(np.float32)]
 
 
-class ProjectionConformance:
+# -- sparse (BM25) and hybrid search -------------------------------------------------------------
+
+# Texts whose BM25 weights for the query words differ from each other (lengths and counts vary),
+# so that no two memories tie on either side and every index ranks them in one order.
+HYBRID_TEXTS = [
+    "order ORD-2291 shipped to Ada in Lyon",
+    "Ada prefers green tea in the morning, green tea only",
+    "tea, coffee, and more tea: Bob drinks anything hot",
+    "the invoice for order ORD-1187 is overdue since March",
+    "Ada's standup moved to half past nine on Tuesdays and Thursdays",
+    "a quiet note about nothing in particular at all, written late at night by someone",
+    "green",
+    "coffee order for the team offsite in Lyon, twelve cups",
+]
+HYBRID_QUERY = "green tea order Lyon"
+
+
+def _by_score(hits: list[MemoryRecord]) -> list[tuple[float, str]]:
+    ordered = sorted(hits, key=lambda h: (-round(h.score or 0.0, 5), h.id))
+    return [(h.score or 0.0, h.id) for h in ordered]
+
+
+class SparseConformance:
+    """Sparse and hybrid search, checked against the in-memory reference index fed the same
+    events (scores to float32 precision). Part of :class:`ProjectionConformance`."""
+
+    distance = Distance.COSINE
+
+    async def _hybrid_load(self, projection: Projection, *others: Projection) -> list[Event]:
+        record = Recorder()
+        events = [created("c", {"dense": 4}, self.distance)]
+        events += [upserted(f"h{i}", _vector(100 + i), text=t, metadata={"i": i}) for i, t in enumerate(HYBRID_TEXTS)]
+        # Another tenant whose texts are full of the query's words: its statistics must not count.
+        events += [
+            upserted(f"o{i}", _vector(200 + i), text="green tea order Lyon " * (i + 1), namespace="other")
+            for i in range(6)
+        ]
+        stamped = record(*events)
+        for index in (projection, *others):
+            await index.apply(stamped)
+        return stamped
+
+    async def _against_reference(self, projection: Projection, **options: Any) -> list[MemoryRecord]:
+        from ..index.memory import InMemoryProjection
+
+        reference = InMemoryProjection()
+        await self._hybrid_load(projection, reference)
+        defaults: dict[str, Any] = {"limit": 8, "terms": query_terms(HYBRID_QUERY)}
+        query = SearchQuery("c", "ns", np.array(_vector(7), np.float32), "dense", **(defaults | options))
+        got, expected = await projection.search(query), await reference.search(query)
+        # Equal scores (a fused rank tie) may come in either order: compare in (score, id) order.
+        got_order, expected_order = _by_score(got), _by_score(expected)
+        assert [i for _, i in got_order] == [i for _, i in expected_order]
+        assert [s for s, _ in got_order] == pytest.approx([s for s, _ in expected_order], rel=1e-4, abs=1e-6)
+        return got
+
+    async def test_sparse_ranks_by_bm25_with_idf_over_the_namespace(self, projection: Projection) -> None:
+        hits = await self._against_reference(projection, mode="sparse")
+        assert {h.id for h in hits} == {"h0", "h1", "h2", "h3", "h6", "h7"}  # every text with a query word
+        assert hits[0].id == "h1" and hits[0].text == HYBRID_TEXTS[1] and hits[0].metadata == {"i": 1}  # tf 2 and 2
+
+    async def test_another_namespace_never_changes_sparse_scores(self, projection: Projection) -> None:
+        await self._hybrid_load(projection)
+        query = SearchQuery("c", "ns", None, "dense", limit=8, mode="sparse", terms=query_terms(HYBRID_QUERY))
+        before = [(h.id, h.score) for h in await projection.search(query)]
+        record = Recorder()
+        record.position = 100
+        more = [upserted(f"x{i}", _vector(300 + i), text=f"green green tea {i}", namespace="other") for i in range(20)]
+        await projection.apply(record(*more))
+        after = [(h.id, h.score) for h in await projection.search(query)]
+        assert [i for i, _ in after] == [i for i, _ in before]
+        assert [s for _, s in after] == pytest.approx([s for _, s in before], rel=1e-6)
+
+    async def test_hybrid_fuses_dense_and_sparse(self, projection: Projection) -> None:
+        # DBSF reads every score as "higher is better": the Memory refuses it for euclid distances.
+        for fusion in ["rrf"] if self.distance == Distance.EUCLID else ["rrf", "dbsf"]:
+            hits = await self._against_reference(projection, mode="hybrid", fusion=fusion)
+            assert len(hits) == 8  # dense brings every memory; sparse only those with a query word
+
+    async def test_hybrid_with_a_small_pool_and_a_filter_and_a_threshold(self, projection: Projection) -> None:
+        everything = await self._against_reference(
+            projection, mode="hybrid", candidates=3, filter=parse_filter({"i": {"$lt": 6}})
+        )
+        assert all(int(h.id[1:]) < 6 for h in everything)
+        cut = ((everything[1].score or 0.0) + (everything[2].score or 0.0)) / 2
+        above = await self._against_reference(
+            projection, mode="hybrid", candidates=3, filter=parse_filter({"i": {"$lt": 6}}), score_threshold=cut
+        )
+        assert [h.id for h in above] == [h.id for h in everything[:2]]
+
+    async def test_sparse_search_without_a_known_word_finds_nothing(self, projection: Projection) -> None:
+        await self._hybrid_load(projection)
+        for text in ("the and of", "zyzzyva"):
+            query = SearchQuery("c", "ns", None, "dense", mode="sparse", terms=query_terms(text))
+            assert await projection.search(query) == []
+
+    async def test_deleted_memories_leave_the_statistics(self, projection: Projection) -> None:
+        from ..index.memory import InMemoryProjection
+
+        reference = InMemoryProjection()
+        stamped = await self._hybrid_load(projection, reference)
+        record = Recorder()
+        record.position = len(stamped)
+        record.versions = {e.stream: e.version for e in stamped}
+        deletes = record(deleted("h1"), deleted("h6"))
+        for index in (projection, reference):
+            await index.apply(deletes)
+        query = SearchQuery("c", "ns", None, "dense", limit=8, mode="sparse", terms=query_terms(HYBRID_QUERY))
+        got, expected = await projection.search(query), await reference.search(query)
+        assert [h.id for h in got] == [h.id for h in expected] and "h1" not in {h.id for h in got}
+        assert [h.score for h in got] == pytest.approx([h.score for h in expected], rel=1e-4)
+
+    async def test_returned_vectors_are_the_memorys_own(self, projection: Projection) -> None:
+        await self._hybrid_load(projection)
+        (got,) = await projection.get("c", "ns", ["h0"], with_vectors=True)
+        assert got.vectors is not None and list(got.vectors) == ["dense"]
+        query = SearchQuery(
+            "c",
+            "ns",
+            np.array(_vector(7), np.float32),
+            "dense",
+            limit=1,
+            mode="hybrid",
+            terms=query_terms(HYBRID_QUERY),
+            with_vectors=True,
+        )
+        (hit,) = await projection.search(query)
+        assert hit.vectors is not None and list(hit.vectors) == ["dense"]
+
+
+class ProjectionConformance(SparseConformance):
     """Subclasses provide a ``projection`` fixture yielding an opened, empty projection."""
 
     distance = Distance.COSINE
