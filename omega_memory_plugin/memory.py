@@ -77,7 +77,15 @@ from .staging import (
 )
 from .transaction import BufferedWriter, Transaction
 from .twins import twins
-from .validation import check_collection, check_count, check_id, check_namespace, check_string, check_vector_sizes
+from .validation import (
+    check_collection,
+    check_count,
+    check_fusion_weights,
+    check_id,
+    check_namespace,
+    check_string,
+    check_vector_sizes,
+)
 from .verification import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
@@ -592,7 +600,8 @@ class Memory:
         exact: bool = False,
         mode: SearchMode = "dense",
         fusion: Fusion = "rrf",
-        candidates: int | None = None,
+        candidates: int | tuple[int, int] | None = None,
+        weights: tuple[float, float] | None = None,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
         """Best memories for a query within one namespace, best first, with ``score`` set.
 
@@ -604,7 +613,9 @@ class Memory:
           with IDF computed over this namespace only. No embedder needed.
         * ``"hybrid"``: both, fused by ``fusion``: ``"rrf"`` (reciprocal rank, default) or
           ``"dbsf"`` (distribution-based score fusion). Each side brings its best ``candidates``
-          (default 4 x ``limit``, at least 20). ``vector`` is optional if an embedder embeds ``text``.
+          (default 4 x ``limit``, at least 20; a pair ``(dense, sparse)`` to give each its own). ``vector`` is optional if an embedder embeds ``text``.
+          ``weights=(dense, sparse)`` weighs the two sides of an RRF fusion (e.g. ``(3, 1)``: three
+          dense hits count as much as one sparse hit; ``(1, 0)`` ranks by the dense side alone).
 
         ``filter`` uses the metadata filter syntax of :mod:`omega_memory_plugin.filters`;
         ``score_threshold`` applies to the final (in hybrid mode, fused) score.
@@ -616,12 +627,20 @@ class Memory:
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
         check_count(limit, "limit")
+        pools = None
         if candidates is not None:
-            check_count(candidates, "candidates")
+            pair = candidates if isinstance(candidates, tuple) else (candidates, candidates)
+            if len(pair) != 2:
+                raise InvalidInputError(
+                    f"candidates is a count, or a pair (dense, sparse) of counts, got {candidates!r}"
+                )
+            pools = (check_count(pair[0], "candidates"), check_count(pair[1], "candidates"))
         if mode not in ("dense", "sparse", "hybrid"):
             raise InvalidInputError(f"mode is 'dense', 'sparse' or 'hybrid', got {mode!r}")
         if fusion not in ("rrf", "dbsf"):
             raise InvalidInputError(f"fusion is 'rrf' or 'dbsf', got {fusion!r}")
+        if weights is not None:
+            weights = check_fusion_weights(weights, mode, fusion)
         terms = None
         if mode != "dense":
             if text is None:
@@ -671,7 +690,8 @@ class Memory:
                 mode=mode,
                 terms=terms,
                 fusion=fusion,
-                candidates=candidates or 0,
+                candidates=pools,
+                weights=weights,
             )
             return await index.search(query)
 

@@ -214,3 +214,21 @@ def check_vector_name(name: object) -> str:
             "sparse vector is '_bm25'); rename it"
         )
     return name  # type: ignore[return-value]
+
+
+def check_fusion_weights(weights: object, mode: str, fusion: str) -> tuple[float, float]:
+    """``(dense, sparse)`` weights of a hybrid RRF fusion: two finite numbers, 0 or more, not both 0."""
+    if mode != "hybrid" or fusion != "rrf":
+        raise InvalidInputError("weights=(dense, sparse) go with mode='hybrid' and fusion='rrf'")
+    if (
+        not isinstance(weights, Sequence)
+        or len(weights) != 2
+        or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in weights
+        )
+        or not any(weights)
+    ):
+        raise InvalidInputError(
+            f"weights is a pair (dense, sparse) of numbers, 0 or more and not both 0, got {weights!r}"
+        )
+    return (float(weights[0]), float(weights[1]))

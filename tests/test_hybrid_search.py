@@ -58,6 +58,21 @@ def test_hybrid_with_filter_threshold_and_candidates(memory: Memory) -> None:
     assert [h.id for h in above] == ["tea"]
 
 
+def test_weights_lean_a_hybrid_search_to_one_side(memory: Memory) -> None:
+    write(memory)
+    words = memory.search(text="ORD-1187 invoice", mode="sparse", namespace="ada", limit=4)
+    meaning = memory.search(text="ORD-1187 invoice", namespace="ada", limit=4)
+    assert [
+        h.id
+        for h in memory.search(
+            text="ORD-1187 invoice", mode="hybrid", weights=(0, 1), namespace="ada", limit=len(words)
+        )
+    ] == [h.id for h in words]
+    assert [
+        h.id for h in memory.search(text="ORD-1187 invoice", mode="hybrid", weights=(1, 0), namespace="ada", limit=4)
+    ] == [h.id for h in meaning]
+
+
 def test_a_point_in_time_view_and_a_rebuild_answer_alike(memory: Memory) -> None:
     write(memory)
     before = [(h.id, h.score) for h in memory.search(text="ORD-2291 green", mode="hybrid", namespace="ada")]
@@ -81,6 +96,10 @@ def test_a_point_in_time_view_and_a_rebuild_answer_alike(memory: Memory) -> None
         ({"mode": "hybrid", "text": "x", "fusion": "max"}, InvalidInputError, "fusion is"),
         ({"mode": "hybrid", "text": "x", "candidates": 0}, InvalidInputError, "candidates"),
         ({"mode": "sparse", "text": "\ud800"}, InvalidInputError, "lone surrogate"),
+        ({"mode": "hybrid", "text": "x", "weights": (1, 0), "fusion": "dbsf"}, InvalidInputError, "fusion='rrf'"),
+        ({"mode": "hybrid", "text": "x", "weights": (0, 0)}, InvalidInputError, "not both 0"),
+        ({"mode": "hybrid", "text": "x", "weights": (1, -1)}, InvalidInputError, "0 or more"),
+        ({"mode": "hybrid", "text": "x", "weights": (1, float("nan"))}, InvalidInputError, "0 or more"),
     ],
 )
 def test_bad_search_options_say_what_to_do(

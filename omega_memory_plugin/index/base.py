@@ -58,8 +58,9 @@ class SearchQuery:
     ``mode`` says what ranks the memories: ``"dense"`` the nearest vectors to ``vector`` (in the
     named vector ``using``), ``"sparse"`` BM25 over the texts with ``terms`` (from
     :func:`~.bm25.query_terms`, IDF over the namespace), ``"hybrid"`` both, each side bringing its
-    best ``candidates`` to a fusion (``"rrf"``: reciprocal rank with :data:`RRF_K`; ``"dbsf"``:
-    each side's scores normalised by mean +- 3 sample standard deviations, then summed).
+    best ``candidates`` to a fusion (``"rrf"``: reciprocal rank with :data:`RRF_K`, each side
+    weighted by ``weights`` = (dense, sparse) if given; ``"dbsf"``: each side's scores normalised
+    by mean +- 3 sample standard deviations, then summed).
     ``score_threshold`` applies to the final score (the fused one in hybrid mode).
     """
 
@@ -75,13 +76,15 @@ class SearchQuery:
     mode: SearchMode = "dense"
     terms: Terms | None = None
     fusion: Fusion = "rrf"
-    candidates: int = 0
+    candidates: tuple[int, int] | None = None
+    weights: tuple[float, float] | None = None
 
     @property
-    def pool(self) -> int:
-        """How many hits each side brings to a hybrid fusion: ``candidates``, else 4 x ``limit``
-        (at least 20), so that a memory ranked well by one side only still reaches the fusion."""
-        return self.candidates or max(4 * self.limit, 20)
+    def pools(self) -> tuple[int, int]:
+        """How many hits (dense, sparse) bring to a hybrid fusion: ``candidates``, else 4 x
+        ``limit`` each (at least 20), so that a memory ranked well by one side only still reaches
+        the fusion."""
+        return self.candidates or (max(4 * self.limit, 20),) * 2
 
 
 class Projection(abc.ABC):

@@ -305,9 +305,11 @@ class EdgeProjection(Projection):
             terms = qe.SparseVector(indices, values)
             sparse = (qe.Query.Nearest(terms, using=SPARSE), qe.SearchParams(idf=qe.IdfParams(corpus=corpus)))
         if dense is not None and sparse is not None:
-            fusion: Any = qe.Fusion.Rrf(k=RRF_K) if query.fusion == "rrf" else qe.Fusion.Dbsf()  # Fusion's variants
+            weights = list(query.weights) if query.weights else None
+            fusion: Any = qe.Fusion.Rrf(k=RRF_K, weights=weights) if query.fusion == "rrf" else qe.Fusion.Dbsf()
             prefetches = [
-                qe.Prefetch(limit=query.pool, query=q, filter=condition, params=p) for q, p in (dense, sparse)
+                qe.Prefetch(limit=pool, query=q, filter=condition, params=p)
+                for pool, (q, p) in zip(query.pools, (dense, sparse), strict=True)
             ]
             request = qe.QueryRequest(
                 limit=query.limit,

@@ -117,7 +117,9 @@ class InMemoryProjection(Projection):
             scored = self._sparse(query, candidates)
         else:
             sides = [self._dense(found.distance, candidates, query), self._sparse(query, candidates)]
-            scored = fuse([side[: query.pool] for side in sides], query.fusion)
+            scored = fuse(
+                [side[:pool] for pool, side in zip(query.pools, sides, strict=True)], query.fusion, query.weights
+            )
         if query.score_threshold is not None:
             limit = query.score_threshold
             scored = [(s, p) for s, p in scored if (s <= limit if ascending else s >= limit)]
@@ -186,18 +188,21 @@ class InMemoryProjection(Projection):
         pass
 
 
-def fuse(sides: list[list[tuple[float, _Point]]], fusion: Fusion) -> list[tuple[float, _Point]]:
+def fuse(
+    sides: list[list[tuple[float, _Point]]], fusion: Fusion, weights: tuple[float, ...] | None = None
+) -> list[tuple[float, _Point]]:
     """Qdrant's fusions over ranked lists (each best first), as the reference computes them.
 
-    RRF: a point at rank r (from 0) of a list adds 1 / (RRF_K + r). DBSF: each list's scores are
+    RRF: a point at rank r (from 0) of a list of weight w adds 1 / ((r + 1) / w + RRF_K - 1),
+    which is 1 / (RRF_K + r) for w = 1, and nothing for w = 0. DBSF: each list's scores are
     normalised by mean +- 3 sample standard deviations (a list of one scores 0.5) and summed over
     the lists a point appears in. Like Qdrant's, DBSF takes every score as "higher is better",
     which is why the Memory refuses it for euclid collections, whose scores are distances."""
     fused: dict[int, float] = {}
     points: dict[int, _Point] = {}
-    for side in sides:
+    for side, weight in zip(sides, weights or [1.0] * len(sides), strict=True):
         if fusion == "rrf":
-            normalised = [1.0 / (RRF_K + rank) for rank in range(len(side))]
+            normalised = [1.0 / ((rank + 1) / weight + RRF_K - 1) if weight > 0 else 0.0 for rank in range(len(side))]
         else:
             normalised = _distribution_normalised(np.asarray([score for score, _ in side], np.float64))
         for value, (_, point) in zip(normalised, side, strict=True):

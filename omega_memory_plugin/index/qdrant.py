@@ -446,15 +446,15 @@ class QdrantProjection(Projection):
             assert one is not None
             return {"query": one["query"], "using": one["using"], "search_params": one["params"]}
         fusion: Any = (
-            models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+            models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(query.weights) if query.weights else None))
             if query.fusion == "rrf"
             else models.FusionQuery(fusion=models.Fusion.DBSF)
         )
         prefetch = [
             models.Prefetch(
-                query=side["query"], using=side["using"], params=side["params"], filter=condition, limit=query.pool
+                query=side["query"], using=side["using"], params=side["params"], filter=condition, limit=pool
             )
-            for side in (dense, sparse)
+            for pool, side in zip(query.pools, (dense, sparse), strict=True)
         ]
         return {"query": fusion, "prefetch": prefetch}
 

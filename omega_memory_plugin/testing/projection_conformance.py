@@ -250,14 +250,21 @@ class SparseConformance:
             hits = await self._against_reference(projection, mode="hybrid", fusion=fusion)
             assert len(hits) == 8  # dense brings every memory; sparse only those with a query word
 
+    async def test_weighted_rrf(self, projection: Projection) -> None:
+        await self._against_reference(projection, mode="hybrid", weights=(0.8, 0.2))
+        await self._against_reference(projection, mode="hybrid", weights=(0.8, 0.2), candidates=(2, 5))
+        dense_only = await self._against_reference(projection, mode="hybrid", weights=(1.0, 0.0), limit=3)
+        query = SearchQuery("c", "ns", np.array(_vector(7), np.float32), "dense", limit=3)
+        assert [h.id for h in dense_only] == [h.id for h in await projection.search(query)]
+
     async def test_hybrid_with_a_small_pool_and_a_filter_and_a_threshold(self, projection: Projection) -> None:
         everything = await self._against_reference(
-            projection, mode="hybrid", candidates=3, filter=parse_filter({"i": {"$lt": 6}})
+            projection, mode="hybrid", candidates=(3, 3), filter=parse_filter({"i": {"$lt": 6}})
         )
         assert all(int(h.id[1:]) < 6 for h in everything)
         cut = ((everything[1].score or 0.0) + (everything[2].score or 0.0)) / 2
         above = await self._against_reference(
-            projection, mode="hybrid", candidates=3, filter=parse_filter({"i": {"$lt": 6}}), score_threshold=cut
+            projection, mode="hybrid", candidates=(3, 3), filter=parse_filter({"i": {"$lt": 6}}), score_threshold=cut
         )
         assert [h.id for h in above] == [h.id for h in everything[:2]]
 

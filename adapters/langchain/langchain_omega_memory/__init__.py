@@ -2,6 +2,6 @@
 
 from .chat_message_histories import OmegaChatMessageHistory
 from .embeddings import OmegaHashEmbeddings
-from .vectorstores import OmegaMemoryVectorStore
+from .vectorstores import OmegaMemoryVectorStore, RetrievalMode
 
-__all__ = ["OmegaChatMessageHistory", "OmegaHashEmbeddings", "OmegaMemoryVectorStore"]
+__all__ = ["OmegaChatMessageHistory", "OmegaHashEmbeddings", "OmegaMemoryVectorStore", "RetrievalMode"]

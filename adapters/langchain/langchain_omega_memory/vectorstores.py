@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypedDict
+from enum import StrEnum
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from langchain_core.documents import Document
@@ -25,6 +26,14 @@ from omega_memory_plugin.transaction import Transaction
 from omega_memory_plugin.validation import check_text
 
 DEFAULT_COLLECTION = "langchain"
+
+
+class RetrievalMode(StrEnum):
+    """What ranks a text query, by the names langchain-qdrant users know."""
+
+    DENSE = "dense"  # the nearest embeddings
+    SPARSE = "sparse"  # BM25 over the documents' texts: exact words, names, numbers (no embedding)
+    HYBRID = "hybrid"  # both, fused (hybrid_fusion: "rrf" or "dbsf")
 
 
 class _Scope(TypedDict):
@@ -44,6 +53,10 @@ class OmegaMemoryVectorStore(VectorStore):
         namespace: the tenant scope of this store (an agent, user or session); defaults to the
             Memory's namespace. A store never sees another namespace's documents.
         collection: the memory collection (default ``"langchain"``).
+        retrieval_mode: what ranks the text searches (``similarity_search`` and the retrievers):
+            ``"dense"`` (default), ``"sparse"`` (BM25 over the texts) or ``"hybrid"`` (both,
+            fused by ``hybrid_fusion``, ``"rrf"`` or ``"dbsf"``). Searches by vector and MMR are
+            always dense. Sparse and hybrid scores are raw (BM25, fused), not relevance in [0, 1].
 
     Example::
 
@@ -54,6 +67,7 @@ class OmegaMemoryVectorStore(VectorStore):
         store.add_texts(["likes green tea"], metadatas=[{"topic": "drinks"}], ids=["pref-1"])
         store.similarity_search("what does the user drink?", k=1, filter={"topic": "drinks"})
         store.as_retriever(search_type="mmr", search_kwargs={"k": 3})
+        words = OmegaMemoryVectorStore(memory, embeddings, retrieval_mode="hybrid")  # finds "ORD-2291" too
     """
 
     def __init__(
@@ -64,10 +78,21 @@ class OmegaMemoryVectorStore(VectorStore):
         namespace: str | None = None,
         collection: str = DEFAULT_COLLECTION,
         owns_memory: bool = False,
+        retrieval_mode: RetrievalMode | str = RetrievalMode.DENSE,
+        hybrid_fusion: Literal["rrf", "dbsf"] = "rrf",
     ) -> None:
         self.memory = memory
         self.embedding = embedding
         self.namespace, self.collection = memory._scope(namespace, collection)
+        try:
+            self.retrieval_mode = RetrievalMode(retrieval_mode)
+        except ValueError:
+            raise InvalidInputError(
+                f"retrieval_mode is 'dense', 'sparse' or 'hybrid', got {retrieval_mode!r}"
+            ) from None
+        if hybrid_fusion not in ("rrf", "dbsf"):
+            raise InvalidInputError(f"hybrid_fusion is 'rrf' or 'dbsf', got {hybrid_fusion!r}")
+        self.hybrid_fusion = hybrid_fusion
         self._owns_memory = owns_memory
         self._model_id = model_id(embedding)
 
@@ -163,14 +188,23 @@ class OmegaMemoryVectorStore(VectorStore):
         return [doc for doc, _ in await self.asimilarity_search_with_score(query, k, **kwargs)]
 
     def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
-        """Documents with the index's raw score (cosine/dot: higher is closer; euclid: a distance)."""
-        return self.similarity_search_with_score_by_vector(self.embedding.embed_query(query), k, **kwargs)
+        """Documents with the index's raw score (cosine/dot: higher is closer; euclid: a distance;
+        sparse: BM25; hybrid: the fused score), ranked by the store's ``retrieval_mode``."""
+        if self.retrieval_mode is RetrievalMode.DENSE:
+            return self.similarity_search_with_score_by_vector(self.embedding.embed_query(query), k, **kwargs)
+        vector = None if self.retrieval_mode is RetrievalMode.SPARSE else self.embedding.embed_query(query)
+        records = self.memory.search(vector, **self._text_options(query, k, kwargs))
+        return [(_document(r), r.score) for r in records]  # type: ignore[misc]
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        vector = await self.embedding.aembed_query(query)
-        return await self.asimilarity_search_with_score_by_vector(vector, k, **kwargs)
+        if self.retrieval_mode is RetrievalMode.DENSE:
+            vector = await self.embedding.aembed_query(query)
+            return await self.asimilarity_search_with_score_by_vector(vector, k, **kwargs)
+        dense = None if self.retrieval_mode is RetrievalMode.SPARSE else await self.embedding.aembed_query(query)
+        records = await self.memory.asearch(dense, **self._text_options(query, k, kwargs))
+        return [(_document(r), r.score) for r in records]  # type: ignore[misc]
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
         return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
@@ -217,6 +251,11 @@ class OmegaMemoryVectorStore(VectorStore):
         return _mmr(embedding, await self.memory.asearch(embedding, with_vectors=True, **options), k, lambda_mult)
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        if self.retrieval_mode is not RetrievalMode.DENSE:
+            raise NotImplementedError(
+                f"relevance scores in [0, 1] exist for dense retrieval; a {self.retrieval_mode.value} store's scores "
+                "are raw (BM25 or fused): use similarity_search_with_score, or a dense store"
+            )
         schema = self.memory.collections().get(self.collection)
         distance = schema.distance if schema else Distance(self.memory.settings.distance)
         if distance is Distance.EUCLID:
@@ -309,6 +348,10 @@ class OmegaMemoryVectorStore(VectorStore):
     @property
     def _scope(self) -> _Scope:
         return {"namespace": self.namespace, "collection": self.collection}
+
+    def _text_options(self, query: str, k: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        mode = self.retrieval_mode.value
+        return {"text": query, "mode": mode, "fusion": self.hybrid_fusion, **self._search_options(k, kwargs)}
 
     def _search_options(self, k: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         options = {"limit": k, "filter": kwargs.pop("filter", None), **self._scope}

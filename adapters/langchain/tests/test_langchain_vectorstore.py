@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from conftest import log_position
-from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore
+from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore, RetrievalMode
 from omega_memory_plugin import Memory
 
 TEAS = [
@@ -206,3 +206,39 @@ async def test_afrom_documents_into_a_given_memory(memory: Memory) -> None:
     assert len(await store.aget_by_ids([d.id for d in TEAS])) == 5  # type: ignore[misc]
     store.close()  # not its memory: stays open
     assert memory.count(namespace="n", collection="langchain") == 5
+
+
+ORDERS = [
+    Document(id="o1", page_content="order ORD-2291 shipped to Lyon", metadata={"kind": "order"}),
+    Document(id="o2", page_content="invoice for ORD-1187 is overdue", metadata={"kind": "invoice"}),
+    Document(id="o3", page_content="the team likes green tea", metadata={"kind": "note"}),
+]
+
+
+@pytest.mark.parametrize("mode", ["sparse", "hybrid"])
+async def test_retrieval_modes_find_the_exact_words(memory: Memory, mode: str) -> None:
+    store = OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), namespace="orders", retrieval_mode=mode)
+    store.add_documents(ORDERS)
+    assert store.retrieval_mode == RetrievalMode(mode)
+    docs = store.similarity_search("ORD-2291", k=3)
+    assert docs[0].id == "o1"
+    assert [d.id for d in await store.asimilarity_search("ORD-2291", k=3)] == [d.id for d in docs]
+    assert [d.id for d in store.similarity_search("ORD-2291", k=3, filter={"kind": "invoice"})] == ["o2"]
+    retrieved = store.as_retriever(search_kwargs={"k": 1}).invoke("ORD-2291")
+    assert [d.id for d in retrieved] == ["o1"]
+    with pytest.raises(NotImplementedError, match="similarity_search_with_score"):
+        store.similarity_search_with_relevance_scores("ORD-2291")
+
+
+def test_sparse_needs_no_embedding_and_bad_modes_say_so(memory: Memory) -> None:
+    class NoEmbeddings(OmegaHashEmbeddings):
+        def embed_query(self, text: str) -> list[float]:
+            raise AssertionError("a sparse search embeds nothing")
+
+    store = OmegaMemoryVectorStore(memory, NoEmbeddings(64), namespace="orders", retrieval_mode="sparse")
+    store.add_documents(ORDERS)
+    assert [d.id for d in store.similarity_search("lyon", k=2)] == ["o1"]
+    with pytest.raises(ValueError, match="retrieval_mode"):
+        OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), retrieval_mode="fuzzy")
+    with pytest.raises(ValueError, match="hybrid_fusion"):
+        OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), retrieval_mode="hybrid", hybrid_fusion="max")  # type: ignore[arg-type]

@@ -33,13 +33,9 @@ from .filters import Spec, restricted, to_filter
 from .nodes import NodeWrite, to_node, to_write
 
 DEFAULT_COLLECTION = "llama_index"
-# Modes that need sparse (BM25) or text search, which arrive with hybrid search.
-_HYBRID_MODES = {
-    VectorStoreQueryMode.HYBRID,
-    VectorStoreQueryMode.SPARSE,
-    VectorStoreQueryMode.TEXT_SEARCH,
-    VectorStoreQueryMode.SEMANTIC_HYBRID,
-}
+# Modes that rank by the words of query.query_str (BM25 over the nodes' texts).
+_WORD_MODES = {VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH}
+_SUPPORTED = {VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR, VectorStoreQueryMode.HYBRID, *_WORD_MODES}
 
 
 class _Scope(TypedDict):
@@ -211,19 +207,22 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         return selection.nodes(await self._ascan(selection.spec))
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Nearest nodes to ``query.query_embedding`` (modes DEFAULT and MMR), best first."""
+        """The best nodes for ``query``, best first, by its mode:
+
+        * ``DEFAULT`` / ``MMR``: nearest to ``query.query_embedding`` (MMR re-ranks for diversity);
+        * ``SPARSE`` / ``TEXT_SEARCH``: BM25 over the nodes' texts for ``query.query_str``
+          (``sparse_top_k`` or ``similarity_top_k`` of them);
+        * ``HYBRID``: both, fused by reciprocal rank: the dense side brings ``similarity_top_k``
+          nodes, the sparse side ``sparse_top_k`` (default ``similarity_top_k``), ``hybrid_top_k``
+          (default ``similarity_top_k``) are returned, and ``alpha`` weighs the dense side against
+          the sparse one (1: dense only, 0: sparse only; default: even).
+        """
         search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
-        records = self._memory.search(
-            search.vector, filter=search.spec, limit=search.limit, with_vectors=search.mmr, **self._where
-        )
-        return search.result(records)
+        return search.result(self._memory.search(search.vector, **search.options, **self._where))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
-        records = await self._memory.asearch(
-            search.vector, filter=search.spec, limit=search.limit, with_vectors=search.mmr, **self._where
-        )
-        return search.result(records)
+        return search.result(await self._memory.asearch(search.vector, **search.options, **self._where))
 
     def history(self, node_id: str) -> list[Event]:
         """Every event of one node, oldest first (its audit trail, read from the log)."""
@@ -276,9 +275,8 @@ class _Selection:
 class _Search:
     """One query, checked and translated: what to ask the memory, and how to shape the answer."""
 
-    vector: list[float]
-    spec: Spec | None
-    limit: int
+    vector: list[float] | None
+    options: dict[str, Any]  # the rest of Memory.search's arguments
     top_k: int
     mmr: bool
     mmr_threshold: float | None
@@ -286,40 +284,48 @@ class _Search:
     @staticmethod
     def of(query: VectorStoreQuery, kwargs: dict[str, Any], prefetch_factor: float) -> _Search:
         mode = VectorStoreQueryMode(query.mode)
-        if mode in _HYBRID_MODES:
+        if mode not in _SUPPORTED:
             raise NotImplementedError(
-                f"query mode {mode.value!r} needs sparse or hybrid search, which OmegaMemoryVectorStore "
-                "does not have yet; use mode 'default' or 'mmr'"
+                f"query mode {mode.value!r} is not supported by OmegaMemoryVectorStore; use 'default', 'mmr', "
+                "'sparse', 'text_search' or 'hybrid'"
             )
-        if mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
-            raise NotImplementedError(
-                f"query mode {mode.value!r} is not supported by OmegaMemoryVectorStore; use 'default' or 'mmr'"
-            )
-        if query.query_embedding is None:
-            raise InvalidVectorError("OmegaMemoryVectorStore needs query.query_embedding (it stores no embed model)")
+        top_k = _count(query.similarity_top_k, "similarity_top_k")
         spec = to_filter(query.filters)
-        top_k = query.similarity_top_k
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise InvalidInputError(f"similarity_top_k must be a positive integer, got {top_k!r}")
-        mmr = mode == VectorStoreQueryMode.MMR
-        limit = top_k
-        if mmr:
-            factor = kwargs.get("mmr_prefetch_factor", prefetch_factor)
-            limit = max(top_k, int(kwargs.get("mmr_prefetch_k") or top_k * factor))
-        threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
         # An empty list means "no restriction" here, as in LlamaIndex's other stores: the index's
         # retriever passes node_ids=[] whenever the vector store keeps the nodes itself.
-        return _Search(
-            vector=list(query.query_embedding),
-            spec=restricted(spec, node_ids=query.node_ids or None, doc_ids=query.doc_ids or None),
-            limit=limit,
-            top_k=top_k,
-            mmr=mmr,
-            mmr_threshold=threshold,
-        )
+        options: dict[str, Any] = {
+            "filter": restricted(spec, node_ids=query.node_ids or None, doc_ids=query.doc_ids or None),
+            "limit": top_k,
+        }
+        if mode != VectorStoreQueryMode.HYBRID and mode not in _WORD_MODES:
+            options["mode"] = "dense"
+        elif not isinstance(query.query_str, str) or not query.query_str.strip():
+            raise InvalidInputError(f"query mode {mode.value!r} matches words: it needs query.query_str")
+        else:
+            options["text"] = query.query_str
+        sparse_k = _count(query.sparse_top_k or top_k, "sparse_top_k")
+        if mode in _WORD_MODES:
+            return _Search(None, options | {"mode": "sparse", "limit": sparse_k}, top_k, False, None)
+        if query.query_embedding is None:
+            raise InvalidVectorError("OmegaMemoryVectorStore needs query.query_embedding (it stores no embed model)")
+        if mode == VectorStoreQueryMode.HYBRID:
+            options |= {
+                "mode": "hybrid",
+                "limit": _count(query.hybrid_top_k or top_k, "hybrid_top_k"),
+                "candidates": (top_k, sparse_k),
+                "weights": None if query.alpha is None else _alpha_weights(query.alpha),
+            }
+            return _Search(list(query.query_embedding), options, top_k, False, None)
+        mmr = mode == VectorStoreQueryMode.MMR
+        if mmr:
+            factor = kwargs.get("mmr_prefetch_factor", prefetch_factor)
+            options["limit"] = max(top_k, int(kwargs.get("mmr_prefetch_k") or top_k * factor))
+            options["with_vectors"] = True
+        threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+        return _Search(list(query.query_embedding), options, top_k, mmr, threshold)
 
     def result(self, records: Sequence[MemoryRecord]) -> VectorStoreQueryResult:
-        if self.mmr and records:
+        if self.mmr and records and self.vector is not None:
             scores, ids = get_top_k_mmr_embeddings(
                 self.vector,
                 [(r.vectors or {})[DEFAULT_VECTOR] for r in records],
@@ -334,3 +340,16 @@ class _Search:
         return VectorStoreQueryResult(
             nodes=[to_node(r) for r in records], similarities=[float(s) for s in scores], ids=[r.id for r in records]
         )
+
+
+def _count(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _alpha_weights(alpha: object) -> tuple[float, float]:
+    """LlamaIndex's ``alpha`` (1: dense only, 0: sparse only) as the fusion's (dense, sparse) weights."""
+    if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
+        raise InvalidInputError(f"alpha weighs dense against sparse: a number from 0 to 1, got {alpha!r}")
+    return (float(alpha), 1.0 - float(alpha))

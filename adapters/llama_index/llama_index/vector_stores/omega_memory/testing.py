@@ -339,18 +339,51 @@ class VectorStoreConformance:
     def test_similarity_top_k_limits_the_answer(self, loaded: OmegaMemoryVectorStore) -> None:
         assert len(ids(loaded.query(self._everything(k=2)))) == 2
 
-    @pytest.mark.parametrize(
-        "mode",
-        [m for m in VectorStoreQueryMode if m not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)],
-    )
-    async def test_modes_without_support_raise(
-        self, loaded: OmegaMemoryVectorStore, mode: VectorStoreQueryMode
-    ) -> None:
-        query = VectorStoreQuery(query_embedding=vector(0), query_str="tea", similarity_top_k=2, mode=mode, alpha=0.5)
+    async def test_semantic_hybrid_is_not_supported(self, loaded: OmegaMemoryVectorStore) -> None:
+        mode = VectorStoreQueryMode.SEMANTIC_HYBRID  # Azure AI Search's own re-ranker
+        query = VectorStoreQuery(query_embedding=vector(0), query_str="tea", similarity_top_k=2, mode=mode)
         with pytest.raises(NotImplementedError, match=mode.value):
             loaded.query(query)
         with pytest.raises(NotImplementedError, match=mode.value):
             await loaded.aquery(query)
+
+    @pytest.mark.parametrize("mode", [VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH])
+    async def test_sparse_and_text_search_rank_by_the_words(
+        self, loaded: OmegaMemoryVectorStore, mode: VectorStoreQueryMode
+    ) -> None:
+        query = VectorStoreQuery(query_str="iced tea with lemon", similarity_top_k=5, mode=mode)  # no embedding
+        result = loaded.query(query)
+        assert ids(result) == [ICED, GREEN]  # every word of the iced tea; "tea" only of the green one
+        assert result.similarities is not None and result.similarities[0] > result.similarities[1] > 0
+        assert ids(await loaded.aquery(query)) == ids(result)
+        one = VectorStoreQuery(query_str="iced tea", similarity_top_k=5, sparse_top_k=1, mode=mode)
+        assert ids(loaded.query(one)) == [ICED]  # sparse_top_k, as LlamaIndex defines it
+        ada = _all(_f("author", "ada"))
+        assert ids(loaded.query(VectorStoreQuery(query_str="tea", similarity_top_k=5, mode=mode, filters=ada))) == [
+            GREEN
+        ]
+
+    async def test_hybrid_fuses_the_words_and_the_embedding(self, loaded: OmegaMemoryVectorStore) -> None:
+        hybrid = VectorStoreQueryMode.HYBRID
+
+        def query(**options: Any) -> VectorStoreQuery:
+            defaults: dict[str, Any] = {"query_embedding": vector(3), "query_str": "iced tea", "similarity_top_k": 2}
+            return VectorStoreQuery(mode=hybrid, **(defaults | options))
+
+        fused = ids(loaded.query(query()))
+        # The embedding ranks the water (its own) then the green tea; the words, the iced tea then the
+        # green tea: in both lists, the green tea comes first; the other two tie for second.
+        assert fused[0] == GREEN and fused[1] in (WATER, ICED) and len(fused) == 2
+        assert set(ids(await loaded.aquery(query()))) <= {GREEN, WATER, ICED}
+        dense = ids(loaded.query(VectorStoreQuery(query_embedding=vector(3), similarity_top_k=2)))
+        assert ids(loaded.query(query(alpha=1.0))) == dense  # alpha 1: the embedding alone
+        assert ids(loaded.query(query(alpha=0.0))) == [ICED, GREEN]  # alpha 0: the words alone
+        assert len(ids(loaded.query(query(hybrid_top_k=4)))) == 3  # 2 dense and 2 sparse, one in both
+        assert ids(loaded.query(query(hybrid_top_k=1))) == [GREEN]
+        with pytest.raises(ValueError, match="query_str"):
+            loaded.query(query(query_str=None))
+        with pytest.raises(ValueError, match="alpha"):
+            loaded.query(query(alpha=1.5))
 
     def test_bad_queries_raise(self, loaded: OmegaMemoryVectorStore) -> None:
         with pytest.raises(InvalidVectorError, match="query_embedding"):
