@@ -243,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         "numbers; no embedder); hybrid: both, fused (default dense)",
     )
     search.add_argument("--fusion", choices=["rrf", "dbsf"], default="rrf", help="how hybrid fuses (default rrf)")
+    search.add_argument(
+        "--mmr",
+        type=float,
+        metavar="DIVERSITY",
+        help="dense: re-rank for variety (maximal marginal relevance), 0 = the nearest .. 1 = the most different",
+    )
     search.add_argument("--json", action="store_true", help="print one JSON object per hit, best first")
     search.set_defaults(run=cmd_search)
 
@@ -606,6 +612,8 @@ def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
         text=args.text,
         mode=args.mode,
         fusion=args.fusion,
+        mmr=args.mmr is not None,
+        diversity=0.5 if args.mmr is None else args.mmr,
         namespace=args.namespace,
         collection=args.collection,
         limit=args.limit,

@@ -602,6 +602,8 @@ class Memory:
         fusion: Fusion = "rrf",
         candidates: int | tuple[int, int] | None = None,
         weights: tuple[float, float] | None = None,
+        mmr: bool = False,
+        diversity: float = 0.5,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
         """Best memories for a query within one namespace, best first, with ``score`` set.
 
@@ -616,6 +618,11 @@ class Memory:
           (default 4 x ``limit``, at least 20; a pair ``(dense, sparse)`` to give each its own). ``vector`` is optional if an embedder embeds ``text``.
           ``weights=(dense, sparse)`` weighs the two sides of an RRF fusion (e.g. ``(3, 1)``: three
           dense hits count as much as one sparse hit; ``(1, 0)`` ranks by the dense side alone).
+
+        ``mmr=True`` (dense mode) re-ranks the ``candidates`` nearest (default 4 x ``limit``, at
+        least 20) by maximal marginal relevance, for results that do not repeat each other:
+        ``diversity`` 0 keeps the nearest, 1 picks the most different (default 0.5). Scores stay
+        the similarity to the query. Cosine and dot collections only.
 
         ``filter`` uses the metadata filter syntax of :mod:`omega_memory_plugin.filters`;
         ``score_threshold`` applies to the final (in hybrid mode, fused) score.
@@ -641,6 +648,13 @@ class Memory:
             raise InvalidInputError(f"fusion is 'rrf' or 'dbsf', got {fusion!r}")
         if weights is not None:
             weights = check_fusion_weights(weights, mode, fusion)
+        if mmr:
+            if mode != "dense":
+                raise InvalidInputError("mmr=True re-ranks a dense search: use mode='dense'")
+            if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not 0 <= diversity <= 1:
+                raise InvalidInputError(
+                    f"diversity is a number from 0 (the nearest) to 1 (the most different), got {diversity!r}"
+                )
         terms = None
         if mode != "dense":
             if text is None:
@@ -671,6 +685,11 @@ class Memory:
                 return []  # nothing was ever written there
             if array is not None:
                 check_dimensions({using: int(array.size)}, schema, collection)
+            if mmr and schema.distance == Distance.EUCLID:
+                raise InvalidInputError(
+                    f"collection {collection!r} compares vectors by euclid distance; MMR weighs similarities "
+                    "(cosine or dot collections): search without mmr, or re-rank the hits yourself"
+                )
             if mode == "hybrid" and fusion == "dbsf" and schema.distance == Distance.EUCLID:
                 # DBSF normalises each side's scores as "higher is better"; euclid scores are distances.
                 raise InvalidInputError(
@@ -692,6 +711,7 @@ class Memory:
                 fusion=fusion,
                 candidates=pools,
                 weights=weights,
+                diversity=float(diversity) if mmr else None,
             )
             return await index.search(query)
 

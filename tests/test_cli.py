@@ -657,3 +657,21 @@ def test_search_modes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(out.splitlines()[0])["id"] == "tea"
     code, _, err = run(capsys, "--path", str(store), "search", "oolong", "--mode", "hybrid", "--namespace", "ada")
     assert code == 2 and "--mode sparse" in err
+    code, out, err = run(
+        capsys,
+        "--path",
+        str(store),
+        "search",
+        "tea",
+        "--mmr",
+        "0.5",
+        "--namespace",
+        "ada",
+        "--embedder",
+        EMBEDDER,
+        "--limit",
+        "2",
+    )
+    assert code == 0 and len(out.splitlines()) == 2, err
+    code, _, err = run(capsys, "--path", str(store), "search", "tea", "--mmr", "2", "--embedder", EMBEDDER)
+    assert code == 2 and "diversity" in err

@@ -73,6 +73,19 @@ def test_weights_lean_a_hybrid_search_to_one_side(memory: Memory) -> None:
     ] == [h.id for h in meaning]
 
 
+def test_mmr_trades_nearness_for_variety(memory: Memory) -> None:
+    near = [1.0, 0.0, 0.0, 0.0]
+    for i, vector in enumerate([[1.0, 0.01, 0, 0], [1.0, 0.02, 0, 0], [1.0, 0.03, 0, 0], [0.6, 0.8, 0, 0]]):
+        memory.upsert(f"note {i}", id=f"n{i}", vectors=vector, namespace="mmr", collection="plain")
+    nearest = [h.id for h in memory.search(near, namespace="mmr", collection="plain", limit=2)]
+    assert nearest == ["n0", "n1"]  # two near-duplicates
+    varied = memory.search(near, mmr=True, diversity=0.7, namespace="mmr", collection="plain", limit=2)
+    assert [h.id for h in varied] == ["n0", "n3"]  # the nearest, then the one unlike it
+    assert varied[1].score == pytest.approx(0.6, abs=1e-4)  # its similarity to the query, not an MMR score
+    same = memory.search(near, mmr=True, diversity=0.0, namespace="mmr", collection="plain", limit=2)
+    assert [h.id for h in same] == nearest
+
+
 def test_a_point_in_time_view_and_a_rebuild_answer_alike(memory: Memory) -> None:
     write(memory)
     before = [(h.id, h.score) for h in memory.search(text="ORD-2291 green", mode="hybrid", namespace="ada")]
@@ -100,6 +113,8 @@ def test_a_point_in_time_view_and_a_rebuild_answer_alike(memory: Memory) -> None
         ({"mode": "hybrid", "text": "x", "weights": (0, 0)}, InvalidInputError, "not both 0"),
         ({"mode": "hybrid", "text": "x", "weights": (1, -1)}, InvalidInputError, "0 or more"),
         ({"mode": "hybrid", "text": "x", "weights": (1, float("nan"))}, InvalidInputError, "0 or more"),
+        ({"mode": "sparse", "text": "x", "mmr": True}, InvalidInputError, "mode='dense'"),
+        ({"text": "x", "mmr": True, "diversity": 1.5}, InvalidInputError, "diversity"),
     ],
 )
 def test_bad_search_options_say_what_to_do(
@@ -120,12 +135,14 @@ def test_sparse_needs_no_embedder_and_hybrid_says_it_needs_one(tmp_path: Path, r
         assert [h.id for h in hits] == ["order"]
 
 
-def test_dbsf_is_refused_for_euclid_distances(tmp_path: Path) -> None:
+def test_dbsf_and_mmr_are_refused_for_euclid_distances(tmp_path: Path) -> None:
     with Memory(tmp_path / "m") as memory:
         memory.create_collection("far", 4, distance="euclid")
         memory.upsert("Order ORD-2291", id="order", vectors=[1.0, 0.0, 0.0, 0.0], collection="far")
         with pytest.raises(InvalidInputError, match="fusion='rrf'"):
             memory.search([1.0, 0.0, 0.0, 0.0], text="ORD-2291", mode="hybrid", fusion="dbsf", collection="far")
+        with pytest.raises(InvalidInputError, match="MMR weighs similarities"):
+            memory.search([1.0, 0.0, 0.0, 0.0], mmr=True, collection="far")
         hits = memory.search([1.0, 0.0, 0.0, 0.0], text="ORD-2291", mode="hybrid", collection="far")
         assert [h.id for h in hits] == ["order"]
 

@@ -62,6 +62,11 @@ class SearchQuery:
     weighted by ``weights`` = (dense, sparse) if given; ``"dbsf"``: each side's scores normalised
     by mean +- 3 sample standard deviations, then summed).
     ``score_threshold`` applies to the final score (the fused one in hybrid mode).
+
+    ``diversity`` (dense mode only) re-ranks the best ``candidates`` by maximal marginal relevance,
+    as Qdrant does: the most similar first, then each time the candidate maximising
+    ``(1 - diversity) * similarity to the query - diversity * its highest similarity to those
+    already chosen``; hits keep their similarity to the query as their score.
     """
 
     collection: str
@@ -78,6 +83,7 @@ class SearchQuery:
     fusion: Fusion = "rrf"
     candidates: tuple[int, int] | None = None
     weights: tuple[float, float] | None = None
+    diversity: float | None = None
 
     @property
     def pools(self) -> tuple[int, int]:

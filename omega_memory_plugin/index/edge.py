@@ -297,7 +297,12 @@ class EdgeProjection(Projection):
         dense = sparse = None
         if query.mode != "sparse":
             assert query.vector is not None
-            dense = (qe.Query.Nearest(query.vector.tolist(), using=query.using), qe.SearchParams(exact=query.exact))
+            nearest: Any = (
+                qe.Query.Nearest(query.vector.tolist(), using=query.using)
+                if query.diversity is None
+                else qe.Mmr(query.vector.tolist(), 1.0 - query.diversity, query.pools[0], using=query.using)
+            )
+            dense = (nearest, qe.SearchParams(exact=query.exact))
         if query.mode != "dense":
             # IDF over the namespace only: one tenant's words never weigh on another's scores.
             corpus = scoped_filter(VOCABULARY, query.namespace, None)

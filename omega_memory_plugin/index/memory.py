@@ -111,7 +111,10 @@ class InMemoryProjection(Projection):
             return []
         candidates = self._matching(query.collection, query.namespace, query.filter)
         ascending = query.mode == "dense" and found.distance == Distance.EUCLID
-        if query.mode == "dense":
+        if query.mode == "dense" and query.diversity is not None:
+            pool = self._dense(found.distance, candidates, query)[: query.pools[0]]
+            scored = _mmr(pool, query)
+        elif query.mode == "dense":
             scored = self._dense(found.distance, candidates, query)
         elif query.mode == "sparse":
             scored = self._sparse(query, candidates)
@@ -209,6 +212,27 @@ def fuse(
             fused[id(point)] = fused.get(id(point), 0.0) + value
             points[id(point)] = point
     return sorted(((score, points[key]) for key, score in fused.items()), key=lambda sp: sp[0], reverse=True)
+
+
+def _mmr(pool: list[tuple[float, _Point]], query: SearchQuery) -> list[tuple[float, _Point]]:
+    """Qdrant's maximal marginal relevance over ``pool`` (best first), for cosine and dot vectors:
+    similarities between candidates are their dot products (cosine vectors are stored normalised)."""
+    if len(pool) < 2:
+        return pool
+    assert query.diversity is not None
+    relevance = 1.0 - query.diversity
+    vectors = np.stack([p.vectors[query.using] for _, p in pool])
+    similar = vectors @ vectors.T
+    chosen = [max(range(len(pool)), key=lambda i: pool[i][0])]
+    remaining = [i for i in range(len(pool)) if i != chosen[0]]
+    while remaining and len(chosen) < query.limit:
+        best = max(
+            remaining,
+            key=lambda i: relevance * pool[i][0] - query.diversity * max(float(similar[i, j]) for j in chosen),  # type: ignore[operator]
+        )
+        chosen.append(best)
+        remaining.remove(best)
+    return [pool[i] for i in chosen]
 
 
 def _distribution_normalised(scores: np.ndarray) -> list[float]:

@@ -431,7 +431,15 @@ class QdrantProjection(Projection):
             assert query.vector is not None
             # Local mode always searches exactly, and warns when given search params.
             exact = models.SearchParams(exact=True) if query.exact and not self._local else None
-            dense = {"query": query.vector.tolist(), "using": query.using, "params": exact}
+            vector = query.vector.tolist()
+            nearest: Any = (
+                vector
+                if query.diversity is None
+                else models.NearestQuery(
+                    nearest=vector, mmr=models.Mmr(diversity=query.diversity, candidates_limit=query.pools[0])
+                )
+            )
+            dense = {"query": nearest, "using": query.using, "params": exact}
         if query.mode != "dense":
             # IDF over the namespace's live memories only: a tenant's words never weigh on another's.
             corpus = self._filter(query.namespace, None)

@@ -221,6 +221,8 @@ class SparseConformance:
         defaults: dict[str, Any] = {"limit": 8, "terms": query_terms(HYBRID_QUERY)}
         query = SearchQuery("c", "ns", np.array(_vector(7), np.float32), "dense", **(defaults | options))
         got, expected = await projection.search(query), await reference.search(query)
+        if query.diversity is not None:  # MMR's order is its choice, not the scores' order
+            assert [h.id for h in got] == [h.id for h in expected]
         # Equal scores (a fused rank tie) may come in either order: compare in (score, id) order.
         got_order, expected_order = _by_score(got), _by_score(expected)
         assert [i for _, i in got_order] == [i for _, i in expected_order]
@@ -256,6 +258,19 @@ class SparseConformance:
         dense_only = await self._against_reference(projection, mode="hybrid", weights=(1.0, 0.0), limit=3)
         query = SearchQuery("c", "ns", np.array(_vector(7), np.float32), "dense", limit=3)
         assert [h.id for h in dense_only] == [h.id for h in await projection.search(query)]
+
+    async def test_mmr_reranks_for_diversity(self, projection: Projection) -> None:
+        if self.distance == Distance.EUCLID:  # MMR weighs similarities: the Memory refuses it for euclid
+            return
+        nearest = await self._against_reference(projection, limit=4)
+        for diversity in (0.0, 0.5, 0.9):
+            chosen = await self._against_reference(projection, limit=4, diversity=diversity, candidates=(8, 8))
+            assert chosen[0].id == nearest[0].id  # the nearest is always chosen first
+        assert [h.id for h in await self._against_reference(projection, limit=4, diversity=0.0)] == [
+            h.id for h in nearest
+        ]
+        diverse = await self._against_reference(projection, limit=4, diversity=0.9, candidates=(8, 8))
+        assert [h.id for h in diverse] != [h.id for h in nearest]  # these vectors: diversity changes the choice
 
     async def test_hybrid_with_a_small_pool_and_a_filter_and_a_threshold(self, projection: Projection) -> None:
         everything = await self._against_reference(
