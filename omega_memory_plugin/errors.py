@@ -21,6 +21,11 @@ class InvalidVectorError(InvalidInputError):
     """A vector has the wrong dimension, a non-finite value, or is not a flat list of numbers."""
 
 
+class EmbeddingModelError(InvalidVectorError):
+    """Vectors of one embedding model were written to, or searched in, a collection that holds
+    another model's: their scores would mean nothing. The message names both models."""
+
+
 class InvalidTextError(InvalidInputError):
     """Text is missing, not a string, or larger than the configured limit."""
 

@@ -75,10 +75,13 @@ class NamespaceErased(_Frozen):
 
 
 class CollectionCreated(_Frozen):
-    """A collection was created with fixed named dense vectors (name -> dimension)."""
+    """A collection was created with fixed named dense vectors (name -> dimension), and, when it
+    is known, the embedding model whose vectors it holds (so that a reopened memory finds its
+    embedder again, and vectors of another model are refused rather than mixed)."""
 
     vectors: dict[str, int]
     distance: Distance = Distance.COSINE
+    embedding_model: str | None = None
 
 
 class _Envelope(_Frozen):

@@ -38,6 +38,7 @@ from .errors import (
     MemoryClosedError,
     ProjectorModeError,
     ReadOnlyMemoryError,
+    UnsupportedBackendError,
 )
 from .events import (
     CollectionCreated,
@@ -68,6 +69,7 @@ from .staging import (
     StagedWrite,
     VectorsInput,
     check_dimensions,
+    check_model,
     embed_missing,
     named_vectors,
     stage_delete,
@@ -183,12 +185,51 @@ class Memory:
         self._closed = False
         self._schemas: dict[str, CollectionCreated] = {}
         self._engine = Engine()
+        self._embedders: dict[str, Embedder | None] = {}  # recorded model name -> its embedder, if a plugin has it
         try:
             self._engine.run(self._open(log, index))
         except BaseException:
             self._engine.stop()
             raise
+        try:
+            self._adopt_embedder()
+        except BaseException:
+            self.close()  # opened, but not with the embedder asked for: close it as it was
+            raise
         _OPEN.add(self)
+
+    def _adopt_embedder(self) -> None:
+        """Match the embedder with the model the default collection records: an explicit one must
+        be that model; without one, the recorded model's embedder is used if a plugin provides it
+        (a memory written with ``embedder="hash:384"`` searches by text again when reopened)."""
+        schema = self._schemas.get(self.collection)
+        if schema is None or schema.embedding_model is None:
+            return
+        if self.embedder is not None:
+            check_model(schema, self.embedder.name, self.collection, "the embedder's vectors")
+        else:
+            self.embedder = self.embedder_for(self.collection)
+
+    def embedder_for(self, collection: str | None = None) -> Embedder | None:
+        """The embedder that embeds text for ``collection`` (default: the Memory's): the one the
+        Memory was opened with, else the one of the model the collection records, if an installed
+        plugin provides it (``hash:<dim>`` is built in); ``None`` if neither.
+
+        Example: ``Memory("./m").embedder_for("docs")`` is ``HashEmbedder(384)`` for a collection
+        first written by ``Memory("./m", embedder="hash:384")``.
+        """
+        if self.embedder is not None:
+            return self.embedder
+        schema = self._schemas.get(collection or self.collection)
+        model = schema.embedding_model if schema is not None else None
+        if model is None:
+            return None
+        if model not in self._embedders:
+            try:
+                self._embedders[model] = self.plugins.embedder(model)
+            except (UnsupportedBackendError, InvalidInputError):
+                self._embedders[model] = None  # e.g. vectors computed outside: the caller passes them
+        return self._embedders[model]
 
     async def _open(self, log: EventLog | None, index: Projection | None) -> None:
         self._index_lock = asyncio.Lock()
@@ -349,7 +390,7 @@ class Memory:
             expected_version=expected_version,
             embedding_model=embedding_model,
         )
-        embed_missing([write], self.embedder)
+        embed_missing([write], self.embedder_for(write.collection))
 
         async def run() -> str:
             await self._commit([write])
@@ -386,21 +427,34 @@ class Memory:
     erase_namespace, aerase_namespace = twins(_erase_namespace)
 
     def _create_collection(
-        self, name: str, vectors: int | Mapping[str, int], distance: Distance | str | None = None
+        self,
+        name: str,
+        vectors: int | Mapping[str, int],
+        distance: Distance | str | None = None,
+        embedding_model: str | None = None,
     ) -> Coroutine[Any, Any, bool]:
         """Create a collection with fixed vector dimensions; return False if it already exists alike.
 
-        Collections are also created implicitly by their first write, sized from its vectors.
+        ``embedding_model`` names the model whose vectors it will hold: vectors of another model
+        are then refused, and a Memory opened without an embedder finds it. Collections are also
+        created implicitly by their first write, sized from its vectors (and recording the model
+        of its embedder, or the ``embedding_model`` it names).
         """
         sizes = check_vector_sizes({DEFAULT_VECTOR: vectors} if isinstance(vectors, int) else dict(vectors))
-        schema = CollectionCreated(vectors=sizes, distance=Distance(distance or self.settings.distance))
+        if embedding_model is not None:
+            check_string(embedding_model, "embedding_model")
+        schema = CollectionCreated(
+            vectors=sizes, distance=Distance(distance or self.settings.distance), embedding_model=embedding_model
+        )
         check_collection(name)
 
         async def run() -> bool:
             self._check_writable()
             existing = self._schemas.get(name)
             if existing is not None:
-                if existing != schema:
+                # Alike: same vectors and distance, and the same model if this call names one.
+                named = schema.embedding_model is None or schema.embedding_model == existing.embedding_model
+                if (existing.vectors, existing.distance) != (schema.vectors, schema.distance) or not named:
                     raise InvalidInputError(f"collection {name!r} already exists as {existing!r}, not {schema!r}")
                 return False
             event = CollectionCreatedEvent(collection=name, data=schema)
@@ -471,11 +525,14 @@ class Memory:
                 sizes = vector_sizes(w)
                 schema = schemas.get(w.collection)
                 if schema is None:
-                    schema = schemas[w.collection] = CollectionCreated(vectors=sizes, distance=self.settings.distance)
+                    schema = schemas[w.collection] = CollectionCreated(
+                        vectors=sizes, distance=self.settings.distance, embedding_model=w.embedding_model
+                    )
                     created = CollectionCreatedEvent(collection=w.collection, data=schema)
                     events.append(created)
                     expected[created.stream] = 0
                 check_dimensions(sizes, schema, w.collection, w.memory_id)
+                check_model(schema, w.embedding_model, w.collection, f"memory {w.memory_id!r}'s vectors")
                 data = MemoryUpserted(
                     text=w.text,
                     vectors={name: pack_vector(v) for name, v in w.vectors.items()},
@@ -604,6 +661,7 @@ class Memory:
         weights: tuple[float, float] | None = None,
         mmr: bool = False,
         diversity: float = 0.5,
+        embedding_model: str | None = None,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
         """Best memories for a query within one namespace, best first, with ``score`` set.
 
@@ -625,7 +683,10 @@ class Memory:
         the similarity to the query. Cosine and dot collections only.
 
         ``filter`` uses the metadata filter syntax of :mod:`omega_memory_plugin.filters`;
-        ``score_threshold`` applies to the final (in hybrid mode, fused) score.
+        ``score_threshold`` applies to the final (in hybrid mode, fused) score. ``embedding_model``
+        names the model of a ``vector`` of your own: a collection that records another model
+        raises :class:`~omega_memory_plugin.errors.EmbeddingModelError` (text is embedded by the
+        collection's embedder, whose model is known).
 
         Example::
 
@@ -661,16 +722,19 @@ class Memory:
                 raise InvalidInputError(f"a {mode} search matches words: pass text=...")
             terms = query_terms(check_string(text, "text"))
         using, array = DEFAULT_VECTOR, None
+        if embedding_model is not None:
+            check_string(embedding_model, "embedding_model")
         if mode != "sparse":
             if vector is None:
                 if text is None:
                     raise InvalidInputError("search needs a vector or a text to embed")
-                if self.embedder is None:
+                embedder = self.embedder_for(collection)
+                if embedder is None:
                     raise InvalidVectorError(
                         "search by text needs an embedder; pass vector=..., open with embedder=, or search "
                         "with mode='sparse'"
                     )
-                vector = self.embedder.embed([text])[0]
+                vector, embedding_model = embedder.embed([text])[0], embedder.name
             named = named_vectors(vector)
             if len(named) != 1:
                 raise InvalidVectorError(f"search takes one vector, got {sorted(named)}")
@@ -685,6 +749,7 @@ class Memory:
                 return []  # nothing was ever written there
             if array is not None:
                 check_dimensions({using: int(array.size)}, schema, collection)
+                check_model(schema, embedding_model, collection, "the query's vector")
             if mmr and schema.distance == Distance.EUCLID:
                 raise InvalidInputError(
                     f"collection {collection!r} compares vectors by euclid distance; MMR weighs similarities "

@@ -52,6 +52,7 @@ DEFAULT_LIMIT = 10
 ID = "id"
 CONTENT = "content"
 VECTOR = "vector"
+EMBEDDING_MODEL = "embedding_model"  # with a vector: the model that made it
 SCORE = "score"
 LIMIT_KEYS = ("limit", "top_k")
 #: Query keys that say how to rank, not what to match: every other key is a metadata filter.
@@ -177,12 +178,23 @@ class MemoryProvider:
     async def store(self, table: str, record: Mapping[str, Any]) -> str:
         """Write ``record`` into ``table`` and return its id (``record["id"]``, or a new one).
 
-        Storing an id again replaces that record (content, vector and metadata).
+        Storing an id again replaces that record (content, vector and metadata). A record with a
+        ``vector`` may name the model that made it (``"embedding_model": "openai:text-embedding-3-small"``):
+        it is recorded, and a table of another model's vectors refuses it
+        (:class:`~omega_memory_plugin.errors.EmbeddingModelError`). Without a vector, the content
+        is embedded by the memory's embedder, whose model is recorded.
         """
         table = _table(table)
         memory_id, text, vector, metadata = _split_record(record)
+        model = metadata.pop(EMBEDDING_MODEL, None) if vector is not None else None
         return await self.memory.aupsert(
-            text, id=memory_id, vectors=vector, metadata=metadata, namespace=self.namespace, collection=table
+            text,
+            id=memory_id,
+            vectors=vector,
+            metadata=metadata,
+            namespace=self.namespace,
+            collection=table,
+            embedding_model=model,
         )
 
     async def query(

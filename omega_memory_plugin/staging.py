@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .embeddings import Embedder
-from .errors import InvalidInputError, InvalidVectorError
+from .errors import EmbeddingModelError, InvalidInputError, InvalidVectorError
 from .events import CollectionCreated
 from .validation import (
     check_collection,
@@ -130,6 +130,18 @@ def check_dimensions(sizes: Mapping[str, int], schema: CollectionCreated, collec
                 f"{subject} {name!r} has dimension {size}, but collection {collection!r} stores "
                 f"dimension {expected}; use one embedding model per collection"
             )
+
+
+def check_model(schema: CollectionCreated, model: str | None, collection: str, what: str = "these vectors") -> None:
+    """Vectors of ``model`` against the model the collection holds, when both are known: a
+    collection holds one model's vectors (another model's of the same dimension would be accepted
+    by the index and rank as noise)."""
+    if model is not None and schema.embedding_model is not None and model != schema.embedding_model:
+        raise EmbeddingModelError(
+            f"collection {collection!r} holds vectors of embedding model {schema.embedding_model!r}, but {what} "
+            f"come from {model!r}: use {schema.embedding_model!r} (e.g. Memory(embedder={schema.embedding_model!r})) "
+            "or another collection"
+        )
 
 
 def vector_sizes(write: StagedWrite) -> dict[str, int]:

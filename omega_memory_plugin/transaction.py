@@ -41,7 +41,7 @@ class _Stager:
         """Raise now, at the line that staged it, if the write's vectors cannot fit its collection
         (the commit checks again against the log, which another process may have changed)."""
         sizes = vector_sizes(write)
-        embedder = self._memory.embedder
+        embedder = self._memory.embedder_for(write.collection)
         if not sizes and embedder is not None:
             sizes = {DEFAULT_VECTOR: embedder.dimension}  # embedded at commit, at this size
         schema = self._memory.collections().get(write.collection) or self._dimensions.get(write.collection)
@@ -88,7 +88,8 @@ class _Stager:
 
     def _take(self) -> list[StagedWrite]:
         writes, self._writes = self._writes, []
-        embed_missing(writes, self._memory.embedder)  # one embedder call for the whole batch
+        for collection in {w.collection for w in writes}:  # one embedder call per collection
+            embed_missing([w for w in writes if w.collection == collection], self._memory.embedder_for(collection))
         return writes
 
 

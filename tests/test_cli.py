@@ -204,11 +204,16 @@ def test_search_with_filter(store: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert out.strip() == "(no hits)"
 
 
-def test_search_without_embedder_says_what_to_do(
-    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_search_without_embedder_uses_the_collections_own_or_says_what_to_do(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OMEGA_EMBEDDER", raising=False)
-    code, out, err = run(capsys, "--path", str(store), "search", "tea")
+    code, out, err = run(capsys, "--path", str(store), "search", "oolong tea", "--namespace", "ada")
+    assert code == 0 and out.split()[1] == "tea", err  # the collection records hash:64: found again
+    bare = tmp_path / "bare"
+    with Memory(bare) as memory:
+        memory.upsert("own vectors, model unknown", id="x", vectors=[1.0, 0.0])
+    code, out, err = run(capsys, "--path", str(bare), "search", "tea")
     assert code == 2
     assert err.startswith("error: ") and "--embedder" in err
     assert len(err.strip().splitlines()) == 1  # one line, no traceback
@@ -218,7 +223,7 @@ def test_library_error_is_one_line_exit_2(store: Path, capsys: pytest.CaptureFix
     code, _, err = run(capsys, "--path", str(store), "--embedder", "hash:32", "search", "tea", "--namespace", "ada")
     assert code == 2
     assert err.strip().splitlines() == [err.strip()]
-    assert err.startswith("error: ") and "dimension 32" in err
+    assert err.startswith("error: ") and "holds vectors of embedding model 'hash:64'" in err and "'hash:32'" in err
 
 
 def test_unknown_filter_operator_is_an_error(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -655,8 +660,8 @@ def test_search_modes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0, err
     assert json.loads(out.splitlines()[0])["id"] == "tea"
-    code, _, err = run(capsys, "--path", str(store), "search", "oolong", "--mode", "hybrid", "--namespace", "ada")
-    assert code == 2 and "--mode sparse" in err
+    code, out, err = run(capsys, "--path", str(store), "search", "oolong", "--mode", "hybrid", "--namespace", "ada")
+    assert code == 0 and out.split()[1] == "tea", err  # hybrid embeds with the collection's own model
     code, out, err = run(
         capsys,
         "--path",

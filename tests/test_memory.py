@@ -14,6 +14,7 @@ from conftest import log_position
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import (
     ConcurrencyError,
+    EmbeddingModelError,
     InvalidInputError,
     InvalidVectorError,
     MemoryClosedError,
@@ -276,9 +277,13 @@ def test_mongo_commit_over_the_document_limit_is_refused_and_nothing_written(mon
 
 def test_embedding_model_of_given_vectors_is_recorded(memory: Memory) -> None:
     memory.upsert("tea", id="t", vectors=[1.0] * 16, embedding_model="openai:text-embedding-3-small")
+    with pytest.raises(EmbeddingModelError, match="'openai:text-embedding-3-small'.*'local:minilm'"):
+        with memory.transaction() as tx:  # another model's vectors in the same collection: refused
+            tx.upsert("coffee", id="c", vectors=[0.5] * 16, embedding_model="local:minilm")
     with memory.transaction() as tx:
-        tx.upsert("coffee", id="c", vectors=[0.5] * 16, embedding_model="local:minilm")
+        tx.upsert("coffee", id="c", vectors=[0.5] * 16, embedding_model="local:minilm", collection="mini")
     assert memory.history("t")[0].data.embedding_model == "openai:text-embedding-3-small"  # type: ignore[union-attr]
-    assert memory.get("c")[0].embedding_model == "local:minilm"
+    assert memory.get("c", collection="mini")[0].embedding_model == "local:minilm"
+    assert memory.collections()["mini"].embedding_model == "local:minilm"  # recorded by its first write
     with pytest.raises(InvalidInputError, match="embedding_model names the model"):
         memory.upsert("no vectors", embedding_model="x")  # the embedder records its own name

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from omega_memory_plugin.errors import (
+    EmbeddingModelError,
     EventLogError,
     FilterError,
     InvalidIdError,
@@ -138,6 +139,14 @@ async def test_text_queries_rank_by_bm25_or_hybrid(provider: MemoryProvider) -> 
     assert {h["id"] for h in hybrid} == {order, tea}  # the words' best and the vector's best
     with pytest.raises(InvalidInputError, match="give a 'text'"):
         await provider.query(TABLE, {"mode": "sparse"})
+
+
+async def test_a_vectors_model_is_recorded_and_another_model_refused(provider: MemoryProvider) -> None:
+    first = await provider.store(TABLE, {"vector": [1.0, 0.0], "content": "a", "embedding_model": "model-a"})
+    assert provider.memory.get(first, namespace=provider.namespace, collection=TABLE)[0].embedding_model == "model-a"
+    with pytest.raises(EmbeddingModelError, match="'model-a'.*'model-b'"):
+        await provider.store(TABLE, {"vector": [0.0, 1.0], "content": "b", "embedding_model": "model-b"})
+    assert await count(provider) == 1
 
 
 async def test_one_agents_records_are_never_returned_for_another(provider: MemoryProvider) -> None:

@@ -155,16 +155,19 @@ def test_every_write_is_an_event_and_a_replay_reproduces_the_store(store: OmegaM
 
 
 class AsyncOnlyEmbeddings(Embeddings):
-    """Fails on the sync path, so the async methods are proven to use the async one."""
+    """Fails on the sync path (unless allowed), so the async methods are proven to use the async one."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow_sync: bool = False) -> None:
         self.inner = OmegaHashEmbeddings(64)
+        self.allow_sync = allow_sync
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("async method used the sync embeddings")
+        assert self.allow_sync, "async method used the sync embeddings"
+        return self.inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("async method used the sync embeddings")
+        assert self.allow_sync, "async method used the sync embeddings"
+        return self.inner.embed_query(text)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.inner.embed_documents(texts)
@@ -176,7 +179,10 @@ class AsyncOnlyEmbeddings(Embeddings):
 async def test_async_methods_use_async_embeddings_and_see_sync_writes(memory: Memory) -> None:
     store = OmegaMemoryVectorStore(memory, AsyncOnlyEmbeddings(), namespace="tests")
     await store.aadd_texts(["green tea"], metadatas=[{"kind": "tea"}], ids=["g"])
-    OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), namespace="tests").add_texts(["black tea"], ids=["b"])
+    # The same model, written through the sync path (a collection holds one model's vectors).
+    OmegaMemoryVectorStore(memory, AsyncOnlyEmbeddings(allow_sync=True), namespace="tests").add_texts(
+        ["black tea"], ids=["b"]
+    )
     assert ids_of(await store.asimilarity_search("tea", k=5)) == {"g", "b"}
     assert ids_of(await store.amax_marginal_relevance_search("tea", k=2)) == {"g", "b"}
     assert [d.id for d in await store.aget_by_ids(["b", "missing"])] == ["b"]

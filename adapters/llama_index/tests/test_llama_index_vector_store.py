@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.vector_stores.omega_memory import OmegaHashEmbedding, OmegaMemoryVectorStore
 from llama_index.vector_stores.omega_memory.testing import VectorStoreConformance
 
-from omega_memory_plugin import Memory
+from omega_memory_plugin import EmbeddingModelError, Memory
 
 
 class TestEmbedded(VectorStoreConformance):
@@ -28,3 +31,20 @@ class TestMongoLog(VectorStoreConformance):
     def memory(self, mongo_url: str) -> Iterator[Memory]:
         with Memory(log_url=mongo_url, index_url="qdrant-local://:memory:") as memory:
             yield memory
+
+
+def test_the_embed_model_is_recorded_and_another_refused(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m") as memory:
+        store = OmegaMemoryVectorStore(memory, namespace="u", embed_model=OmegaHashEmbedding(16))
+        assert store.embedding_model == "hash:16"
+        node = TextNode(id_="n1", text="green tea", embedding=OmegaHashEmbedding(16).get_text_embedding("green tea"))
+        store.add([node])
+        assert memory.collections()["llama_index"].embedding_model == "hash:16"
+        assert memory.get("n1", namespace="u", collection="llama_index")[0].embedding_model == "hash:16"
+        other = OmegaMemoryVectorStore(memory, namespace="u", embed_model="openai:text-embedding-3-small")
+        with pytest.raises(EmbeddingModelError):
+            other.add([TextNode(id_="n2", text="x", embedding=[0.5] * 16)])
+        with pytest.raises(EmbeddingModelError):
+            other.query(VectorStoreQuery(query_embedding=[0.5] * 16, similarity_top_k=1))
+    with Memory(tmp_path / "m") as memory:  # omega embeds text with the recorded model again
+        assert memory.search(text="green tea", namespace="u", collection="llama_index")[0].id == "n1"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 from llama_index.core.schema import BaseNode
@@ -29,6 +30,7 @@ from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.transaction import Transaction
 
 from . import nodes
+from .embeddings import OmegaHashEmbedding
 from .filters import Spec, restricted, to_filter
 from .nodes import NodeWrite, to_node, to_write
 
@@ -54,6 +56,10 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
             share one embedding dimension.
         mmr_prefetch_factor: an MMR query reranks ``similarity_top_k * mmr_prefetch_factor``
             nearest nodes (override per query with ``mmr_prefetch_k`` / ``mmr_prefetch_factor``).
+        embed_model: the model that makes the nodes' embeddings (a ``BaseEmbedding``, or its
+            name), recorded in every event and by the collection, so that another model's
+            vectors are refused instead of mixed and a replay knows what made each vector.
+            ``OmegaHashEmbedding(384)`` records ``"hash:384"``, which omega can embed with itself.
 
     Example::
 
@@ -71,6 +77,7 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
     namespace: str = Field(description="Tenant scope of this store's nodes.")
     collection: str = Field(default=DEFAULT_COLLECTION, description="Memory collection holding the nodes.")
     mmr_prefetch_factor: float = Field(default=4.0, gt=0, description="Candidates per result an MMR query reranks.")
+    embedding_model: str | None = Field(default=None, description="Model of the nodes' embeddings, when known.")
 
     # Where each part of a node lives in a memory's metadata (see nodes.py).
     NODE_ID_KEY: ClassVar[str] = nodes.NODE_ID_KEY
@@ -87,10 +94,15 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         namespace: str | None = None,
         collection: str = DEFAULT_COLLECTION,
         mmr_prefetch_factor: float = 4.0,
+        embed_model: BaseEmbedding | str | None = None,
     ) -> None:
         namespace, collection = memory._scope(namespace, collection)  # checks both names now
         super().__init__(
-            stores_text=True, namespace=namespace, collection=collection, mmr_prefetch_factor=mmr_prefetch_factor
+            stores_text=True,
+            namespace=namespace,
+            collection=collection,
+            mmr_prefetch_factor=mmr_prefetch_factor,
+            embedding_model=model_name(embed_model),
         )
         self._memory = memory
 
@@ -139,7 +151,14 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         """
         for w in writes:
             try:
-                tx.upsert(w.text, id=w.id, vectors=w.vector, metadata=w.metadata, **self._where)
+                tx.upsert(
+                    w.text,
+                    id=w.id,
+                    vectors=w.vector,
+                    metadata=w.metadata,
+                    embedding_model=self.embedding_model,
+                    **self._where,
+                )
             except InvalidInputError as exc:
                 raise type(exc)(f"node {w.id!r}: {exc}") from exc
 
@@ -218,11 +237,17 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
           the sparse one (1: dense only, 0: sparse only; default: even).
         """
         search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
-        return search.result(self._memory.search(search.vector, **search.options, **self._where))
+        return search.result(
+            self._memory.search(search.vector, **search.options, embedding_model=self.embedding_model, **self._where)
+        )
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         search = _Search.of(query, kwargs, self.mmr_prefetch_factor)
-        return search.result(await self._memory.asearch(search.vector, **search.options, **self._where))
+        return search.result(
+            await self._memory.asearch(
+                search.vector, **search.options, embedding_model=self.embedding_model, **self._where
+            )
+        )
 
     def history(self, node_id: str) -> list[Event]:
         """Every event of one node, oldest first (its audit trail, read from the log)."""
@@ -353,3 +378,14 @@ def _alpha_weights(alpha: object) -> tuple[float, float]:
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
         raise InvalidInputError(f"alpha weighs dense against sparse: a number from 0 to 1, got {alpha!r}")
     return (float(alpha), 1.0 - float(alpha))
+
+
+def model_name(embed_model: BaseEmbedding | str | None) -> str | None:
+    """What the events record for ``embed_model``: omega's own name for the hash embedding (so
+    omega can embed text the same way), else ``llama_index:<class>:<model_name>``."""
+    if embed_model is None or isinstance(embed_model, str):
+        return embed_model
+    if isinstance(embed_model, OmegaHashEmbedding):
+        return f"hash:{embed_model.dimension}"
+    name = f"llama_index:{type(embed_model).__name__}"
+    return f"{name}:{embed_model.model_name}" if embed_model.model_name else name
