@@ -27,7 +27,7 @@ from datetime import datetime
 from .errors import InvalidInputError, InvalidVectorError, TimeOrderError
 from .events import SCHEMA_VERSION, CollectionCreated, Event, vector_array
 from .log.base import as_utc
-from .staging import check_dimensions, stage_delete, stage_erase, stage_upsert, vector_sizes
+from .staging import check_dimensions, check_model, stage_delete, stage_erase, stage_upsert, vector_sizes
 from .validation import check_collection, check_vector_sizes
 
 #: The most events appended in one commit when the events carry no time (so no commit to keep).
@@ -126,6 +126,7 @@ def pending_event(
                 embedding_model=data.embedding_model,
             )
             check_dimensions(vector_sizes(write), schema, collection, write.memory_id)
+            check_model(schema, data.embedding_model, collection, f"memory {write.memory_id!r}'s vectors")
         elif event.type == "memory.deleted":
             stage_delete(event.memory_id, event.namespace, collection)
         else:

@@ -168,6 +168,7 @@ class Memory:
         self.plugins = Plugins(plugin_manager(settings.plugins, settings.load_entrypoints), settings)
         chosen = embedder if embedder is not None else settings.embedder
         self.embedder: Embedder | None = self.plugins.embedder(chosen) if isinstance(chosen, str) else chosen
+        self._embedder_given = self.embedder is not None  # else each collection's recorded model decides
         self.namespace = check_namespace(settings.namespace)
         self.collection = check_collection(settings.collection)
         self._read_only: str | None = None
@@ -213,17 +214,16 @@ class Memory:
     def embedder_for(self, collection: str | None = None) -> Embedder | None:
         """The embedder that embeds text for ``collection`` (default: the Memory's): the one the
         Memory was opened with, else the one of the model the collection records, if an installed
-        plugin provides it (``hash:<dim>`` is built in); ``None`` if neither.
+        plugin provides it (``hash:<dim>`` is built in), else (a new collection) the default
+        collection's; ``None`` if none is known.
 
         Example: ``Memory("./m").embedder_for("docs")`` is ``HashEmbedder(384)`` for a collection
         first written by ``Memory("./m", embedder="hash:384")``.
         """
-        if self.embedder is not None:
-            return self.embedder
         schema = self._schemas.get(collection or self.collection)
         model = schema.embedding_model if schema is not None else None
-        if model is None:
-            return None
+        if self._embedder_given or model is None:
+            return self.embedder  # a new collection is embedded as the default one is
         if model not in self._embedders:
             try:
                 self._embedders[model] = self.plugins.embedder(model)

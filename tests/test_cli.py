@@ -489,6 +489,9 @@ def test_import_checks_every_line_before_it_writes(store: Path, capsys: pytest.C
         json.dumps(bad_bytes): ":6: event ",  # not float32 bytes
         json.dumps({**json.loads(lines[5]), "recorded_at": "2000-01-01T00:00:00Z"}): ":6: event ",  # time goes back
     }
+    other_model = json.loads(lines[5])
+    other_model["data"]["embedding_model"] = "other-model"  # the collection records hash:64
+    cases[json.dumps(other_model)] = ":6: collection 'default' holds vectors of embedding model 'hash:64'"
     for line, message in cases.items():
         broken = store.parent / "broken.jsonl"
         broken.write_text("\n".join([*lines[:5], line, *lines[6:]]) + "\n")

@@ -41,6 +41,21 @@ def test_a_reopened_memory_finds_its_embedder(tmp_path: Path) -> None:
         assert memory.get("oolong")[0].embedding_model == "hash:16"
 
 
+def test_each_collection_is_embedded_by_its_own_model(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m", embedder="hash:16") as memory:
+        memory.upsert("Ada drinks green tea", id="tea")
+    with Memory(tmp_path / "m", collection="notes", embedder="hash:32") as memory:  # its own default
+        memory.upsert("Bob runs along the river", id="run")
+    with Memory(tmp_path / "m") as memory:
+        assert memory.embedder_for("notes").name == "hash:32"  # type: ignore[union-attr]
+        assert memory.search(text="river", collection="notes", limit=1)[0].id == "run"
+        assert memory.search(text="green tea", limit=1)[0].id == "tea"
+        memory.upsert("Bob swims too", id="swim", collection="notes")
+        assert memory.get("swim", collection="notes")[0].embedding_model == "hash:32"
+        memory.upsert("a new collection", id="new", collection="fresh")  # embedded as the default one is
+        assert memory.collections()["fresh"].embedding_model == "hash:16"
+
+
 def test_opening_with_another_model_says_what_differs_and_leaves_the_memory_closed(tmp_path: Path) -> None:
     with Memory(tmp_path / "m", embedder="hash:16") as memory:
         memory.upsert("Ada drinks green tea", id="tea")
