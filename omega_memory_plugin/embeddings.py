@@ -33,7 +33,11 @@ _WORD = re.compile(r"\w+")
 class Embedder(Protocol):
     #: recorded in every event as the embedding model id, so a replay knows what made a vector
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int:
+        """The size of the vectors it makes (an attribute does)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 

@@ -107,5 +107,10 @@ class IndexUnavailableError(OmegaMemoryError):
     """The index could not answer; writes are still safe in the log and will be projected later."""
 
 
+class EmbedderError(OmegaMemoryError):
+    """An embedder could not embed (a server that refused, kept failing, or answered something
+    that cannot be right); the message names the server and what it said. Nothing was written."""
+
+
 class EventLogError(OmegaMemoryError):
     """The event log failed to read or write; the message says what the backend reported."""

@@ -36,6 +36,7 @@ from .errors import (
     InvalidInputError,
     InvalidVectorError,
     MemoryClosedError,
+    MissingExtraError,
     ProjectorModeError,
     ReadOnlyMemoryError,
     UnsupportedBackendError,
@@ -209,7 +210,8 @@ class Memory:
         if self.embedder is not None:
             check_model(schema, self.embedder.name, self.collection, "the embedder's vectors")
         else:
-            self.embedder = self.embedder_for(self.collection)
+            with contextlib.suppress(MissingExtraError):  # opening to read needs no embedder: said when used
+                self.embedder = self.embedder_for(self.collection)
 
     def embedder_for(self, collection: str | None = None) -> Embedder | None:
         """The embedder that embeds text for ``collection`` (default: the Memory's): the one the
@@ -227,6 +229,8 @@ class Memory:
         if model not in self._embedders:
             try:
                 self._embedders[model] = self.plugins.embedder(model)
+            except MissingExtraError:
+                raise  # the model is known, its package is not installed: say which extra
             except (UnsupportedBackendError, InvalidInputError):
                 self._embedders[model] = None  # e.g. vectors computed outside: the caller passes them
         return self._embedders[model]

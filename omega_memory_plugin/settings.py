@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .events import Distance
@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     namespace: str = Field("default", description="Namespace (tenant scope) used when a call names none.")
     distance: Distance = Field(Distance.COSINE, description="Distance of collections created implicitly.")
     embedder: str | None = Field(None, description="Embedder used for text without vectors, e.g. 'hash:384'.")
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Server of 'openai:<model>' embedders: any OpenAI-compatible /v1 (Ollama, vLLM, TEI, Azure).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OMEGA_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"),
+        description="API key of 'openai:<model>' embedders (OMEGA_OPENAI_API_KEY, else OPENAI_API_KEY).",
+    )
     plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
     load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
     max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")

@@ -50,7 +50,7 @@ def test_the_core_wheel_holds_the_library_its_license_and_its_extras(wheels: dic
     assert not [n for n in names if "/testing/servers/" in n]  # the test servers' builders do not
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert metadata["License-Expression"] == "Apache-2.0"
-    assert {"mongo", "qdrant", "testing", "all"} <= set(metadata.get_all("Provides-Extra") or [])
+    assert {"mongo", "qdrant", "openai", "testing", "all"} <= set(metadata.get_all("Provides-Extra") or [])
     required = metadata.get_all("Requires-Dist") or []
     assert not [r for r in required if r.startswith(("pymongo", "qdrant-client")) and "extra ==" not in r]
     assert "Typing :: Typed" in (metadata.get_all("Classifier") or [])
