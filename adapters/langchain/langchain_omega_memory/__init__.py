@@ -2,6 +2,13 @@
 
 from .chat_message_histories import OmegaChatMessageHistory
 from .embeddings import OmegaHashEmbeddings
+from .omega_embedder import LangChainEmbedder
 from .vectorstores import OmegaMemoryVectorStore, RetrievalMode
 
-__all__ = ["OmegaChatMessageHistory", "OmegaHashEmbeddings", "OmegaMemoryVectorStore", "RetrievalMode"]
+__all__ = [
+    "LangChainEmbedder",
+    "OmegaChatMessageHistory",
+    "OmegaHashEmbeddings",
+    "OmegaMemoryVectorStore",
+    "RetrievalMode",
+]

@@ -10,7 +10,8 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from conftest import log_position
-from langchain_omega_memory import OmegaHashEmbeddings, OmegaMemoryVectorStore, RetrievalMode
+from langchain_omega_memory import LangChainEmbedder, OmegaHashEmbeddings, OmegaMemoryVectorStore, RetrievalMode
+from langchain_omega_memory.vectorstores import model_id
 from omega_memory_plugin import Memory
 
 TEAS = [
@@ -248,3 +249,15 @@ def test_sparse_needs_no_embedding_and_bad_modes_say_so(memory: Memory) -> None:
         OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), retrieval_mode="fuzzy")
     with pytest.raises(ValueError, match="hybrid_fusion"):
         OmegaMemoryVectorStore(memory, OmegaHashEmbeddings(64), retrieval_mode="hybrid", hybrid_fusion="max")  # type: ignore[arg-type]
+
+
+def test_langchain_embeddings_as_the_memorys_embedder(tmp_path: Path) -> None:
+    embeddings = OmegaHashEmbeddings(64)
+    with Memory(tmp_path / "m", embedder=LangChainEmbedder(embeddings)) as memory:
+        assert memory.embedder is not None and memory.embedder.dimension == 64
+        memory.upsert("Ada drinks green tea", id="tea", collection="langchain")
+        memory.upsert("Bob runs", id="run", collection="langchain")
+        assert memory.get("tea", collection="langchain")[0].embedding_model == model_id(embeddings)
+        store = OmegaMemoryVectorStore(memory, embeddings)  # the store and the Memory agree on the model
+        store.add_texts(["Cy reads"], ids=["read"])
+        assert store.similarity_search("green tea", k=1)[0].id == "tea"

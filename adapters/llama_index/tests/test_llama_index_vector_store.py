@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
-from llama_index.vector_stores.omega_memory import OmegaHashEmbedding, OmegaMemoryVectorStore
+from llama_index.vector_stores.omega_memory import LlamaIndexEmbedder, OmegaHashEmbedding, OmegaMemoryVectorStore
 from llama_index.vector_stores.omega_memory.testing import VectorStoreConformance
 
 from omega_memory_plugin import EmbeddingModelError, Memory
@@ -48,3 +48,14 @@ def test_the_embed_model_is_recorded_and_another_refused(tmp_path: Path) -> None
             other.query(VectorStoreQuery(query_embedding=[0.5] * 16, similarity_top_k=1))
     with Memory(tmp_path / "m") as memory:  # omega embeds text with the recorded model again
         assert memory.search(text="green tea", namespace="u", collection="llama_index")[0].id == "n1"
+
+
+def test_a_llama_index_embed_model_as_the_memorys_embedder(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m", embedder=LlamaIndexEmbedder(OmegaHashEmbedding(16))) as memory:
+        assert memory.embedder is not None and (memory.embedder.name, memory.embedder.dimension) == ("hash:16", 16)
+        memory.upsert("Ada drinks green tea", id="tea", namespace="u", collection="llama_index")
+        store = OmegaMemoryVectorStore(memory, namespace="u", embed_model=OmegaHashEmbedding(16))
+        query = VectorStoreQuery(
+            query_embedding=OmegaHashEmbedding(16).get_query_embedding("green tea"), similarity_top_k=1
+        )
+        assert store.query(query).ids == ["tea"]  # the same model on both paths: accepted

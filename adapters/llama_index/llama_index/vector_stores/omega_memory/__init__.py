@@ -13,5 +13,6 @@ Example::
 from llama_index.vector_stores.omega_memory.base import OmegaMemoryVectorStore
 from llama_index.vector_stores.omega_memory.chat_store import OmegaChatStore
 from llama_index.vector_stores.omega_memory.embeddings import OmegaHashEmbedding
+from llama_index.vector_stores.omega_memory.omega_embedder import LlamaIndexEmbedder
 
-__all__ = ["OmegaChatStore", "OmegaHashEmbedding", "OmegaMemoryVectorStore"]
+__all__ = ["LlamaIndexEmbedder", "OmegaChatStore", "OmegaHashEmbedding", "OmegaMemoryVectorStore"]
