@@ -284,3 +284,40 @@ async def test_state_is_shared_by_every_process_and_never_goes_back(qdrant_119: 
     assert await fresh.meta.state(replaced or "") is None
     for index in (first, fresh):
         await index.close()
+
+
+async def test_the_bm25_vectors_are_the_servers_own(qdrant_url: str, qdrant_prefix: str) -> None:
+    """One tokenizer for every index: qdrant_edge.Bm25 (index/bm25.py), which every index uses,
+    computes what the Qdrant server's own BM25 inference (``qdrant/bm25``) computes, so the
+    embedded index, a server and the reference score alike. A change in either shows here."""
+    from omega_memory_plugin.index.bm25 import document_terms, query_terms
+
+    texts = ["Order ORD-2291 shipped to Lyon on Monday", "The quick brown foxes are running", "Ada's tea, Ada's tea!"]
+    client = AsyncQdrantClient(url=qdrant_url)
+    name = f"{qdrant_prefix}bm25"
+    try:
+        await client.create_collection(
+            name, vectors_config={}, sparse_vectors_config={"server": models.SparseVectorParams()}
+        )
+        documents = [models.Document(text=t, model="qdrant/bm25") for t in texts]
+        await client.upsert(
+            name, [models.PointStruct(id=i, vector={"server": d}) for i, d in enumerate(documents)], wait=True
+        )
+        for record in await client.retrieve(name, list(range(len(texts))), with_vectors=True):
+            stored = record.vector["server"]  # type: ignore[index]
+            mine = dict(zip(*document_terms(texts[int(record.id)]), strict=True))
+            theirs = dict(zip(stored.indices, stored.values, strict=True))
+            assert mine.keys() == theirs.keys()
+            assert [mine[i] for i in sorted(mine)] == pytest.approx([theirs[i] for i in sorted(mine)], rel=1e-6)
+        hits = await client.query_points(
+            name, query=models.Document(text="ORD-2291 Lyon", model="qdrant/bm25"), using="server"
+        )
+        ours = await client.query_points(
+            name,
+            query=models.SparseVector(indices=query_terms("ORD-2291 Lyon")[0], values=query_terms("ORD-2291 Lyon")[1]),
+            using="server",
+        )
+        assert [(p.id, p.score) for p in hits.points] == [(p.id, pytest.approx(p.score)) for p in ours.points]
+    finally:
+        await client.delete_collection(name)
+        await client.close()
