@@ -51,7 +51,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from .cli_tables import print_table
-from .errors import InvalidInputError, OmegaMemoryError
+from .errors import InvalidInputError, OmegaMemoryError, TimeOrderError
 from .events import EVENT_ADAPTER, Event
 from .health_endpoint import parse_address
 from .hookspecs import hookimpl
@@ -593,16 +593,17 @@ def _check_export(memory: Memory, path: Path) -> int:
     line = [0]
 
     def checked() -> Iterator[Event]:
-        for event in read_export(path, line):
-            pending_event(event, schemas, max_text_bytes=memory.settings.max_text_bytes, keep_time=True)
+        for event in read_export(path, line):  # its own errors name the line already
+            try:
+                pending_event(event, schemas, max_text_bytes=memory.settings.max_text_bytes, keep_time=True)
+            except InvalidInputError as exc:
+                raise type(exc)(f"{path}:{line[0]}: {exc}") from None
             yield event
 
     try:
         return sum(len(commit) for commit in commits(checked()))
-    except InvalidInputError as exc:
-        if str(exc).startswith(f"{path}:"):
-            raise
-        raise type(exc)(f"{path}:{line[0]}: {exc}") from None
+    except TimeOrderError as exc:  # commits() found it on the line just read
+        raise TimeOrderError(f"{path}:{line[0]}: {exc}") from None
 
 
 def cmd_search(memory: Memory, args: argparse.Namespace) -> int:

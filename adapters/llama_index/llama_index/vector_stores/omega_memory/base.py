@@ -28,6 +28,7 @@ from omega_memory_plugin import Event, Memory, MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
 from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.transaction import Transaction
+from omega_memory_plugin.validation import check_count
 
 from . import nodes
 from .embeddings import OmegaHashEmbedding
@@ -314,7 +315,7 @@ class _Search:
                 f"query mode {mode.value!r} is not supported by OmegaMemoryVectorStore; use 'default', 'mmr', "
                 "'sparse', 'text_search' or 'hybrid'"
             )
-        top_k = _count(query.similarity_top_k, "similarity_top_k")
+        top_k = check_count(query.similarity_top_k, "similarity_top_k")
         spec = to_filter(query.filters)
         # An empty list means "no restriction" here, as in LlamaIndex's other stores: the index's
         # retriever passes node_ids=[] whenever the vector store keeps the nodes itself.
@@ -328,7 +329,7 @@ class _Search:
             raise InvalidInputError(f"query mode {mode.value!r} matches words: it needs query.query_str")
         else:
             options["text"] = query.query_str
-        sparse_k = _count(query.sparse_top_k or top_k, "sparse_top_k")
+        sparse_k = check_count(query.sparse_top_k or top_k, "sparse_top_k")
         if mode in _WORD_MODES:
             return _Search(None, options | {"mode": "sparse", "limit": sparse_k}, top_k, False, None)
         if query.query_embedding is None:
@@ -336,7 +337,7 @@ class _Search:
         if mode == VectorStoreQueryMode.HYBRID:
             options |= {
                 "mode": "hybrid",
-                "limit": _count(query.hybrid_top_k or top_k, "hybrid_top_k"),
+                "limit": check_count(query.hybrid_top_k or top_k, "hybrid_top_k"),
                 "candidates": (top_k, sparse_k),
                 "weights": None if query.alpha is None else _alpha_weights(query.alpha),
             }
@@ -365,12 +366,6 @@ class _Search:
         return VectorStoreQueryResult(
             nodes=[to_node(r) for r in records], similarities=[float(s) for s in scores], ids=[r.id for r in records]
         )
-
-
-def _count(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _alpha_weights(alpha: object) -> tuple[float, float]:
