@@ -32,6 +32,7 @@ from .hookspecs import hookimpl
 from .importing import ImportReport
 from .memory import Memory
 from .records import MemoryRecord
+from .reembedding import ReembedReport
 from .settings import Settings
 from .verification import VerifyReport
 
@@ -59,6 +60,7 @@ __all__ = [
     "OmegaMemoryError",
     "ProjectorModeError",
     "ReadOnlyMemoryError",
+    "ReembedReport",
     "Settings",
     "TimeOrderError",
     "VerifyReport",

@@ -589,13 +589,13 @@ def _check_export(memory: Memory, path: Path) -> int:
     """How many events ``path`` holds, after reading every line and checking every event as the
     import will (:func:`~omega_memory_plugin.importing.pending_event`, the order of times); raises
     :class:`InvalidInputError` naming the line."""
-    schemas = dict(memory.collections())
+    states = memory.collection_states()
     line = [0]
 
     def checked() -> Iterator[Event]:
         for event in read_export(path, line):  # its own errors name the line already
             try:
-                pending_event(event, schemas, max_text_bytes=memory.settings.max_text_bytes, keep_time=True)
+                pending_event(event, states, max_text_bytes=memory.settings.max_text_bytes, keep_time=True)
             except InvalidInputError as exc:
                 raise type(exc)(f"{path}:{line[0]}: {exc}") from None
             yield event

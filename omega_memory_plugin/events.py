@@ -58,12 +58,15 @@ class _Frozen(BaseModel):
 
 
 class MemoryUpserted(_Frozen):
-    """A memory was written (created, or replaced as a whole)."""
+    """A memory was written (created, or replaced as a whole). ``space`` is the embedding space
+    of its collection whose model made ``vectors``: 0, the collection's first, until a
+    re-embedding switches the collection to another (:mod:`omega_memory_plugin.spaces`)."""
 
     text: str
     vectors: dict[str, bytes]
     metadata: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
+    space: int = 0
 
 
 class MemoryDeleted(_Frozen):
@@ -82,6 +85,49 @@ class CollectionCreated(_Frozen):
     vectors: dict[str, int]
     distance: Distance = Distance.COSINE
     embedding_model: str | None = None
+
+
+class ModelAdded(_Frozen):
+    """A re-embedding began: the collection gains embedding space ``space`` for the vectors of
+    ``embedding_model`` (name -> dimension), filled by ``memory.reembedded`` events while the
+    current space keeps serving."""
+
+    space: int
+    vectors: dict[str, int]
+    distance: Distance = Distance.COSINE
+    embedding_model: str | None = None
+
+
+class ModelSwitched(_Frozen):
+    """From this position on the collection is searched, and written, in embedding space
+    ``space`` (vectors of ``to_model``) instead of the space of ``from_model``."""
+
+    space: int
+    from_model: str | None = None
+    to_model: str | None = None
+
+
+class MemoryReembedded(_Frozen):
+    """Vectors of another embedding space for one memory at one version: the memory as its
+    ``version`` (written at log position ``of_position``) holds it, with ``vectors`` made by
+    ``embedding_model`` for space ``space``. Recorded only while the memory is still at that
+    version (the append checks it), on the collection's re-embedding stream (:data:`REEMBED_STREAM`),
+    so the memory's own versions do not change."""
+
+    namespace: str
+    memory_id: str
+    version: int
+    of_position: int
+    space: int
+    text: str
+    vectors: dict[str, bytes]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    embedding_model: str | None = None
+
+
+#: The stream id of the events that re-embed a collection's memories: ``(collection, "", REEMBED_STREAM)``.
+#: No memory can have it, since the facade refuses the empty namespace.
+REEMBED_STREAM = "~reembedded"
 
 
 class _Envelope(_Frozen):
@@ -119,8 +165,30 @@ class CollectionCreatedEvent(_Envelope):
     data: CollectionCreated
 
 
+class ModelAddedEvent(_Envelope):
+    type: Literal["collection.model_added"] = "collection.model_added"
+    data: ModelAdded
+
+
+class ModelSwitchedEvent(_Envelope):
+    type: Literal["collection.model_switched"] = "collection.model_switched"
+    data: ModelSwitched
+
+
+class MemoryReembeddedEvent(_Envelope):
+    type: Literal["memory.reembedded"] = "memory.reembedded"
+    memory_id: str = REEMBED_STREAM
+    data: MemoryReembedded
+
+
 Event: TypeAlias = Annotated[
-    MemoryUpsertedEvent | MemoryDeletedEvent | NamespaceErasedEvent | CollectionCreatedEvent,
+    MemoryUpsertedEvent
+    | MemoryDeletedEvent
+    | NamespaceErasedEvent
+    | CollectionCreatedEvent
+    | ModelAddedEvent
+    | ModelSwitchedEvent
+    | MemoryReembeddedEvent,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -130,12 +198,20 @@ EVENT_CLASSES: dict[str, type[_Envelope]] = {
     "memory.deleted": MemoryDeletedEvent,
     "namespace.erased": NamespaceErasedEvent,
     "collection.created": CollectionCreatedEvent,
+    "collection.model_added": ModelAddedEvent,
+    "collection.model_switched": ModelSwitchedEvent,
+    "memory.reembedded": MemoryReembeddedEvent,
 }
+#: Events whose data carries ``vectors`` (name -> float32 bytes), which logs store as binary.
+VECTOR_EVENTS = frozenset({"memory.upserted", "memory.reembedded"})
 _DATA_CLASSES: dict[str, type[_Frozen]] = {
     "memory.upserted": MemoryUpserted,
     "memory.deleted": MemoryDeleted,
     "namespace.erased": NamespaceErased,
     "collection.created": CollectionCreated,
+    "collection.model_added": ModelAdded,
+    "collection.model_switched": ModelSwitched,
+    "memory.reembedded": MemoryReembedded,
 }
 
 # (event type, schema version it upgrades FROM) -> function turning that data dict into the next
@@ -158,7 +234,7 @@ def decode_event(
     while schema_version < SCHEMA_VERSION:
         data = UPCASTERS[(type, schema_version)](data)
         schema_version += 1
-    if type == "collection.created" and "distance" in data:
+    if type in ("collection.created", "collection.model_added") and "distance" in data:
         data = {**data, "distance": Distance(data["distance"])}  # stored as its value; the model holds the enum
     payload = _DATA_CLASSES[type].model_construct(**data)
     event: Event = EVENT_CLASSES[type].model_construct(  # type: ignore[assignment]

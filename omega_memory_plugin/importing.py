@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import InvalidInputError, InvalidVectorError, TimeOrderError
-from .events import SCHEMA_VERSION, CollectionCreated, Event, vector_array
+from .events import REEMBED_STREAM, SCHEMA_VERSION, Event, vector_array
 from .log.base import as_utc
+from .spaces import CollectionState, advance
 from .staging import check_dimensions, check_model, stage_delete, stage_erase, stage_upsert, vector_sizes
 from .validation import check_collection, check_vector_sizes
 
@@ -72,17 +73,17 @@ def commits(events: Iterable[Event]) -> Iterator[list[Event]]:
 
 
 def pending_event(
-    event: Event, schemas: MutableMapping[str, CollectionCreated], *, max_text_bytes: int, keep_time: bool
+    event: Event, states: MutableMapping[str, CollectionState], *, max_text_bytes: int, keep_time: bool
 ) -> Event | None:
     """``event`` as it is appended again, after the checks of a write; ``None`` for a collection
-    the memory already has alike. ``schemas`` (the collections so far) learns the collections that
-    ``event`` creates.
+    the memory already has alike. ``states`` (the collections so far, :mod:`..spaces`) learns
+    what ``event`` changes in them.
 
     Example::
 
-        schemas = dict(memory.collections())
+        states = {}
         for event in events:
-            pending = pending_event(event, schemas, max_text_bytes=65536, keep_time=True)
+            pending = pending_event(event, states, max_text_bytes=65536, keep_time=True)
     """
     if event.schema_version != SCHEMA_VERSION:
         raise InvalidInputError(
@@ -90,52 +91,76 @@ def pending_event(
             f"{SCHEMA_VERSION} (export it again with this version, which upgrades old events as it reads them)"
         )
     collection = check_collection(event.collection)
+    state = states.get(collection)
     if event.type == "collection.created":
         if event.namespace or event.memory_id:
             raise InvalidInputError(f"event {event.event_id}: a collection.created event has no namespace or memory id")
         check_vector_sizes(event.data.vectors)
-        existing = schemas.get(collection)
-        if existing is not None:
-            if existing != event.data:
+        if state is not None:
+            if state.spaces[0] != event.data:
                 raise InvalidInputError(
-                    f"collection {collection!r} exists here as {existing!r}; the imported events define it as "
-                    f"{event.data!r}: import into another memory, or rename the collection in the file"
+                    f"collection {collection!r} exists here as {state.spaces[0]!r}; the imported events define it "
+                    f"as {event.data!r}: import into another memory, or rename the collection in the file"
                 )
             return None
-        schemas[collection] = event.data
-    else:
-        schema = schemas.get(collection)
+    elif state is None:
+        raise InvalidInputError(
+            f"event {event.event_id} writes into collection {collection!r}, which neither this memory nor a "
+            "collection.created event before it defines: import the whole export, from its first line"
+        )
+    elif event.type == "collection.model_added" or event.type == "collection.model_switched":
+        if event.namespace or event.memory_id:
+            raise InvalidInputError(f"event {event.event_id}: a {event.type} event has no namespace or memory id")
+        space = event.data.space
+        if event.type == "collection.model_added":
+            check_vector_sizes(event.data.vectors)
+            if space in state.spaces or space < 1:
+                raise InvalidInputError(
+                    f"event {event.event_id} adds embedding space {space}, which exists or is not > 0"
+                )
+        elif space not in state.spaces:
+            raise InvalidInputError(f"event {event.event_id} switches to embedding space {space}, which nothing added")
+    elif event.type == "memory.upserted" or event.type == "memory.reembedded":
+        data = event.data
+        schema = state.spaces.get(data.space)
         if schema is None:
             raise InvalidInputError(
-                f"event {event.event_id} writes into collection {collection!r}, which neither this memory nor a "
-                "collection.created event before it defines: import the whole export, from its first line"
+                f"event {event.event_id} writes into embedding space {data.space}, which nothing added"
             )
-        if event.type == "memory.upserted":
-            data = event.data
-            if any(len(raw) % 4 for raw in data.vectors.values()):
-                raise InvalidVectorError(f"event {event.event_id}: vectors are float32 bytes, a multiple of 4 long")
-            write = stage_upsert(
-                data.text,
-                memory_id=event.memory_id,
-                vectors={n: vector_array(v) for n, v in data.vectors.items()},
-                metadata=data.metadata,
-                namespace=event.namespace,
-                collection=collection,
-                expected_version=None,
-                max_text_bytes=max_text_bytes,
-                embedding_model=data.embedding_model,
-            )
-            check_dimensions(vector_sizes(write), schema, collection, write.memory_id)
-            check_model(schema, data.embedding_model, collection, f"memory {write.memory_id!r}'s vectors")
-        elif event.type == "memory.deleted":
-            stage_delete(event.memory_id, event.namespace, collection)
+        if any(len(raw) % 4 for raw in data.vectors.values()):
+            raise InvalidVectorError(f"event {event.event_id}: vectors are float32 bytes, a multiple of 4 long")
+        if event.type == "memory.reembedded":
+            if event.namespace or event.memory_id != REEMBED_STREAM:
+                raise InvalidInputError(
+                    f"event {event.event_id}: a memory.reembedded event belongs to stream {REEMBED_STREAM!r}"
+                )
+            namespace, memory_id = event.data.namespace, event.data.memory_id
         else:
-            if event.memory_id:
-                raise InvalidInputError(f"event {event.event_id}: a namespace.erased event has no memory id")
-            stage_erase(event.namespace, collection)
-    return event.model_copy(
+            namespace, memory_id = event.namespace, event.memory_id
+        write = stage_upsert(
+            data.text,
+            memory_id=memory_id,
+            vectors={n: vector_array(v) for n, v in data.vectors.items()},
+            metadata=data.metadata,
+            namespace=namespace,
+            collection=collection,
+            expected_version=None,
+            max_text_bytes=max_text_bytes,
+            embedding_model=data.embedding_model,
+        )
+        check_dimensions(vector_sizes(write), schema, collection, write.memory_id)
+        check_model(schema, data.embedding_model, collection, f"memory {write.memory_id!r}'s vectors")
+    elif event.type == "memory.deleted":
+        stage_delete(event.memory_id, event.namespace, collection)
+    else:
+        if event.memory_id:
+            raise InvalidInputError(f"event {event.event_id}: a namespace.erased event has no memory id")
+        stage_erase(event.namespace, collection)
+    pending = event.model_copy(
         update={"position": 0, "version": 0, "recorded_at": event.recorded_at if keep_time else None}
     )
+    advance(states, pending)  # at position 0: folded whatever this memory's positions are
+    return pending
 
 
 __all__ = ["ImportReport", "commits", "pending_event"]

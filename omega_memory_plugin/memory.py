@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import logging
 import math
 import sys
@@ -32,6 +33,7 @@ from .embeddings import Embedder
 from .engine import Engine
 from .errors import (
     ConcurrencyError,
+    EmbeddingModelError,
     IndexUnavailableError,
     InvalidInputError,
     InvalidVectorError,
@@ -64,7 +66,9 @@ from .log.versioning import memory_history
 from .plugins import Plugins, plugin_manager
 from .projector import IndexNeedsRebuild, Projector
 from .records import MemoryRecord
+from .reembedding import ReembedReport, reembed
 from .settings import Settings
+from .spaces import CollectionState, advance, space_name
 from .staging import (
     DEFAULT_VECTOR,
     StagedWrite,
@@ -185,9 +189,15 @@ class Memory:
         self._waited_in_vain = 0  # the last of those the worker did not reach in time
         self._owns_engine = True
         self._closed = False
-        self._schemas: dict[str, CollectionCreated] = {}
+        # Each collection's state (spaces, the one served, its stream version), as of the log
+        # position this Memory reads at; kept current by its own commits and by what its projector applies.
+        self._states: dict[str, CollectionState] = {}
         self._engine = Engine()
-        self._embedders: dict[str, Embedder | None] = {}  # recorded model name -> its embedder, if a plugin has it
+        # recorded model name -> its embedder: the one given, the ones re-embeddings used, and
+        # those a plugin provides for a model a collection records (None if none does)
+        self._embedders: dict[str, Embedder | None] = {}
+        if self.embedder is not None:
+            self._embedders[self.embedder.name] = self.embedder
         try:
             self._engine.run(self._open(log, index))
         except BaseException:
@@ -204,7 +214,7 @@ class Memory:
         """Match the embedder with the model the default collection records: an explicit one must
         be that model; without one, the recorded model's embedder is used if a plugin provides it
         (a memory written with ``embedder="hash:384"`` searches by text again when reopened)."""
-        schema = self._schemas.get(self.collection)
+        schema = self._schema(self.collection)
         if schema is None or schema.embedding_model is None:
             return
         if self.embedder is not None:
@@ -214,26 +224,44 @@ class Memory:
                 self.embedder = self.embedder_for(self.collection)
 
     def embedder_for(self, collection: str | None = None) -> Embedder | None:
-        """The embedder that embeds text for ``collection`` (default: the Memory's): the one the
-        Memory was opened with, else the one of the model the collection records, if an installed
-        plugin provides it (``hash:<dim>`` is built in), else (a new collection) the default
-        collection's; ``None`` if none is known.
+        """The embedder that embeds text for ``collection`` (default: the Memory's): the one of
+        the model the collection records (the Memory's own if it is that model, or the one a
+        re-embedding used, or one an installed plugin provides: ``hash:<dim>`` is built in), else
+        the Memory's (a new collection is embedded as the default one is); ``None`` if none is known.
 
         Example: ``Memory("./m").embedder_for("docs")`` is ``HashEmbedder(384)`` for a collection
         first written by ``Memory("./m", embedder="hash:384")``.
         """
-        schema = self._schemas.get(collection or self.collection)
+        schema = self._schema(collection or self.collection)
         model = schema.embedding_model if schema is not None else None
-        if self._embedder_given or model is None:
-            return self.embedder  # a new collection is embedded as the default one is
+        if model is None:
+            return self.embedder
         if model not in self._embedders:
             try:
                 self._embedders[model] = self.plugins.embedder(model)
             except MissingExtraError:
+                if self._embedder_given:
+                    return self.embedder  # its vectors are refused, saying which model the collection holds
                 raise  # the model is known, its package is not installed: say which extra
             except (UnsupportedBackendError, InvalidInputError):
                 self._embedders[model] = None  # e.g. vectors computed outside: the caller passes them
-        return self._embedders[model]
+        return self._embedders[model] or (self.embedder if self._embedder_given else None)
+
+    def _schema(self, collection: str) -> CollectionCreated | None:
+        """Vectors, distance and model of the embedding space ``collection`` is served from."""
+        state = self._states.get(collection)
+        return state.schema if state is not None else None
+
+    def _observe(self, events: Sequence[Event]) -> None:
+        """Learn collection changes (creations, re-embedding spaces, switches) from events this
+        Memory appended or applied, whichever process wrote them."""
+        for event in events:
+            advance(self._states, event)
+
+    def _physical(self, collection: str) -> str:
+        """The index collection that serves ``collection``'s reads now."""
+        state = self._states.get(collection)
+        return space_name(collection, state.serving if state is not None else 0)
 
     async def _open(self, log: EventLog | None, index: Projection | None) -> None:
         self._index_lock = asyncio.Lock()
@@ -269,7 +297,9 @@ class Memory:
             # A rebuild saves its checkpoint once, at the end: a half-built generation is thrown
             # away anyway. (It still flushes along the way, in small steps: OFFLOADED_FLUSH_EVERY.)
             every, seconds = sys.maxsize, math.inf
-        return Projector(self.log, projection, self.plugins, every, seconds, persist=persist, offload=offload)
+        projector = Projector(self.log, projection, self.plugins, every, seconds, persist=persist, offload=offload)
+        projector.observe = self._observe
+        return projector
 
     async def _start_index(self) -> None:
         """Open the index and resume it; rebuild it if it cannot be resumed. An index that does not
@@ -454,7 +484,7 @@ class Memory:
 
         async def run() -> bool:
             self._check_writable()
-            existing = self._schemas.get(name)
+            existing = self._schema(name)
             if existing is not None:
                 # Alike: same vectors and distance, and the same model if this call names one.
                 named = schema.embedding_model is None or schema.embedding_model == existing.embedding_model
@@ -471,7 +501,12 @@ class Memory:
 
     def collections(self) -> dict[str, CollectionCreated]:
         """Every collection and its vectors (name -> dimension) and distance."""
-        return dict(self._schemas)
+        return {name: state.schema for name, state in self._states.items()}
+
+    def collection_states(self) -> dict[str, CollectionState]:
+        """Every collection's embedding spaces, the one served, and the model of each
+        (:mod:`omega_memory_plugin.spaces`). A collection never re-embedded has one space, 0."""
+        return dict(self._states)
 
     def transaction(self) -> Transaction:
         """Stage many writes and commit them as one atomic append (``with`` or ``async with``).
@@ -497,7 +532,7 @@ class Memory:
     async def _commit(self, writes: Sequence[StagedWrite]) -> list[Event]:
         """Turn staged writes into events and append them as one commit (engine thread)."""
         self._check_writable()
-        if any(w.collection not in self._schemas for w in writes):
+        if any(w.collection not in self._states for w in writes):
             await self._load_schemas()  # another process may have created it since this one opened
         events, expected = await self._build_events(writes)
         if not events:
@@ -507,20 +542,44 @@ class Memory:
         except ConcurrencyError as exc:
             if exc.memory_id or exc.namespace:
                 raise
-            # Another process created a collection this commit meant to create: adopt its
-            # definition and build the commit again (the dimension check runs against it).
+            # Another process created a collection this commit meant to create, or switched a
+            # collection it writes to another embedding model: adopt the collection as it is now
+            # and build the commit again (texts this Memory embedded are embedded again with the
+            # model the collection holds now; vectors given by the caller are checked against it).
             await self._load_schemas()
+            for collection in {w.collection for w in writes if w.embedded}:
+                schema = self._schema(collection)
+                stale = [w for w in writes if w.embedded and w.collection == collection]
+                if schema is not None and any(w.embedding_model != schema.embedding_model for w in stale):
+                    for w in stale:
+                        w.vectors, w.embedded = {}, False
+                    embedder = self.embedder_for(collection)
+                    await asyncio.to_thread(embed_missing, stale, embedder)
             events, expected = await self._build_events(writes)
             recorded = await self._append(events, expected) if events else []
         return [e for e in recorded if e.type != "collection.created"]  # what the caller's writes did
 
     async def _load_schemas(self) -> None:
-        self._schemas = {e.collection: e.data for e in await self.log.collections()}  # type: ignore[misc]
+        """Read every collection's state from the log as it is now (a point-in-time view keeps
+        the states of its own position, learnt from the events it applied)."""
+        if not self._follow_log:
+            return
+        created = await self.log.collections()
+        keys = [(e.collection, "", "") for e in created]
+        heads = await self.log.heads(keys) if keys else {}
+        events: list[Event] = list(created)
+        for key in keys:
+            if heads[key].version > 1:  # re-embedded or switched since it was created
+                events += (await self.log.stream(key))[1:]
+        states = dict(self._states)
+        for event in sorted(events, key=lambda e: e.position):
+            advance(states, event)
+        self._states = states
 
     async def _build_events(self, writes: Sequence[StagedWrite]) -> tuple[list[Event], dict[StreamKey, int]]:
         events: list[Event] = []
         expected: dict[StreamKey, int] = {}
-        schemas = dict(self._schemas)
+        schemas = {name: state.schema for name, state in self._states.items()}
         # Deletes of memories that are not alive and erases of empty namespaces are dropped by the
         # log (log/versioning.py decides, inside the commit), so they are built unconditionally.
         for w in writes:
@@ -537,11 +596,15 @@ class Memory:
                     expected[created.stream] = 0
                 check_dimensions(sizes, schema, w.collection, w.memory_id)
                 check_model(schema, w.embedding_model, w.collection, f"memory {w.memory_id!r}'s vectors")
+                state = self._states.get(w.collection)
+                if state is not None:  # written to the space served now, as long as it is served
+                    expected[(w.collection, "", "")] = state.version
                 data = MemoryUpserted(
                     text=w.text,
                     vectors={name: pack_vector(v) for name, v in w.vectors.items()},
                     metadata=w.metadata,
                     embedding_model=w.embedding_model,
+                    space=state.serving if state is not None else 0,
                 )
                 events.append(
                     MemoryUpsertedEvent(
@@ -562,9 +625,7 @@ class Memory:
     async def _append(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
         events = self.plugins.before_append(events)
         recorded = await self.log.append(events, expected)
-        for event in recorded:
-            if isinstance(event, CollectionCreatedEvent):
-                self._schemas.setdefault(event.collection, event.data)
+        self._observe(recorded)
         self.plugins.after_append(recorded)
         if self._external:
             self._last_write = max([self._last_write, *(e.position for e in recorded)])
@@ -594,6 +655,7 @@ class Memory:
             # Follows a promoted generation without catching it up (the worker does), and waits
             # until the worker has applied this process's writes: read-your-writes.
             await self._await_worker()
+            await self._refresh_states()
         if self.projector.error is not None:
             raise IndexUnavailableError(
                 f"the index {self._index_name} is behind the log (at position {self.projector.position}) "
@@ -628,6 +690,15 @@ class Memory:
             replaced, self.projection, self.projector = self.projection, successor, projector
             await successor.take_over(replaced)
             logger.info("now serving index %s (promoted by another process)", successor.name)
+
+    async def _refresh_states(self) -> None:
+        """External projector mode: this process applies nothing, so it learns a switch of
+        embedding space made elsewhere by comparing the collections' stream versions."""
+        keys = [(name, "", "") for name in self._states]
+        if keys:
+            heads = await self.log.heads(keys)
+            if any(heads[k].version != self._states[k[0]].version for k in keys if k in heads):
+                await self._load_schemas()
 
     async def _log_head(self) -> int | None:
         """The log's last position, or None if the log does not answer promptly: reads then go on
@@ -746,9 +817,9 @@ class Memory:
 
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
-            if collection not in self._schemas:
+            if collection not in self._states:
                 await self._load_schemas()  # another process may have created it since this one opened
-            schema = self._schemas.get(collection)
+            schema = self._schema(collection)
             if schema is None:
                 return []  # nothing was ever written there
             if array is not None:
@@ -766,7 +837,7 @@ class Memory:
                     "upside down: use fusion='rrf' (ranks, not scores)"
                 )
             query = SearchQuery(
-                collection,
+                self._physical(collection),
                 namespace,
                 array,
                 using,
@@ -782,7 +853,7 @@ class Memory:
                 weights=weights,
                 diversity=float(diversity) if mmr else None,
             )
-            return await index.search(query)
+            return self._logical(await index.search(query), collection)
 
         return run()
 
@@ -801,7 +872,10 @@ class Memory:
         wanted = [check_id(i) for i in ([ids] if isinstance(ids, str) else ids)]
 
         async def run() -> list[MemoryRecord]:
-            return await (await self._current_index()).get(collection, namespace, wanted, with_vectors)
+            index = await self._current_index()
+            return self._logical(
+                await index.get(self._physical(collection), namespace, wanted, with_vectors), collection
+            )
 
         return run()
 
@@ -826,7 +900,10 @@ class Memory:
             raise InvalidInputError(f"offset must be an integer >= 0, got {offset!r}")
 
         async def run() -> list[MemoryRecord]:
-            return await (await self._current_index()).scan(collection, namespace, node, limit, offset)
+            index = await self._current_index()
+            return self._logical(
+                await index.scan(self._physical(collection), namespace, node, limit, offset), collection
+            )
 
         return run()
 
@@ -846,7 +923,7 @@ class Memory:
 
         async def run() -> int:
             index = await self._current_index()
-            return await index.count(collection, None if all_namespaces else namespace, node)
+            return await index.count(self._physical(collection), None if all_namespaces else namespace, node)
 
         return run()
 
@@ -928,13 +1005,13 @@ class Memory:
 
     async def _import_commit(self, events: Sequence[Event], keep_times: bool) -> int:
         self._check_writable()
-        if any(e.collection not in self._schemas for e in events):
+        if any(e.collection not in self._states for e in events):
             await self._load_schemas()  # another process may have created it since this one opened
-        schemas = dict(self._schemas)
+        states = dict(self._states)
         pending = [
             p
             for e in events
-            if (p := pending_event(e, schemas, max_text_bytes=self.settings.max_text_bytes, keep_time=keep_times))
+            if (p := pending_event(e, states, max_text_bytes=self.settings.max_text_bytes, keep_time=keep_times))
         ]
         if not pending:
             return 0
@@ -1007,9 +1084,84 @@ class Memory:
         view.projection = InMemoryProjection()
         view.projector = self._projector(view.projection, persist=False)
         view.projector.started = True
+        view._states = {}  # learnt from the events it applies: the collections as they were then
+        view.projector.observe = view._observe
 
         self._ready_engine().run(view.projector.catch_up(until=until, progress=progress))
         return view
+
+    def _logical(self, records: list[MemoryRecord], collection: str) -> list[MemoryRecord]:
+        """Records read from an embedding space, named by their collection."""
+        if records and records[0].collection != collection:
+            return [dataclasses.replace(r, collection=collection) for r in records]
+        return records
+
+    def _reembed(
+        self,
+        embedder: str | Embedder,
+        *,
+        collection: str | None = None,
+        batch_size: int = 256,
+        progress: bool = True,
+    ) -> Coroutine[Any, Any, ReembedReport]:
+        """Re-embed every memory of a collection with another model, then switch the collection to it.
+
+        The new vectors are recorded in the log (so a rebuild, ``as_of()`` and every other process
+        find them), built while the current model keeps serving searches and taking writes;
+        memories written meanwhile are re-embedded too. Then one event switches the collection,
+        and from there on searches and text writes use ``embedder``. Interrupted (a crash,
+        Ctrl-C), it resumes when called again, without embedding again what it already did.
+        ``as_of()`` a time before the switch still answers with the old model;
+        :meth:`rollback_embedding` goes back to it. See :mod:`omega_memory_plugin.reembedding`.
+
+        Example::
+
+            report = memory.reembed("openai:text-embedding-3-small")
+            print(report)  # collection 'default': 'hash:384' -> 'openai:...' (space 1); 1200 embedded, ...
+        """
+        chosen = self.plugins.embedder(embedder) if isinstance(embedder, str) else embedder
+        collection = self.collection if collection is None else check_collection(collection)
+
+        async def run() -> ReembedReport:
+            self._check_writable()
+            async with self._rebuild_lock:  # one re-embedding or rebuild at a time in this process
+                report = await reembed(self, chosen, collection, batch_size, progress)
+            self._embedders[chosen.name] = chosen
+            if collection == self.collection:
+                self.embedder = chosen
+            return report
+
+        return run()
+
+    reembed, areembed = twins(_reembed)
+
+    def _rollback_embedding(
+        self, *, collection: str | None = None, embedder: str | Embedder | None = None, progress: bool = True
+    ) -> Coroutine[Any, Any, ReembedReport]:
+        """Switch a collection back to the model it used before its last :meth:`reembed`,
+        embedding with it only the memories written since (``embedder``: the old model's
+        embedder, found by its recorded name if omitted)."""
+        collection = self.collection if collection is None else check_collection(collection)
+        state = self._states.get(collection)
+        if state is None or state.previous is None:
+            raise InvalidInputError(
+                f"collection {collection!r} was never switched to another model: nothing to roll back"
+            )
+        model = state.spaces[state.previous].embedding_model
+        if embedder is None:
+            if model is None:
+                raise InvalidInputError(
+                    f"collection {collection!r} used vectors of an unrecorded model before; pass embedder=..."
+                )
+            embedder = self._embedders.get(model) or self.plugins.embedder(model)
+        chosen = self.plugins.embedder(embedder) if isinstance(embedder, str) else embedder
+        if model is not None and chosen.name != model:
+            raise EmbeddingModelError(
+                f"collection {collection!r} used {model!r} before its last re-embedding; this embedder is {chosen.name!r}"
+            )
+        return self._reembed(chosen, collection=collection, progress=progress)
+
+    rollback_embedding, arollback_embedding = twins(_rollback_embedding)
 
     def _flush(self) -> Coroutine[Any, Any, None]:
         """Make the index durable now and save the projector's checkpoint."""
@@ -1036,7 +1188,8 @@ class Memory:
             index = await self._current_index()
             await self._load_schemas()  # with the collections other processes created
             async with self.projector._lock:  # no write reaches the index while both sides are read
-                return await verify(self.log, index, self.projector.position, list(self._schemas), repair=repair)
+                served = {name: self._physical(name) for name in self._states}
+                return await verify(self.log, index, self.projector.position, served, repair=repair)
 
         return run()
 

@@ -114,6 +114,8 @@ class Projector:
         self._lock = asyncio.Lock()
         self._worker = ThreadPoolExecutor(1, "omega-memory-rebuild") if offload and projection.blocking else None
         self._unflushed = 0
+        #: told of every batch applied (the Memory learns collection changes from it)
+        self.observe: Callable[[Sequence[Event]], None] | None = None
 
     async def start(self, progress: bool | None = None) -> None:
         """Resume from what the index holds and catch up with the log.
@@ -188,6 +190,8 @@ class Projector:
                 await self._run(self.projection.flush)
                 self._unflushed = 0
         self.position = events[-1].position
+        if self.observe is not None:
+            self.observe(events)
         self.plugins.after_project(self.projection.name, events)
         if self.persist and (
             self.position - self.checkpointed >= self.checkpoint_every

@@ -45,6 +45,8 @@ class StagedWrite:
     metadata: dict[str, Any] = field(default_factory=dict)
     embedding_model: str | None = None
     expected_version: int | None = None
+    #: the vectors were made by the Memory's embedder from ``text`` (so they can be made again)
+    embedded: bool = False
 
 
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
@@ -113,6 +115,7 @@ def embed_missing(writes: Sequence[StagedWrite], embedder: Embedder | None) -> N
     for write, values in zip(missing, embedded, strict=True):
         write.vectors = {DEFAULT_VECTOR: check_vector(DEFAULT_VECTOR, values, embedder.dimension)}
         write.embedding_model = embedder.name
+        write.embedded = True
 
 
 def check_dimensions(sizes: Mapping[str, int], schema: CollectionCreated, collection: str, memory_id: str = "") -> None:

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Event, MemoryDeletedEvent
+from .events import Event, MemoryDeletedEvent, MemoryUpsertedEvent
 from .index.base import Projection
 from .log.base import EventLog
 from .log.versioning import LiveState
+from .spaces import space_name
 
 Scope = tuple[str, str]  # (collection, namespace)
 
@@ -122,10 +123,12 @@ async def live_state(log: EventLog, until: int) -> dict[Scope, dict[str, int]]:
     return state.alive
 
 
-async def indexed_state(index: Projection, collections: Iterable[str]) -> dict[Scope, dict[str, int]]:
+async def indexed_state(index: Projection, collections: Mapping[str, str]) -> dict[Scope, dict[str, int]]:
+    """What the index serves of each collection (name -> the index collection of its served
+    embedding space, :mod:`omega_memory_plugin.spaces`)."""
     held: dict[Scope, dict[str, int]] = {}
-    for collection in collections:
-        for entry in await index.entries(collection):
+    for collection, served in collections.items():
+        for entry in await index.entries(served):
             held.setdefault((collection, entry.namespace), {})[entry.memory_id] = entry.version
     return held
 
@@ -158,7 +161,7 @@ async def touched_after(log: EventLog, position: int) -> tuple[set[tuple[str, st
         for e in batch:
             if e.type == "namespace.erased":
                 erased.add((e.collection, e.namespace))
-            elif e.type != "collection.created":
+            elif e.type in ("memory.upserted", "memory.deleted"):
                 memories.add((e.collection, e.namespace, e.memory_id))
     return memories, erased
 
@@ -182,17 +185,18 @@ def settled(drift: Sequence[Drift], memories: set[tuple[str, str, str]], erased:
 
 
 async def verify(
-    log: EventLog, index: Projection, position: int, collections: Sequence[str], *, repair: bool = False
+    log: EventLog, index: Projection, position: int, collections: Mapping[str, str], *, repair: bool = False
 ) -> VerifyReport:
     """Compare the index with the log at ``position``, up to which the caller's projector has
-    applied the log (no write of the caller's own reaches the index meanwhile)."""
+    applied the log (no write of the caller's own reaches the index meanwhile). ``collections``
+    maps each collection to the index collection that serves it."""
     started = time.perf_counter()
     expected = await live_state(log, position)
     drift = compare(expected, await indexed_state(index, collections))
     in_flight = 0
     if drift:  # read after the index: covers every write the index could already reflect
         drift, in_flight = settled(drift, *await touched_after(log, position))
-    repaired = await _repair(log, index, drift, position) if repair and drift else 0
+    repaired = await _repair(log, index, drift, position, collections) if repair and drift else 0
     return VerifyReport(
         position=position,
         namespaces=len({s for s, ids in expected.items() if ids} | {(d.collection, d.namespace) for d in drift}),
@@ -204,15 +208,23 @@ async def verify(
     )
 
 
-async def _repair(log: EventLog, index: Projection, drift: Sequence[Drift], position: int) -> int:
+async def _repair(
+    log: EventLog, index: Projection, drift: Sequence[Drift], position: int, collections: Mapping[str, str]
+) -> int:
     """Re-project each memory that differs: its latest upsert, or a delete for an extra point
     (dated at the compared position: an index shared with other processes never lets a repair
-    replace a state newer than what it is based on)."""
+    replace a state newer than what it is based on). An upsert whose vectors belong to another
+    embedding space than the one served is left to ``Memory.reembed``, which computes them."""
     events: list[Event] = []
     for d in drift:
         for memory_id in [*d.missing, *(s[0] for s in d.stale)]:
             stream = await log.stream((d.collection, d.namespace, memory_id))
-            events.append(stream[-1])  # alive in the log, so its last event is the upsert
+            last = stream[-1]  # alive in the log, so its last event is the upsert
+            if (
+                isinstance(last, MemoryUpsertedEvent)
+                and space_name(d.collection, last.data.space) == collections[d.collection]
+            ):
+                events.append(last)
         events += [
             MemoryDeletedEvent(collection=d.collection, namespace=d.namespace, memory_id=i, position=position)
             for i in d.extra

@@ -117,7 +117,7 @@ class Projection(abc.ABC):
     async def apply(self, events: Sequence[Event]) -> None:
         """Apply events in position order, skipping those at or below ``applied_position``."""
         fresh = [e for e in events if e.position > self.applied_position]
-        await self.write(plan_writes(fresh))
+        await self.write(plan_writes(fresh, self.held))
         if fresh:
             self.applied_position = fresh[-1].position
 
@@ -125,7 +125,13 @@ class Projection(abc.ABC):
         """Write the effect of these ``memory.upserted`` / ``memory.deleted`` events whatever the
         index holds (no position check, ``applied_position`` unchanged): ``verify(repair=True)``
         uses it to re-project memories that drifted."""
-        await self.write(plan_repairs(events))
+        await self.write(plan_repairs(events, self.held))
+
+    @abc.abstractmethod
+    def held(self, collection: str) -> Iterable[str]:
+        """The names of the physical collections this index holds that may belong to
+        ``collection`` (itself and its embedding spaces, :mod:`omega_memory_plugin.spaces`; any
+        superset will do, the planner picks them out)."""
 
     @abc.abstractmethod
     async def write(self, ops: Iterable[WriteOp]) -> None:

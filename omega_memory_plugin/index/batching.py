@@ -8,11 +8,20 @@ writes through these plans, both when applying (:func:`plan_writes`) and when re
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..events import Distance, Event, MemoryDeletedEvent, MemoryUpsertedEvent
+from ..events import (
+    Distance,
+    Event,
+    MemoryDeleted,
+    MemoryDeletedEvent,
+    MemoryReembeddedEvent,
+    MemoryUpserted,
+    MemoryUpsertedEvent,
+)
+from ..spaces import space_name, spaces_among
 from .payload import point_id
 
 
@@ -38,7 +47,7 @@ class WriteOp:
         return list(self.by_point.values())
 
 
-def plan_repairs(events: Sequence[Event]) -> Iterator[WriteOp]:
+def plan_repairs(events: Sequence[Event], held: Callable[[str], Iterable[str]] = lambda c: (c,)) -> Iterator[WriteOp]:
     """The writes of :meth:`Projection.repair`: memory upserts and deletes only, since a repair
     re-projects single memories and must never create a collection or erase a namespace."""
     for event in events:
@@ -47,7 +56,7 @@ def plan_repairs(events: Sequence[Event]) -> Iterator[WriteOp]:
                 f"repair() takes memory.upserted and memory.deleted events only, got {event.type} at position "
                 f"{event.position}; apply() it instead"
             )
-    return map(_as_repair, plan_writes(events))
+    return map(_as_repair, plan_writes(events, held))
 
 
 def _as_repair(op: WriteOp) -> WriteOp:
@@ -55,31 +64,108 @@ def _as_repair(op: WriteOp) -> WriteOp:
     return op
 
 
-def plan_writes(events: Sequence[Event]) -> Iterator[WriteOp]:
-    current: WriteOp | None = None
+def plan_writes(events: Sequence[Event], held: Callable[[str], Iterable[str]] = lambda c: (c,)) -> Iterator[WriteOp]:
+    """The writes that apply ``events``, each addressed to a physical collection of the index.
+
+    ``held(collection)`` names the index's physical collections of a collection (its embedding
+    spaces, :mod:`omega_memory_plugin.spaces`). A memory lives in every space that has its
+    current version: an upsert writes it to the space its vectors belong to and removes it from
+    the others (their vectors would be of an older version), a ``memory.reembedded`` writes it to
+    its space, deletes and erases reach every space.
+    """
+    spaces: dict[str, list[str]] = {}
+    pending: dict[str, WriteOp] = {}  # physical collection -> its open bulk op: independent of the others
+
+    def of(collection: str) -> list[str]:
+        if collection not in spaces:
+            spaces[collection] = spaces_among(held(collection), collection) or [collection]
+        return spaces[collection]
+
+    def add(kind: Literal["upsert", "delete"], physical: str, event: Event) -> Iterator[WriteOp]:
+        # Identity within the physical collection, as its reads address it (the same point id
+        # as before spaces existed for space 0, whose physical collection is the collection).
+        pid = point_id(physical, event.namespace, event.memory_id)
+        op = pending.get(physical)
+        if op is not None and op.kind != kind:
+            yield pending.pop(physical)  # a point's upsert and delete keep their order
+            op = None
+        if op is None:
+            op = pending[physical] = WriteOp(kind, physical)
+        if kind == "upsert":
+            op.by_point.pop(pid, None)  # re-insert so the order follows the last write
+            op.by_point[pid] = event  # type: ignore[assignment]
+        else:
+            op.point_ids.append(pid)
+            op.deletes.append(event)  # type: ignore[arg-type]
+
     for event in events:
         if event.type == "memory.upserted" or event.type == "memory.deleted":
-            kind: Literal["upsert", "delete"] = "upsert" if event.type == "memory.upserted" else "delete"
-            if current is None or current.kind != kind or current.collection != event.collection:
-                if current is not None:
-                    yield current
-                current = WriteOp(kind, event.collection)
-            pid = point_id(event.collection, event.namespace, event.memory_id)
-            if kind == "upsert":
-                current.by_point.pop(pid, None)  # re-insert so the order follows the last write
-                current.by_point[pid] = event  # type: ignore[assignment]
-            else:
-                current.point_ids.append(pid)
-                current.deletes.append(event)  # type: ignore[arg-type]
+            target = space_name(event.collection, event.data.space) if event.type == "memory.upserted" else None
+            physicals = of(event.collection)
+            if target is not None and target not in physicals:
+                physicals = [*physicals, target]  # a space the index lacks: its write fails, loudly
+            for physical in physicals:
+                if physical == target:
+                    yield from add("upsert", physical, event)
+                else:
+                    ended = event if event.type == "memory.deleted" else _ended(event)
+                    yield from add("delete", physical, ended)
             continue
-        if current is not None:
-            yield current
-            current = None
+        if event.type == "memory.reembedded":
+            yield from add("upsert", space_name(event.collection, event.data.space), _as_upsert(event))
+            continue
+        yield from pending.values()
+        pending.clear()
         if event.type == "collection.created":
+            spaces[event.collection] = spaces_among(held(event.collection), event.collection) or [event.collection]
             yield WriteOp(
                 "create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance)
             )
-        else:
-            yield WriteOp("erase", event.collection, namespace=event.namespace, position=event.position)
-    if current is not None:
-        yield current
+        elif event.type == "collection.model_added":
+            physical = space_name(event.collection, event.data.space)
+            if physical not in of(event.collection):
+                of(event.collection).append(physical)
+            yield WriteOp("create", physical, vectors=event.data.vectors, distance=Distance(event.data.distance))
+        elif event.type == "namespace.erased":
+            for physical in of(event.collection):
+                yield WriteOp("erase", physical, namespace=event.namespace, position=event.position)
+        # collection.model_switched changes which space reads go to (the facade's), no point
+    yield from pending.values()
+
+
+def _ended(event: MemoryUpsertedEvent) -> MemoryDeletedEvent:
+    """The removal of a memory's point from a space its new vectors do not belong to, at the
+    version and position of the write that ended it there (a shared index keeps it as a tombstone)."""
+    return MemoryDeletedEvent.model_construct(
+        collection=event.collection,
+        namespace=event.namespace,
+        memory_id=event.memory_id,
+        version=event.version,
+        position=event.position,
+        recorded_at=event.recorded_at,
+        event_id=event.event_id,
+        schema_version=event.schema_version,
+        type="memory.deleted",
+        data=MemoryDeleted(),
+    )
+
+
+def _as_upsert(event: MemoryReembeddedEvent) -> MemoryUpsertedEvent:
+    """The point a re-embedding writes: the memory at the version it re-embedded, with the new
+    vectors, produced (``position``) by the re-embedding event."""
+    d = event.data
+    data = MemoryUpserted.model_construct(
+        text=d.text, vectors=d.vectors, metadata=d.metadata, embedding_model=d.embedding_model, space=d.space
+    )
+    return MemoryUpsertedEvent.model_construct(
+        collection=event.collection,
+        namespace=d.namespace,
+        memory_id=d.memory_id,
+        version=d.version,
+        position=event.position,
+        recorded_at=event.recorded_at,
+        event_id=event.event_id,
+        schema_version=event.schema_version,
+        type="memory.upserted",
+        data=data,
+    )

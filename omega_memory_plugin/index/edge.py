@@ -216,6 +216,9 @@ class EdgeProjection(Projection):
                     indexed.add(field)
         return scoped_filter(VOCABULARY, namespace, node)
 
+    def held(self, collection: str) -> Iterable[str]:
+        return list(self._shards)
+
     async def write(self, ops: Iterable[WriteOp]) -> None:
         """The one write routine of apply and repair: whether to write is decided by the caller."""
         for op in ops:

@@ -58,6 +58,9 @@ class InMemoryProjection(Projection):
         self._collections: dict[str, _Collection] = {}
         self._state: IndexState | None = None
 
+    def held(self, collection: str) -> Iterable[str]:
+        return list(self._collections)
+
     async def write(self, ops: Iterable[WriteOp]) -> None:
         for op in ops:
             if op.kind == "create":

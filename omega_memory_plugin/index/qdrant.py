@@ -333,6 +333,9 @@ class QdrantProjection(Projection):
 
     # -- writes ----------------------------------------------------------------------------------
 
+    def held(self, collection: str) -> Iterable[str]:
+        return list(self._collections)
+
     async def write(self, ops: Iterable[WriteOp]) -> None:
         await self._ready()
         async with self._translating():

@@ -85,6 +85,11 @@ def encode_event(event: Event) -> dict[str, Any]:
             "metadata": event.data.metadata,
             "embedding_model": event.data.embedding_model,
         }
+        if event.data.space:
+            data["space"] = event.data.space
+        vectors = event.data.vectors
+    elif event.type == "memory.reembedded":
+        data = event.data.model_dump(mode="json", exclude={"vectors"})
         vectors = event.data.vectors
     else:
         data = event.data.model_dump(mode="json")

@@ -93,6 +93,13 @@ def _encode(event: Event) -> tuple[Any, ...]:
             "embedding_model": event.data.embedding_model,
             "vectors": {name: len(raw) // 4 for name, raw in vectors.items()},
         }
+        if event.data.space:
+            data["space"] = event.data.space
+        blob = b"".join(vectors.values())
+    elif event.type == "memory.reembedded":
+        vectors = event.data.vectors
+        data = event.data.model_dump(mode="json", exclude={"vectors"})
+        data["vectors"] = {name: len(raw) // 4 for name, raw in vectors.items()}
         blob = b"".join(vectors.values())
     else:
         data = event.data.model_dump(mode="json")

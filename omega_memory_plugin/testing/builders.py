@@ -12,8 +12,14 @@ from ..events import (
     Distance,
     Event,
     MemoryDeletedEvent,
+    MemoryReembedded,
+    MemoryReembeddedEvent,
     MemoryUpserted,
     MemoryUpsertedEvent,
+    ModelAdded,
+    ModelAddedEvent,
+    ModelSwitched,
+    ModelSwitchedEvent,
     NamespaceErasedEvent,
     StreamKey,
     pack_vector,
@@ -37,11 +43,48 @@ def upserted(
     namespace: str = "ns",
     collection: str = "c",
     name: str = "dense",
+    space: int = 0,
+    model: str | None = None,
 ) -> Event:
     data = MemoryUpserted(
-        text=text or f"text of {memory_id}", vectors={name: pack_vector(vector)}, metadata=metadata or {}
+        text=text or f"text of {memory_id}",
+        vectors={name: pack_vector(vector)},
+        metadata=metadata or {},
+        space=space,
+        embedding_model=model,
     )
     return MemoryUpsertedEvent(collection=collection, namespace=namespace, memory_id=memory_id, data=data)
+
+
+def model_added(space: int, dimension: int, model: str | None = None, collection: str = "c") -> Event:
+    return ModelAddedEvent(
+        collection=collection, data=ModelAdded(space=space, vectors={"dense": dimension}, embedding_model=model)
+    )
+
+
+def model_switched(
+    space: int, from_model: str | None = None, to_model: str | None = None, collection: str = "c"
+) -> Event:
+    return ModelSwitchedEvent(
+        collection=collection, data=ModelSwitched(space=space, from_model=from_model, to_model=to_model)
+    )
+
+
+def reembedded(of: Event, vector: Sequence[float], *, space: int = 1, model: str | None = None) -> Event:
+    """``of`` (a recorded ``memory.upserted``) re-embedded into ``space`` with ``vector``."""
+    assert isinstance(of, MemoryUpsertedEvent)
+    data = MemoryReembedded(
+        namespace=of.namespace,
+        memory_id=of.memory_id,
+        version=of.version,
+        of_position=of.position,
+        space=space,
+        text=of.data.text,
+        vectors={"dense": pack_vector(vector)},
+        metadata=of.data.metadata,
+        embedding_model=model,
+    )
+    return MemoryReembeddedEvent(collection=of.collection, data=data)
 
 
 def deleted(memory_id: str, *, namespace: str = "ns", collection: str = "c") -> Event:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from ..errors import ConcurrencyError, InvalidInputError, TimeOrderError
 from ..events import CollectionCreatedEvent, Event, MemoryUpsertedEvent, StreamKey, vector_array
 from ..log.base import Envelope, EventLog
 from ..log.versioning import LiveState, memory_history
-from .builders import created, deleted, erased, upserted
+from .builders import created, deleted, erased, model_added, model_switched, reembedded, upserted
 
 
 async def read_all(log: EventLog, **kwargs: object) -> list[Event]:
@@ -389,3 +390,30 @@ class EventLogConformance:
         (later,) = await log.append([upserted("b", [0, 1, 0, 0])])
         assert later.recorded_at == future  # not now, which is before it
         assert [e.memory_id for e in await read_all(log, until=future)] == ["a", "b"]
+
+    async def test_re_embedding_events_round_trip_and_leave_memory_versions_alone(self, log: EventLog) -> None:
+        (_, first) = await log.append([created(), upserted("a", [1, 0, 0, 0], metadata={"k": [1, 2]}, model="m0")])
+        added = await log.append([model_added(1, 3, "m1")])
+        copy = reembedded(first, [0.5, 0.25, -1], model="m1")
+        stored = await log.append([copy], {first.stream: 1})  # recorded only while "a" is at version 1
+        switched = await log.append([model_switched(1, "m0", "m1")])
+        later = await log.append([upserted("a", [0, 1, 0], space=1, model="m1")])
+        assert later[0].version == 2, "re-embedding never counts as a write of the memory"
+        assert [e.type for e in added + switched] == ["collection.model_added", "collection.model_switched"]
+        read = [e async for batch in log.read(0) for e in batch]
+        by_type: dict[str, Any] = {e.type: e for e in read}
+        assert by_type["memory.reembedded"] == stored[0]
+        assert by_type["memory.reembedded"].data == copy.data
+        assert vector_array(by_type["memory.reembedded"].data.vectors["dense"]).tolist() == [0.5, 0.25, -1]
+        assert by_type["collection.model_added"].data == added[0].data
+        assert by_type["collection.model_switched"].data == switched[0].data
+        assert [e.data.space for e in read if isinstance(e, MemoryUpsertedEvent)] == [0, 1]
+        heads = await log.heads([("c", "", ""), first.stream])
+        assert heads[("c", "", "")].version == 3 and heads[first.stream].version == 2
+
+    async def test_a_re_embedding_of_a_memory_that_moved_on_is_refused(self, log: EventLog) -> None:
+        (_, first) = await log.append([created(), upserted("a", [1, 0, 0, 0])])
+        await log.append([upserted("a", [0, 1, 0, 0])])
+        with pytest.raises(ConcurrencyError):
+            await log.append([model_added(1, 3), reembedded(first, [1, 1, 1])], {first.stream: 1})
+        assert await log.last_position() == 3
