@@ -29,6 +29,7 @@ from ..index.base import Entry, IndexState, Projection, SearchQuery
 from ..index.bm25 import query_terms
 from ..records import MemoryRecord
 from .builders import Recorder, created, deleted, erased, upserted
+from .spaces_conformance import SharedSpacesConformance, SpacesConformance
 
 FILTER_DATA: list[dict[str, Any]] = [
     {"topic": "tea", "year": 2021, "score": 4.5, "tags": ["a", "b"], "ok": True, "author": {"name": "ada"}},
@@ -323,7 +324,7 @@ class SparseConformance:
         assert hit.vectors is not None and list(hit.vectors) == ["dense"]
 
 
-class ProjectionConformance(SparseConformance):
+class ProjectionConformance(SparseConformance, SpacesConformance):
     """Subclasses provide a ``projection`` fixture yielding an opened, empty projection."""
 
     distance = Distance.COSINE
@@ -648,7 +649,7 @@ class ProjectionConformance(SparseConformance):
         assert (a.text, a.version) == ("three", 2)
 
 
-class SharedProjectionConformance:
+class SharedProjectionConformance(SharedSpacesConformance):
     """For an index that several processes write at once (a Qdrant server): subclasses provide a
     ``pair`` fixture yielding two opened projections on the same storage, as two processes would
     open it. Each applies the log at its own pace; whatever the order, a memory's state in the
