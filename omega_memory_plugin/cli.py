@@ -263,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
     verify.set_defaults(run=cmd_verify)
 
+    reembed = sub.add_parser(
+        "reembed",
+        parents=[common],
+        help="re-embed a collection with another model (--embedder NAME), or go back (--rollback)",
+        description="Embed every memory's text with the model --embedder names, recording the new vectors in "
+        "the log while the current model keeps serving, then switch the collection to it (one event every "
+        "process follows). Interrupted, it resumes where it stopped when run again. --rollback switches back to "
+        "the model used before, embedding only what was written since.",
+    )
+    reembed.add_argument("--collection", help="collection (default: OMEGA_COLLECTION or 'default')")
+    reembed.add_argument("--rollback", action="store_true", help="go back to the model used before the last switch")
+    reembed.add_argument("--batch-size", type=int, default=256, help="texts per call to the model (default 256)")
+    reembed.add_argument("--no-progress", action="store_true", help="draw no progress bar")
+    reembed.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    reembed.set_defaults(run=cmd_reembed, applies=True, reembeds=True)
+
     project = sub.add_parser(
         "project",
         parents=[common],
@@ -331,12 +347,17 @@ def open_memory(args: argparse.Namespace) -> Memory:
             f"no memory at {settings.path.absolute()} (no log.db there); pass --path DIR or --log-url, "
             "or set OMEGA_PATH / OMEGA_LOG_URL"
         )
+    if getattr(args, "reembeds", False) and settings.embedder is not None:
+        # reembed: OMEGA_EMBEDDER names the model to move to, like --embedder
+        args.embedder = args.embedder or settings.embedder
+        settings = settings.model_copy(update={"embedder": None})
     # What applies the log (replay, project, verify --repair) applies it here, also in a deployment
     # whose OMEGA_PROJECTOR=external leaves applying to a worker: these commands are such a worker.
     applies = bool(getattr(args, "applies", False) or getattr(args, "repair", False))
     return Memory(
         settings=settings,
-        embedder=getattr(args, "embedder", None),
+        # reembed's --embedder is the model to move to, not the one the memory was written with
+        embedder=None if getattr(args, "reembeds", False) else getattr(args, "embedder", None),
         read_only=bool(getattr(args, "read_only", False)),
         projector="inline" if applies else None,
     )
@@ -632,6 +653,23 @@ def cmd_verify(memory: Memory, args: argparse.Namespace) -> int:
         print(report)
         print(f"checked in {report.seconds:.2f} s")
     return 0 if report.ok or report.repaired else 1
+
+
+def cmd_reembed(memory: Memory, args: argparse.Namespace) -> int:
+    progress = not args.no_progress
+    if args.rollback:
+        report = memory.rollback_embedding(collection=args.collection, embedder=args.embedder, progress=progress)
+    elif not args.embedder:
+        raise InvalidInputError(
+            "reembed needs the model to move to: --embedder NAME (e.g. openai:text-embedding-3-small, hash:384); "
+            "or --rollback to go back to the one used before"
+        )
+    else:
+        report = memory.reembed(
+            args.embedder, collection=args.collection, batch_size=args.batch_size, progress=progress
+        )
+    print(json.dumps(dataclasses.asdict(report)) if args.json else report)
+    return 0
 
 
 def cmd_project(memory: Memory, args: argparse.Namespace) -> int:

@@ -91,6 +91,7 @@ from .validation import (
     check_id,
     check_namespace,
     check_string,
+    check_vector,
     check_vector_sizes,
 )
 from .verification import VerifyReport, verify
@@ -797,6 +798,7 @@ class Memory:
                 raise InvalidInputError(f"a {mode} search matches words: pass text=...")
             terms = query_terms(check_string(text, "text"))
         using, array = DEFAULT_VECTOR, None
+        embedded = False  # the query's vector was made here from text (so it can be made again)
         if embedding_model is not None:
             check_string(embedding_model, "embedding_model")
         if mode != "sparse":
@@ -809,7 +811,7 @@ class Memory:
                         "search by text needs an embedder; pass vector=..., open with embedder=, or search "
                         "with mode='sparse'"
                     )
-                vector, embedding_model = embedder.embed([text])[0], embedder.name
+                vector, embedding_model, embedded = embedder.embed([text])[0], embedder.name, True
             named = named_vectors(vector)
             if len(named) != 1:
                 raise InvalidVectorError(f"search takes one vector, got {sorted(named)}")
@@ -822,6 +824,13 @@ class Memory:
             schema = self._schema(collection)
             if schema is None:
                 return []  # nothing was ever written there
+            nonlocal array, embedding_model
+            if embedded and text is not None and schema.embedding_model not in (None, embedding_model):
+                # Switched to another model (by another process) since the text was embedded.
+                again = self.embedder_for(collection)
+                if again is not None and again.name == schema.embedding_model:
+                    array = check_vector(using, (await asyncio.to_thread(again.embed, [text]))[0], again.dimension)
+                    embedding_model = again.name
             if array is not None:
                 check_dimensions({using: int(array.size)}, schema, collection)
                 check_model(schema, embedding_model, collection, "the query's vector")

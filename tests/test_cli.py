@@ -683,3 +683,31 @@ def test_search_modes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and len(out.splitlines()) == 2, err
     code, _, err = run(capsys, "--path", str(store), "search", "tea", "--mmr", "2", "--embedder", EMBEDDER)
     assert code == 2 and "diversity" in err
+
+
+def test_reembed_switches_the_model_and_rollback_goes_back(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--path", str(store), "reembed", "--embedder", "hash:32", "--no-progress")
+    assert code == 0
+    assert out.startswith("collection 'default': 'hash:64' -> 'hash:32' (space 1); 5 embedded")
+    with Memory(store) as memory:
+        assert memory.embedder is not None and memory.embedder.name == "hash:32"
+        assert memory.search(text="Ada switched to oolong tea", namespace="ada", limit=1)[0].id == "tea"
+        memory.upsert("Bob cycles to work", id="cycle", namespace="bob")
+    code, out, _ = run(capsys, "reembed", "--path", str(store), "--rollback", "--json", "--no-progress")
+    report = json.loads(out)
+    assert code == 0
+    assert (report["from_model"], report["to_model"], report["embedded"], report["kept"]) == (
+        "hash:32",
+        "hash:64",
+        1,
+        5,
+    )
+    code, out, _ = run(capsys, "--path", str(store), "search", "Bob cycles to work", "--namespace", "bob", "--json")
+    assert json.loads(out.splitlines()[0])["id"] == "cycle"
+
+
+def test_reembed_without_a_model_says_what_to_pass(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--path", str(store), "reembed")
+    assert code != 0 and "--embedder NAME" in err
+    code, _, err = run(capsys, "--path", str(store), "reembed", "--rollback")
+    assert code != 0 and "never switched" in err
