@@ -38,7 +38,7 @@ DEFAULT_PLUGINS = (
     "omega_memory_plugin.index.qdrant_plugin",
     "omega_memory_plugin.index.memory",
     "omega_memory_plugin.embeddings",
-    "omega_memory_plugin.embedders.openai_plugin",
+    "omega_memory_plugin.embedders.by_name",
 )
 
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OMEGA_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"),
         description="API key of 'openai:<model>' embedders (OMEGA_OPENAI_API_KEY, else OPENAI_API_KEY).",
     )
+    fastembed_cache_dir: Path | None = Field(
+        None, description="Where 'fastembed:<model>' embedders keep their models (else FASTEMBED_CACHE_PATH)."
+    )
+    fastembed_local_files_only: bool = Field(
+        False, description="'fastembed:<model>' embedders load from the cache only, never download."
+    )
+    sentence_transformers_device: str | None = Field(
+        None, description="Device of 'sentence-transformers:<model>' embedders ('cpu', 'cuda', ...; default: the best)."
+    )
     plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
     load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
     max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")
