@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .embeddings import Embedder
 from .errors import InvalidInputError
 from .records import MemoryRecord
@@ -129,7 +131,7 @@ class Conversation:
         vector = self.embedder.embed([text])[0]
         return self._search_vector(vector, limit)
 
-    async def _search_vector(self, vector: list[float], limit: int) -> list[dict[str, Any]]:
+    async def _search_vector(self, vector: Sequence[float] | np.ndarray, limit: int) -> list[dict[str, Any]]:
         hits = await self.memory._search(vector, limit=limit, namespace=self.key, collection=self.collection)
         return [hit.metadata[PAYLOAD] for hit in hits]
 

@@ -39,7 +39,9 @@ class Embedder(Protocol):
         """The size of the vectors it makes (an attribute does)."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float] | np.ndarray]:
+        """One vector per text, in order (lists of floats or numpy arrays)."""
+        ...
 
 
 class HashEmbedder:
