@@ -10,6 +10,7 @@ The syntax is the one LangChain and MongoDB users know::
     {"summary": {"$exists": True}}
     {"tags": {"$exists": False}}                       # missing, null or [] (Qdrant's IsEmpty)
     {"title": {"$text": "green t"}}                    # substring of a string value
+    {"title": {"$itext": "GREEN T"}}                   # the same, ignoring case
 
 Every index backend translates the same tree, so a filter means the same thing everywhere. Where a
 stored value is a list, a condition matches if any element matches (as in Qdrant and MongoDB).
@@ -18,7 +19,10 @@ stored value is a list, a condition matches if any element matches (as in Qdrant
 ``$exists: False`` is Qdrant's *is empty*: the key is missing, null, or an empty list (an empty
 string is a value, so it exists). ``$text`` is a case-sensitive substring test on string values
 (Qdrant's ``match: {substring}``, the same on every index whether or not a text index exists);
-numbers and other non-strings never match it. Word-based full-text search is not a filter here.
+numbers and other non-strings never match it. ``$itext`` is the same test with both sides
+lower-cased (``str.lower``, as LlamaIndex's ``TEXT_MATCH_INSENSITIVE`` defines it); indexes match it
+against a lower-cased copy of the metadata's strings (``payload.METADATA_LOWER``). Word-based
+full-text search is not a filter here.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any, Literal, TypeAlias
 
 from .errors import FilterError
 
-CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text"]
+CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text", "itext"]
 _OPERATORS: dict[str, CompareOp] = {
     "$eq": "eq",
     "$ne": "ne",
@@ -41,6 +45,7 @@ _OPERATORS: dict[str, CompareOp] = {
     "$nin": "nin",
     "$exists": "exists",
     "$text": "text",
+    "$itext": "itext",
 }
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
 Scalar: TypeAlias = str | int | float | bool
@@ -127,10 +132,12 @@ def _compare(key: str, operator: str, operand: Any) -> Compare:
         for item in operand:
             _require_scalar(key, operator, item)
         operand = tuple(operand)
-    elif op == "text":
+    elif op == "text" or op == "itext":
         # An empty substring would match every string and no other value: surely not what was meant.
         if not isinstance(operand, str) or not operand:
-            raise FilterError(f"$text on {key!r} needs a non-empty string, got {operand!r}")
+            raise FilterError(f"{operator} on {key!r} needs a non-empty string, got {operand!r}")
+        if op == "itext":
+            operand = operand.lower()
     elif not isinstance(operand, bool):
         raise FilterError(f"$exists on {key!r} needs true or false, got {operand!r}")
     return Compare(key, op, operand)
@@ -195,4 +202,6 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
         return not any(same_value(v, w) for v in values for w in node.value)
     if node.op == "text":
         return any(isinstance(v, str) and node.value in v for v in values)
+    if node.op == "itext":
+        return any(isinstance(v, str) and node.value in v.lower() for v in values)
     return any(_in_range(v, node.op, node.value) for v in values)

@@ -33,11 +33,13 @@ def test_an_embedded_index_of_the_previous_layout_is_rebuilt(tmp_path: Path, cap
     state = json.loads(state_file.read_text())
     state_file.write_text(json.dumps({**state, "layout": LAYOUT - 1}))  # as the previous version left it
     with caplog.at_level(logging.WARNING), Memory(tmp_path / "m") as memory:
-        assert "built with point layout 2" in caplog.text
+        assert f"built with point layout {LAYOUT - 1}" in caplog.text
         assert (index / "CURRENT").read_text().strip() != generation  # a new generation, swapped in
         assert [h.id for h in memory.search(text="ORD-2291", mode="sparse")] == ["order"]
         assert memory.search(text="green tea", mode="hybrid", limit=1)[0].id == "tea"
         assert memory.verify().ok
+        memory.upsert("a note", id="labelled", metadata={"label": "Urgent"})
+        assert [r.id for r in memory.scan(filter={"label": {"$itext": "URG"}})] == ["labelled"]
 
 
 async def test_a_server_index_of_the_previous_layout_is_rebuilt(

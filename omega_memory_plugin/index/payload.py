@@ -28,7 +28,8 @@ from ..records import MemoryRecord
 #: to :func:`point_id`, :func:`to_payload` or the keys below.
 #: 2: point ids over the length-prefixed (collection, namespace, id) triple, exact metadata in ``metadata_json``.
 #: 3: every point also holds the sparse vector ``_bm25`` of its text (bm25.py), for sparse and hybrid search.
-LAYOUT = 3
+#: 4: ``metadata_lower``, the metadata's strings lower-cased, for ``$itext``.
+LAYOUT = 4
 
 MEMORY_ID = "memory_id"
 NAMESPACE = "namespace"
@@ -39,6 +40,9 @@ METADATA = "metadata"
 #: float parser that is off by one ulp for about 1 in 9 random floats (937.9228155259179 comes
 #: back as 937.922815525918); a string comes back exactly from every index.
 METADATA_JSON = "metadata_json"
+#: The strings of the metadata, lower-cased, where they are (other values left out): what the
+#: case-insensitive substring filter ``$itext`` matches, since Qdrant has no case-insensitive one.
+METADATA_LOWER = "metadata_lower"
 VERSION = "version"
 POSITION = "position"
 EMBEDDING_MODEL = "embedding_model"
@@ -61,8 +65,9 @@ def point_id(collection: str, namespace: str, memory_id: str) -> str:
     return str(uuid.uuid5(_POINT_NAMESPACE, f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"))
 
 
-def metadata_key(key: str) -> str:
-    return f"{METADATA}.{key}"
+def metadata_key(key: str, lower: bool = False) -> str:
+    """The payload key a filter on metadata ``key`` addresses (its lower-cased copy for ``$itext``)."""
+    return f"{METADATA_LOWER if lower else METADATA}.{key}"
 
 
 def metadata_json(metadata: dict[str, Any]) -> str:
@@ -75,8 +80,22 @@ def metadata_json(metadata: dict[str, Any]) -> str:
     return pydantic_core.to_json(metadata).decode()
 
 
+def lowered(value: Any) -> Any:
+    """``value``'s strings lower-cased, in its shape: a dict keeps the keys that hold strings, a list
+    its strings (a filter key never reaches into a list); ``None`` where there is no string."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, dict):
+        kept = {k: low for k, v in value.items() if (low := lowered(v)) is not None}
+        return kept or None
+    if isinstance(value, list):
+        strings = [v.lower() for v in value if isinstance(v, str)]
+        return strings or None
+    return None
+
+
 def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
-    return {
+    payload = {
         MEMORY_ID: event.memory_id,
         NAMESPACE: event.namespace,
         TEXT: event.data.text,
@@ -86,6 +105,10 @@ def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
         POSITION: event.position,
         EMBEDDING_MODEL: event.data.embedding_model,
     }
+    strings = lowered(event.data.metadata)
+    if strings is not None:
+        payload[METADATA_LOWER] = strings
+    return payload
 
 
 def to_vectors(event: MemoryUpsertedEvent) -> dict[str, list[float]]:

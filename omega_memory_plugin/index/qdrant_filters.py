@@ -82,14 +82,14 @@ def _compare(vocab: FilterVocabulary, node: Compare) -> Any:
         case "exists":
             empty = vocab.is_empty(key)
             return vocab.filter(must_not=[empty]) if node.value else empty
-        case "text":
+        case "text" | "itext":
             # Not MatchText: without a text index Qdrant (>= 1.19.1, and Edge) matches whole
             # lower-cased words with it, and with one it depends on the index's tokenizer.
             if vocab.match_substring is None:
                 raise UnsupportedFilterError(
-                    f"$text on {node.key!r} is not supported by this index: its FilterVocabulary has no "
-                    "match_substring; filter without $text, or give the vocabulary one"
+                    f"${node.op} on {node.key!r} is not supported by this index: its FilterVocabulary has no "
+                    f"match_substring; filter without ${node.op}, or give the vocabulary one"
                 )
-            return vocab.match_substring(key, node.value)
+            return vocab.match_substring(metadata_key(node.key, lower=node.op == "itext"), node.value)
         case op:
             return vocab.range(key, **{op: node.value})

@@ -80,6 +80,14 @@ FILTERS: list[dict[str, Any]] = [
     {"author.name": {"$text": "d"}},
     {"$not": {"topic": {"$text": "ea"}}},
     {"$or": [{"topic": {"$text": "off"}}, {"tags": {"$text": "c"}}]},
+    # $itext: the same with both sides lower-cased
+    {"topic": {"$itext": "TEA"}},
+    {"topic": {"$itext": "É AU"}},
+    {"note": {"$itext": "ord2026"}},
+    {"tags": {"$itext": "GREEN"}},
+    {"author.name": {"$itext": "AD"}},
+    {"year": {"$itext": "20"}},
+    {"$not": {"topic": {"$itext": "Te"}}},
     # $exists false is "is empty": missing, null or [] (an empty string is a value)
     {"title": {"$exists": False}},
     {"title": {"$exists": True}},

@@ -13,12 +13,10 @@ ANY                         ``$in``: a list field holding any of the values
 ALL                         ``$and`` of ``$eq``: a list field holding every value
 CONTAINS                    ``$eq``: a list field holding the value (Qdrant's array match)
 TEXT_MATCH                  ``$text``: case-sensitive substring of a string value
+TEXT_MATCH_INSENSITIVE      ``$itext``: the same with both sides lower-cased
 IS_EMPTY                    ``$exists: false``: missing, null or ``[]``
 AND / OR / NOT              ``$and`` / ``$or`` / ``$not`` of ``$or`` (none of them match)
 ==========================  ===============================================================
-
-TEXT_MATCH_INSENSITIVE raises: Qdrant has no case-insensitive substring match without a text
-index, and dropping the condition would return wrong results silently.
 
 Example::
 
@@ -61,6 +59,7 @@ _LEAVES: dict[FilterOperator, Callable[[MetadataFilter], Spec]] = {
     FilterOperator.ALL: lambda f: {"$and": [{f.key: {"$eq": v}} for v in _as_list(f)]},
     FilterOperator.CONTAINS: lambda f: {f.key: {"$eq": f.value}},
     FilterOperator.TEXT_MATCH: lambda f: {f.key: {"$text": f.value}},
+    FilterOperator.TEXT_MATCH_INSENSITIVE: lambda f: {f.key: {"$itext": f.value}},
     FilterOperator.IS_EMPTY: lambda f: {f.key: {"$exists": False}},
 }
 

@@ -109,6 +109,9 @@ FILTER_CASES: list[tuple[MetadataFilters, set[str]]] = [
     (_all(_f("author", "ada", Op.TEXT_MATCH)), {GREEN}),
     (_all(_f("note", "o top", Op.TEXT_MATCH)), {NOTE}),  # not whole words: a substring
     (_all(_f("author", "zed", Op.TEXT_MATCH)), set()),
+    (_all(_f("author", "ADA", Op.TEXT_MATCH_INSENSITIVE)), {GREEN, ICED}),  # either case
+    (_all(_f("note", "O TOP", Op.TEXT_MATCH_INSENSITIVE)), {NOTE}),
+    (_all(_f("author", "zed", Op.TEXT_MATCH_INSENSITIVE)), set()),
     (_all(_f("tags", None, Op.IS_EMPTY)), {ICED, WATER, NOTE, BARE}),  # missing or []
     (_all(_f("score", None, Op.IS_EMPTY)), {ICED, WATER, NOTE, BARE}),  # missing or null
     (_all(_f("topic", None, Op.IS_EMPTY)), {NOTE, BARE}),
@@ -144,14 +147,14 @@ def label(filters: MetadataFilters) -> str:
 
 # Filters the store cannot honour, and what the error must name.
 BAD_FILTERS: list[tuple[MetadataFilters, str]] = [
-    (_all(_f("author", "ada", Op.TEXT_MATCH_INSENSITIVE)), "TEXT_MATCH_INSENSITIVE"),
+    (_all(_f("author", "", Op.TEXT_MATCH_INSENSITIVE)), "TEXT_MATCH_INSENSITIVE"),
     (_all(_f("date", "2024-01-01", Op.GT)), "date"),
     (_all(_f("topic", "tea", Op.IN)), "IN"),
     (_all(_f("topic", [], Op.NIN)), "NIN"),
     (_all(_f("tags", [], Op.ALL)), "ALL"),
     (_all(_f("topic", ["tea"], Op.EQ)), "topic"),
     (_all(_f("author", "", Op.TEXT_MATCH)), "TEXT_MATCH"),
-    (_all(_f("topic", "tea"), _all(_f("x", "y", Op.TEXT_MATCH_INSENSITIVE))), "TEXT_MATCH_INSENSITIVE"),
+    (_all(_f("topic", "tea"), _all(_f("x", 3, Op.TEXT_MATCH_INSENSITIVE))), "TEXT_MATCH_INSENSITIVE"),
 ]
 
 
