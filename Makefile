@@ -47,6 +47,7 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/README.md
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/hybrid.py
+	$(PY) benchmarks/reembed.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/mongo.py
 	$(PY) benchmarks/mongo_topology.py

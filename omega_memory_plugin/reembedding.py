@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 #: Passes over the served space before switching even though writes keep arriving (the pass after
 #: the switch carries the last of them over).
 MAX_PASSES = 5
-#: Re-embeddings appended (and applied to the index) per commit: an embedded index applies a
-#: commit on the engine thread, so a smaller one keeps the searches that wait behind it short.
-APPEND_CHUNK = 64
 #: How many distinct texts a run remembers the vectors of (identical texts are embedded once).
 REMEMBERED_TEXTS = 10_000
 
@@ -223,16 +220,9 @@ class _Run:
         }
         if len(self.remembered) < REMEMBERED_TEXTS:
             self.remembered.update(made)
+        # One commit per batch (one fsync), each re-embedding recorded only while its memory is
+        # still at the version read.
         versions = {(r.namespace, r.id): r.version for r in records}
-        keys = list(events)
-        for start in range(0, len(keys), APPEND_CHUNK):
-            await self._append({k: events[k] for k in keys[start : start + APPEND_CHUNK]}, versions)
-            await asyncio.sleep(0)  # let the searches waiting on the engine thread run
-
-    async def _append(
-        self, events: dict[tuple[str, str], MemoryReembeddedEvent], versions: dict[tuple[str, str], int]
-    ) -> None:
-        """Append re-embeddings, each only while its memory is still at the version read."""
         while events:
             expected = {(self.collection, ns, memory_id): versions[(ns, memory_id)] for ns, memory_id in events}
             try:
