@@ -172,6 +172,28 @@ def test_a_rebuild_elsewhere_is_followed_by_the_worker_and_the_applications(
     assert lag_warnings(caplog) == []
 
 
+def test_a_re_embedding_elsewhere_is_followed_by_the_applications(
+    start_worker: Callable[..., WorkerProcess],
+    external: Callable[..., Memory],
+    settings: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start_worker()
+    app = external()
+    for i in range(5):
+        app.upsert(f"memory {i}", id=f"m{i}")
+    monkeypatch.setenv("OMEGA_QDRANT_PREFIX", settings["qdrant_prefix"])
+    monkeypatch.setenv("OMEGA_PROJECTOR", "external")
+    argv = ["--log-url", settings["log_url"], "--index-url", settings["index_url"], "reembed", "--embedder", "hash:48"]
+    assert main([*argv, "--no-progress"]) == 0
+    # This process applies nothing itself: it learns the switch from the collection's stream version.
+    hit = app.search(text="memory 3", limit=1)[0]
+    assert (hit.id, hit.embedding_model) == ("m3", "hash:48")
+    app.upsert("after the switch", id="new")
+    assert [(r.text, r.embedding_model) for r in app.get("new")] == [("after the switch", "hash:48")]
+    assert app.verify().ok
+
+
 # -- a stopped worker -----------------------------------------------------------------------------------
 
 
