@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from ..events import (
     Distance,
@@ -136,18 +136,7 @@ def plan_writes(events: Sequence[Event], held: Callable[[str], Iterable[str]] = 
 def _ended(event: MemoryUpsertedEvent) -> MemoryDeletedEvent:
     """The removal of a memory's point from a space its new vectors do not belong to, at the
     version and position of the write that ended it there (a shared index keeps it as a tombstone)."""
-    return MemoryDeletedEvent.model_construct(
-        collection=event.collection,
-        namespace=event.namespace,
-        memory_id=event.memory_id,
-        version=event.version,
-        position=event.position,
-        recorded_at=event.recorded_at,
-        event_id=event.event_id,
-        schema_version=event.schema_version,
-        type="memory.deleted",
-        data=MemoryDeleted(),
-    )
+    return _derived(MemoryDeletedEvent, event, MemoryDeleted(), event.namespace, event.memory_id, event.version)
 
 
 def _as_upsert(event: MemoryReembeddedEvent) -> MemoryUpsertedEvent:
@@ -157,15 +146,22 @@ def _as_upsert(event: MemoryReembeddedEvent) -> MemoryUpsertedEvent:
     data = MemoryUpserted.model_construct(
         text=d.text, vectors=d.vectors, metadata=d.metadata, embedding_model=d.embedding_model, space=d.space
     )
-    return MemoryUpsertedEvent.model_construct(
-        collection=event.collection,
-        namespace=d.namespace,
-        memory_id=d.memory_id,
-        version=d.version,
-        position=event.position,
-        recorded_at=event.recorded_at,
-        event_id=event.event_id,
-        schema_version=event.schema_version,
-        type="memory.upserted",
+    return _derived(MemoryUpsertedEvent, event, data, d.namespace, d.memory_id, d.version)
+
+
+E = TypeVar("E", MemoryDeletedEvent, MemoryUpsertedEvent)
+
+
+def _derived(kind: type[E], source: Event, data: Any, namespace: str, memory_id: str, version: int) -> E:
+    """An event of ``kind`` that ``source`` implies for one memory, recorded where ``source`` is."""
+    return kind.model_construct(
+        collection=source.collection,
+        namespace=namespace,
+        memory_id=memory_id,
+        version=version,
+        position=source.position,
+        recorded_at=source.recorded_at,
+        event_id=source.event_id,
+        schema_version=source.schema_version,
         data=data,
     )
