@@ -279,6 +279,23 @@ def build_parser() -> argparse.ArgumentParser:
     reembed.add_argument("--json", action="store_true", help="print the report as one JSON object")
     reembed.set_defaults(run=cmd_reembed, applies=True, reembeds=True)
 
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the memory to other programs: 'serve mcp' (MCP tools over stdio or HTTP)",
+        description="Serve the memory as MCP tools (memory.upsert, memory.search, memory.get, memory.delete, "
+        "memory.history, memory.as_of) for agent hosts: over stdio (what desktop hosts launch) or streamable "
+        "HTTP (--http HOST:PORT, path /mcp). OMEGA_MCP_* settings give the defaults.",
+    )
+    serve.add_argument("protocol", choices=["mcp"], help="what to serve")
+    serve.add_argument(
+        "--http", type=parse_address, metavar="HOST:PORT", help="streamable HTTP at /mcp instead of stdio"
+    )
+    serve.add_argument("--namespace", help="serve this namespace only (OMEGA_MCP_NAMESPACE)")
+    serve.add_argument("--no-delete", action="store_true", help="do not offer memory.delete")
+    serve.add_argument("--tool-names", choices=["dotted", "underscored"], help="memory.search or memory_search")
+    serve.set_defaults(run=cmd_serve, creates=True)
+
     project = sub.add_parser(
         "project",
         parents=[common],
@@ -341,7 +358,7 @@ def open_memory(args: argparse.Namespace) -> Memory:
     """The memory the global options (then the OMEGA_* environment) name."""
     overrides = {k: getattr(args, k, None) for k in ("path", "log_url", "index_url")}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    if settings.log_url is None and not (settings.path / "log.db").exists():
+    if settings.log_url is None and not (settings.path / "log.db").exists() and not getattr(args, "creates", False):
         # Opening would create an empty memory; a typo in --path should not do that silently.
         raise InvalidInputError(
             f"no memory at {settings.path.absolute()} (no log.db there); pass --path DIR or --log-url, "
@@ -669,6 +686,25 @@ def cmd_reembed(memory: Memory, args: argparse.Namespace) -> int:
             args.embedder, collection=args.collection, batch_size=args.batch_size, progress=progress
         )
     print(json.dumps(dataclasses.asdict(report)) if args.json else report)
+    return 0
+
+
+def cmd_serve(memory: Memory, args: argparse.Namespace) -> int:
+    from .serve.mcp_server import McpOptions, build_server, serve_http
+
+    s = memory.settings
+    options = McpOptions(
+        namespace=args.namespace or s.mcp_namespace,
+        read_only=bool(args.read_only) or s.mcp_read_only,  # --read-only also opens the memory read-only
+        allow_delete=s.mcp_allow_delete and not args.no_delete,
+        tool_names=args.tool_names or s.mcp_tool_names,
+    )
+    server = build_server(memory, options)
+    if args.http is None:
+        server.run()  # stdio: stdout carries the protocol, so nothing else may print there
+    else:
+        host, port = args.http
+        serve_http(server, host, port)
     return 0
 
 

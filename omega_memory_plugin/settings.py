@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     sentence_transformers_device: str | None = Field(
         None, description="Device of 'sentence-transformers:<model>' embedders ('cpu', 'cuda', ...; default: the best)."
     )
+    mcp_namespace: str | None = Field(
+        None, description="The one namespace the MCP server serves (a tenant per server); unset: clients name it."
+    )
+    mcp_read_only: bool = Field(False, description="The MCP server offers only its reading tools.")
+    mcp_allow_delete: bool = Field(True, description="The MCP server offers memory.delete.")
+    mcp_tool_names: Literal["dotted", "underscored"] = Field(
+        "dotted", description="MCP tool names: memory.search (dotted) or memory_search, for hosts that refuse dots."
+    )
     plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
     load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
     max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")
