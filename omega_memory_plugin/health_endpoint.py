@@ -28,6 +28,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 PATH = "/health"
+METRICS_PATH = "/metrics"
 #: What the endpoint answers: an HTTP status and a JSON-able body.
 Report = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 
@@ -61,17 +62,23 @@ def parse_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve_health(host: str, port: int, report: Report) -> asyncio.Server:
-    """Start answering ``GET /health`` with ``report()`` on ``host:port``; return the server (its
+async def serve_health(
+    host: str, port: int, report: Report, metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None
+) -> asyncio.Server:
+    """Start answering ``GET /health`` with ``report()`` on ``host:port``, and ``GET /metrics``
+    with ``metrics()`` (the exposition and its content type) if given; return the server (its
     ``sockets`` tell the port when 0 was asked)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            status, body = await asyncio.wait_for(_answer(reader, report), _REQUEST_SECONDS)
-            payload = json.dumps(body, default=str).encode()
+            status, body = await asyncio.wait_for(_answer(reader, report, metrics), _REQUEST_SECONDS)
+            if isinstance(body, tuple):
+                payload, content_type = body
+            else:
+                payload, content_type = json.dumps(body, default=str).encode(), "application/json"
             head = (
                 f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
-                "Content-Type: application/json\r\n"
+                f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\n"
                 "Cache-Control: no-store\r\n"
                 "Connection: close\r\n\r\n"
@@ -86,7 +93,9 @@ async def serve_health(host: str, port: int, report: Report) -> asyncio.Server:
     return await asyncio.start_server(handle, host, port)
 
 
-async def _answer(reader: asyncio.StreamReader, report: Report) -> tuple[int, dict[str, Any]]:
+async def _answer(
+    reader: asyncio.StreamReader, report: Report, metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None
+) -> tuple[int, dict[str, Any] | tuple[bytes, str]]:
     request = (await reader.readline()).decode("latin-1").split()
     for _ in range(_MAX_HEADERS):  # headers are read and ignored: the answer depends on nothing in them
         if (await reader.readline()) in (b"\r\n", b"\n", b""):
@@ -94,6 +103,8 @@ async def _answer(reader: asyncio.StreamReader, report: Report) -> tuple[int, di
     if len(request) < 2:
         return 405, {"error": "expected an HTTP request line such as 'GET /health HTTP/1.1'"}
     method, target = request[0], request[1].split("?", 1)[0]
+    if target == METRICS_PATH and metrics is not None and method == "GET":
+        return 200, await metrics()
     if target != PATH:
         return 404, {"error": f"no such path {target!r}; ask GET {PATH}"}
     if method != "GET":

@@ -16,7 +16,7 @@ refuses memories mentioning passwords::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -79,3 +79,16 @@ def omega_memory_after_append(events: Sequence[Event]) -> None:
 def omega_memory_after_project(projection: str, events: Sequence[Event]) -> None:
     """Observe events just applied to the index named ``projection``. Like after-append, an
     exception is logged and counted, never raised."""
+
+
+@hookspec
+def omega_memory_timed(operation: str, seconds: float, labels: Mapping[str, str]) -> None:
+    """Observe how long one operation took: ``"append"`` (one commit to the log; labels: ``log``,
+    the log's kind) or ``"search"`` (labels: ``index``, the index's kind, and ``mode``). Like
+    after-append, an exception is logged and counted, never raised."""
+
+
+@hookspec
+def omega_memory_progress(operation: str, done: int, total: int) -> None:
+    """Observe a long operation: ``"replay"`` (events applied of ``total``, by a rebuild or a long
+    catch-up) or ``"reembed"`` (memories re-embedded of ``total`` in the current pass)."""

@@ -20,9 +20,11 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import importlib
 import logging
 import math
 import sys
+import time
 import weakref
 from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -63,7 +65,7 @@ from .index.bm25 import query_terms
 from .index.memory import InMemoryProjection
 from .log.base import EventLog
 from .log.versioning import memory_history
-from .plugins import Plugins, plugin_manager
+from .plugins import Plugins, kind, plugin_manager
 from .projector import IndexNeedsRebuild, Projector
 from .records import MemoryRecord
 from .reembedding import ReembedReport, reembed
@@ -97,6 +99,8 @@ from .validation import (
 from .verification import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
+#: The built-in plugin that OMEGA_METRICS=true registers (needs the 'metrics' extra).
+METRICS_PLUGIN = "omega_memory_plugin.serve.metrics"
 _OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
 
 
@@ -171,7 +175,8 @@ class Memory:
         # Re-validate rather than model_copy, so that overrides are checked and coerced (str -> Path).
         settings = type(settings)(**{**settings.model_dump(), **overrides}) if settings else Settings(**overrides)
         self.settings = settings
-        self.plugins = Plugins(plugin_manager(settings.plugins, settings.load_entrypoints), settings)
+        extra = ",".join(filter(None, [settings.plugins, METRICS_PLUGIN if settings.metrics else None]))
+        self.plugins = Plugins(plugin_manager(extra, settings.load_entrypoints), settings)
         chosen = embedder if embedder is not None else settings.embedder
         self.embedder: Embedder | None = self.plugins.embedder(chosen) if isinstance(chosen, str) else chosen
         self._embedder_given = self.embedder is not None  # else each collection's recorded model decides
@@ -210,6 +215,8 @@ class Memory:
             self.close()  # opened, but not with the embedder asked for: close it as it was
             raise
         _OPEN.add(self)
+        if settings.metrics:
+            importlib.import_module(METRICS_PLUGIN).watch(self)
 
     def _adopt_embedder(self) -> None:
         """Match the embedder with the model the default collection records: an explicit one must
@@ -625,7 +632,9 @@ class Memory:
 
     async def _append(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
         events = self.plugins.before_append(events)
+        started = time.perf_counter()
         recorded = await self.log.append(events, expected)
+        self.plugins.timed("append", time.perf_counter() - started, log=kind(self.log.name))
         self._observe(recorded)
         self.plugins.after_append(recorded)
         if self._external:
@@ -862,7 +871,10 @@ class Memory:
                 weights=weights,
                 diversity=float(diversity) if mmr else None,
             )
-            return self._logical(await index.search(query), collection)
+            started = time.perf_counter()
+            hits = await index.search(query)
+            self.plugins.timed("search", time.perf_counter() - started, index=kind(index.name), mode=mode)
+            return self._logical(hits, collection)
 
         return run()
 

@@ -115,6 +115,12 @@ class Plugins:
     def after_project(self, projection: str, events: Sequence[Event]) -> None:
         self._observe("omega_memory_after_project", projection=projection, events=events)
 
+    def timed(self, operation: str, seconds: float, **labels: str) -> None:
+        self._observe("omega_memory_timed", operation=operation, seconds=seconds, labels=labels)
+
+    def progress(self, operation: str, done: int, total: int) -> None:
+        self._observe("omega_memory_progress", operation=operation, done=done, total=total)
+
     def _observe(self, hook: str, **kwargs: Any) -> None:
         # Each observer on its own: one that raises neither stops the others nor reaches the
         # writer (the events are already in the log; a caller who saw an error would retry and
@@ -126,6 +132,12 @@ class Plugins:
                 self.observer_failures.count += 1
                 self.observer_failures.last = f"{impl.plugin_name}.{hook}: {type(exc).__name__}: {exc}"
                 logger.warning("observer %s failed (the write is committed): %s", impl.plugin_name, exc, exc_info=exc)
+
+
+def kind(name: str) -> str:
+    """What kind of log or index a name (``sqlite:/m/log.db``, ``qdrant:omega_3fa1``) is: a
+    label with few values, for metrics."""
+    return name.partition(":")[0]
 
 
 def _missing(what: str, url: str) -> str:

@@ -142,12 +142,13 @@ class Projector:
         if isinstance(until, datetime):
             until = await self.log.position_at(until)
         total = None
-        if progress is not False:
+        if progress is not False or self._worker is not None:  # a rebuild tells observers how far it is
             end = await self.log.last_position()
             if until is not None:
                 end = min(end, until)  # a point past the log's end replays what there is
             total = max(0, end - self.position)
-            progress = progress or total >= LONG_CATCH_UP
+            if progress is not False:
+                progress = progress or total >= LONG_CATCH_UP
         applied = 0
         batch = OFFLOADED_READ_BATCH if self._worker else READ_BATCH
         with tqdm(total=total, unit="ev", desc="replay", disable=not progress) as bar:
@@ -155,6 +156,8 @@ class Projector:
                 await self._apply(events)
                 applied += len(events)
                 bar.update(len(events))
+                if total:
+                    self.plugins.progress("replay", applied, total)
         return applied
 
     async def project(self, recorded: Sequence[Event]) -> None:

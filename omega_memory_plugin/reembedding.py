@@ -179,6 +179,7 @@ class _Run:
                     chunk = todo[start : start + self.batch_size]
                     await self._embed(chunk, source, target)
                     bar.update(len(chunk))
+                    self.memory.plugins.progress("reembed", min(start + len(chunk), len(todo)), len(todo))
 
     async def _embed(self, chunk: Sequence[Entry], source: int, target: int) -> None:
         index = await self.memory._current_index()

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     mcp_tool_names: Literal["dotted", "underscored"] = Field(
         "dotted", description="MCP tool names: memory.search (dotted) or memory_search, for hosts that refuse dots."
     )
+    metrics: bool = Field(
+        False,
+        description="Prometheus metrics (the 'metrics' extra): served at /metrics by serve mcp --http and project --health.",
+    )
     plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
     load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
     max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import threading
@@ -43,7 +44,7 @@ from .external import check_shared
 from .health_endpoint import PATH, serve_health
 from .hookspecs import hookimpl
 from .log.base import POLL_SECONDS
-from .memory import Memory
+from .memory import METRICS_PLUGIN, Memory
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,10 @@ class ProjectorWorker:
         # A first catch-up before serving: the Memory's open caught up without saving a checkpoint,
         # and health must not say "no lag" while external processes still wait for one.
         caught_up = await self._attempt()
-        server = await serve_health(*health, self.report) if health else None
+        metrics = None
+        if self.memory.settings.metrics:
+            metrics = importlib.import_module(METRICS_PLUGIN).exposition
+        server = await serve_health(*health, self.report, metrics) if health else None
         try:
             url = None
             if server is not None:

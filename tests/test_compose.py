@@ -38,10 +38,18 @@ def _healthcheck_text(service: dict[str, Any]) -> str:
 
 
 def test_services_exist(compose: dict[str, Any]) -> None:
-    assert {"mongo", "qdrant"} <= set(compose["services"])
+    assert set(compose["services"]) == {"mongo", "qdrant", "omega-mcp", "omega-projector", "prometheus", "grafana"}
 
 
-@pytest.mark.parametrize("name, repository", [("mongo", "mongo"), ("qdrant", "qdrant/qdrant")])
+@pytest.mark.parametrize(
+    "name, repository",
+    [
+        ("mongo", "mongo"),
+        ("qdrant", "qdrant/qdrant"),
+        ("prometheus", "prom/prometheus"),
+        ("grafana", "grafana/grafana"),
+    ],
+)
 def test_images_are_pinned(compose: dict[str, Any], name: str, repository: str) -> None:
     image = compose["services"][name]["image"]
     repo, _, tag = image.rpartition(":")
@@ -52,11 +60,12 @@ def test_images_are_pinned(compose: dict[str, Any], name: str, repository: str) 
 def test_named_volumes_are_declared_and_used(compose: dict[str, Any]) -> None:
     declared = set(compose["volumes"])
     used: set[str] = set()
-    for name in ("mongo", "qdrant"):
+    for name in ("mongo", "qdrant", "prometheus", "grafana"):
         sources = {v.split(":", 1)[0] for v in compose["services"][name]["volumes"]}
-        assert sources, f"{name} keeps its data in no volume"
-        assert all(not s.startswith((".", "/")) for s in sources), f"{name} uses a bind mount, not a named volume"
-        used |= sources
+        data = {s for s in sources if not s.startswith((".", "/"))}  # configuration comes in read-only
+        assert data, f"{name} keeps its data in no named volume"
+        assert all(v.endswith(":ro") for v in compose["services"][name]["volumes"] if v.startswith("./"))
+        used |= data
     assert used == declared
     assert any(v.endswith(":/data/db") for v in compose["services"]["mongo"]["volumes"])
     assert any(v.endswith(":/qdrant/storage") for v in compose["services"]["qdrant"]["volumes"])
@@ -71,14 +80,24 @@ def test_mongo_is_a_replica_set(compose: dict[str, Any]) -> None:
     assert "'rs0'" in check
 
 
-@pytest.mark.parametrize("name", ["mongo", "qdrant"])
+@pytest.mark.parametrize("name", ["mongo", "qdrant", "omega-mcp", "omega-projector", "prometheus", "grafana"])
 def test_healthchecks_present(compose: dict[str, Any], name: str) -> None:
     check = compose["services"][name]["healthcheck"]
     assert check["test"] and check["test"][0] in ("CMD", "CMD-SHELL")
     assert check["interval"] and check["retries"] > 0
 
 
-@pytest.mark.parametrize("name, port", [("mongo", 27017), ("qdrant", 6333)])
+@pytest.mark.parametrize(
+    "name, port",
+    [
+        ("mongo", 27017),
+        ("qdrant", 6333),
+        ("omega-mcp", 8765),
+        ("omega-projector", 8080),
+        ("prometheus", 9090),
+        ("grafana", 3000),
+    ],
+)
 def test_ports_only_on_loopback(compose: dict[str, Any], name: str, port: int) -> None:
     ports = [str(p) for p in compose["services"][name]["ports"]]
     assert f"127.0.0.1:{port}:{port}" in ports

@@ -11,11 +11,13 @@ import asyncio
 import logging
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from omega_memory_plugin import Memory, ProjectorModeError, Settings
 from omega_memory_plugin.cli import main
@@ -192,6 +194,30 @@ def test_a_re_embedding_elsewhere_is_followed_by_the_applications(
     app.upsert("after the switch", id="new")
     assert [(r.text, r.embedding_model) for r in app.get("new")] == [("after the switch", "hash:48")]
     assert app.verify().ok
+
+
+def test_the_worker_serves_metrics_beside_its_health(
+    start_worker: Callable[..., WorkerProcess], external: Callable[..., Memory]
+) -> None:
+    worker = start_worker(metrics=True)
+    app = external()
+    for i in range(4):
+        app.upsert(f"memory {i}", id=f"m{i}")
+    url = worker.health_url.replace("/health", "/metrics")
+
+    def applied() -> dict[str, float]:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        return {
+            s.name + str(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    eventually(lambda: applied().get("omega_events_applied_total[('index', 'qdrant')]", 0) >= 5)
+    samples = applied()
+    assert samples["omega_log_events[('log', 'sqlite')]"] == 5
+    assert samples["omega_projection_lag_events[('index', 'qdrant')]"] == 0
+    assert samples["omega_index_points[('collection', 'default')]"] == 4
 
 
 # -- a stopped worker -----------------------------------------------------------------------------------

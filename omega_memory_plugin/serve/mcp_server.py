@@ -47,6 +47,8 @@ require("mcp", extra="mcp", needed_by="the MCP server")
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
 from mcp.types import ToolAnnotations  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import Response  # noqa: E402
 
 T = TypeVar("T")
 
@@ -299,6 +301,14 @@ def build_server(memory: Memory, options: McpOptions | None = None) -> MCPServer
     for name, function, hints, offer in offered:
         if offer:
             server.add_tool(function, name=f"memory{separator}{name}", annotations=hints, structured_output=True)
+    if memory.settings.metrics:
+        from . import metrics
+
+        @server.custom_route(metrics.METRICS_PATH, methods=["GET"], include_in_schema=False)  # type: ignore[untyped-decorator]
+        async def scrape(request: Request) -> Response:
+            body, content_type = await metrics.exposition()
+            return Response(body, media_type=content_type)
+
     return server
 
 

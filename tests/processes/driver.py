@@ -112,6 +112,8 @@ class WorkerProcess:
         env |= {"OMEGA_QDRANT_PREFIX": settings["qdrant_prefix"], "OMEGA_PROJECTOR": "external"}
         if "qdrant_lease_seconds" in settings:
             env["OMEGA_QDRANT_LEASE_SECONDS"] = str(settings["qdrant_lease_seconds"])
+        if settings.get("metrics"):
+            env["OMEGA_METRICS"] = "true"
         argv = [
             sys.executable,
             "-m",
