@@ -332,3 +332,44 @@ def test_hook_omega_memory_after_project(tmp_path: Path) -> None:
         rebuilt = [(name, p) for name, positions, _ in observer.calls for p in positions]
         assert memory.projection.name != live_name
         assert rebuilt == [(memory.projection.name, p) for p in range(1, head + 1)]
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.timed: list[tuple[str, dict[str, str]]] = []
+        self.progress: list[tuple[str, int, int]] = []
+
+    @hookimpl
+    def omega_memory_timed(self, operation: str, seconds: float, labels: dict[str, str]) -> None:
+        assert seconds >= 0
+        self.timed.append((operation, dict(labels)))
+
+    @hookimpl
+    def omega_memory_progress(self, operation: str, done: int, total: int) -> None:
+        self.progress.append((operation, done, total))
+
+
+def test_hook_omega_memory_timed(tmp_path: Path) -> None:
+    with Memory(tmp_path / "mem", embedder="hash:32") as memory:
+        observer = Timings()
+        memory.plugins.manager.register(observer)
+        memory.upsert("Ada prefers green tea", id="tea")
+        memory.search(text="tea", mode="sparse")
+        memory.search(text="tea")
+    assert observer.timed == [
+        ("append", {"log": "sqlite"}),
+        ("search", {"index": "edge", "mode": "sparse"}),
+        ("search", {"index": "edge", "mode": "dense"}),
+    ]
+
+
+def test_hook_omega_memory_progress(tmp_path: Path) -> None:
+    with Memory(tmp_path / "mem", embedder="hash:32") as memory:
+        for i in range(3):
+            memory.upsert(f"note {i}", id=f"n{i}")
+        observer = Timings()
+        memory.plugins.manager.register(observer)
+        memory.rebuild(progress=False)
+        assert observer.progress[-1] == ("replay", 4, 4)
+        memory.reembed("hash:16", progress=False)
+        assert ("reembed", 3, 3) in observer.progress
