@@ -123,3 +123,14 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("OMEGA_")}
+
+
+def test_an_application_serves_the_metrics_with_an_exporter(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m", embedder="hash:16", settings=Settings(metrics=True)) as memory:
+        memory.upsert("exported", id="e", collection="exported")
+        server = metrics.start_exporter(0)
+        try:
+            text = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10).text
+        finally:
+            server.shutdown()
+    assert value(parse(text), "omega_index_points", collection="exported") == 1
