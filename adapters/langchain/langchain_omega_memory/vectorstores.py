@@ -154,22 +154,25 @@ class OmegaMemoryVectorStore(VectorStore):
         return tx
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete these ids (missing ones are ignored); with ``ids=None``, delete every document
-        of this store's namespace (one ``namespace.erased`` event)."""
+        """Delete these ids (missing ones are ignored). ``ids`` is required: other LangChain stores
+        do nothing or fail without it, so it never means "everything"; :meth:`clear` empties the
+        namespace."""
         _no_options(kwargs, "delete")
-        if ids is None:
-            self.memory.erase_namespace(self.namespace, collection=self.collection)
-        else:
-            self.memory.delete(_check_ids(ids), **self._scope)
+        self.memory.delete(_check_ids(_required(ids)), **self._scope)
         return True
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         _no_options(kwargs, "adelete")
-        if ids is None:
-            await self.memory.aerase_namespace(self.namespace, collection=self.collection)
-        else:
-            await self.memory.adelete(_check_ids(ids), **self._scope)
+        await self.memory.adelete(_check_ids(_required(ids)), **self._scope)
         return True
+
+    def clear(self) -> None:
+        """Delete every document of this store's namespace (one ``namespace.erased`` event; the
+        history stays in the log)."""
+        self.memory.erase_namespace(self.namespace, collection=self.collection)
+
+    async def aclear(self) -> None:
+        await self.memory.aerase_namespace(self.namespace, collection=self.collection)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -388,6 +391,15 @@ def _mmr(query: list[float], records: list[MemoryRecord], k: int, lambda_mult: f
     candidates = [r.vectors[DEFAULT_VECTOR] for r in records]  # type: ignore[index]
     chosen = maximal_marginal_relevance(np.asarray(query, dtype=np.float32), candidates, lambda_mult, k)
     return [_document(records[i]) for i in chosen]
+
+
+def _required(ids: list[str] | None) -> list[str]:
+    if ids is None:
+        raise InvalidInputError(
+            "delete() needs the ids of the documents to delete; to delete every document of this store's "
+            "namespace, call clear()"
+        )
+    return ids
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:

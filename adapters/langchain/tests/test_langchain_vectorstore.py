@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from conftest import log_position
 from langchain_omega_memory import LangChainEmbedder, OmegaHashEmbeddings, OmegaMemoryVectorStore, RetrievalMode
 from langchain_omega_memory.vectorstores import model_id
-from omega_memory_plugin import Memory
+from omega_memory_plugin import InvalidInputError, Memory
 
 TEAS = [
     Document(id="green", page_content="green tea from japan", metadata={"kind": "tea", "year": 2019, "tags": ["hot"]}),
@@ -123,7 +123,10 @@ def test_namespaces_are_isolated(memory: Memory) -> None:
     bob.add_texts(["bob likes coffee"], ids=["pref"])
     assert [d.page_content for d in alice.similarity_search("likes", k=5)] == ["alice likes tea"]
     assert [d.page_content for d in bob.get_by_ids(["pref"])] == ["bob likes coffee"]
-    bob.delete()  # ids=None: bob's whole namespace, and nothing of alice's
+    with pytest.raises(InvalidInputError, match="call clear"):
+        bob.delete()  # ids=None never means everything
+    assert len(bob.get_by_ids(["pref"])) == 1
+    bob.clear()  # bob's whole namespace, and nothing of alice's
     assert bob.similarity_search("likes") == [] and len(alice.get_by_ids(["pref"])) == 1
 
 
@@ -261,3 +264,12 @@ def test_langchain_embeddings_as_the_memorys_embedder(tmp_path: Path) -> None:
         store = OmegaMemoryVectorStore(memory, embeddings)  # the store and the Memory agree on the model
         store.add_texts(["Cy reads"], ids=["read"])
         assert store.similarity_search("green tea", k=1)[0].id == "tea"
+
+
+async def test_async_delete_needs_ids_and_aclear_empties_the_namespace(store: OmegaMemoryVectorStore) -> None:
+    await store.aadd_documents(TEAS)
+    with pytest.raises(InvalidInputError, match="call clear"):
+        await store.adelete()
+    assert len(await store.aget_by_ids(["green"])) == 1
+    await store.aclear()
+    assert await store.asimilarity_search("tea") == []
