@@ -208,13 +208,13 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
     # -- reading -------------------------------------------------------------------------------
 
     def get_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None) -> list[BaseNode]:
-        """The nodes with these ids (in that order) and/or matching these filters; all without either."""
+        """The nodes with these ids (in that order) and/or matching these filters, with their
+        embeddings (as LlamaIndex's Qdrant store returns them); all nodes without either."""
         selection = _Selection.of(node_ids, filters)
         if not selection.any:
             return []
-        if selection.ids_known:
-            return selection.nodes(self._memory.get(selection.ids_known, **self._where))
-        return selection.nodes(self._scan(selection.spec))
+        ids = selection.ids_known or [r.id for r in self._scan(selection.spec)]
+        return selection.nodes(self._memory.get(ids, with_vectors=True, **self._where)) if ids else []
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -222,9 +222,8 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         selection = _Selection.of(node_ids, filters)
         if not selection.any:
             return []
-        if selection.ids_known:
-            return selection.nodes(await self._memory.aget(selection.ids_known, **self._where))
-        return selection.nodes(await self._ascan(selection.spec))
+        ids = selection.ids_known or [r.id for r in await self._ascan(selection.spec)]
+        return selection.nodes(await self._memory.aget(ids, with_vectors=True, **self._where)) if ids else []
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The best nodes for ``query``, best first, by its mode:

@@ -26,6 +26,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 from omega_memory_plugin import MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.validation import check_metadata
 
 NODE_ID_KEY = "_node_id"
@@ -72,9 +73,14 @@ def to_write(node: BaseNode) -> NodeWrite:
 
 
 def to_node(record: MemoryRecord) -> BaseNode:
-    """The node a memory was written from, or a TextNode for a memory written another way."""
+    """The node a memory was written from, or a TextNode for a memory written another way; with
+    its embedding when the record carries its vectors."""
     metadata = record.metadata
     if NODE_CONTENT_KEY not in metadata:
         # Written through Memory.upsert or another adapter: still readable, as plain text.
-        return TextNode(id_=record.id, text=record.text, metadata=dict(metadata))
-    return metadata_dict_to_node(metadata, text=None if metadata.get(TEXT_IN_CONTENT_KEY) else record.text)
+        node: BaseNode = TextNode(id_=record.id, text=record.text, metadata=dict(metadata))
+    else:
+        node = metadata_dict_to_node(metadata, text=None if metadata.get(TEXT_IN_CONTENT_KEY) else record.text)
+    if record.vectors is not None and DEFAULT_VECTOR in record.vectors:
+        node.embedding = list(record.vectors[DEFAULT_VECTOR])
+    return node

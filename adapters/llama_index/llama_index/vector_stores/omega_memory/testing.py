@@ -182,8 +182,14 @@ def ids(result: VectorStoreQueryResult) -> list[str]:
 
 
 def same_nodes(got: Sequence[BaseNode], expected: Sequence[BaseNode]) -> bool:
-    """Equal as LlamaIndex serialises them, ignoring the embedding (reads do not return it)."""
-    return [n.model_dump(exclude={"embedding"}) for n in got] == [n.model_dump(exclude={"embedding"}) for n in expected]
+    """Equal as LlamaIndex serialises them; embeddings equal to float32 precision (as stored)."""
+    if [n.model_dump(exclude={"embedding"}) for n in got] != [n.model_dump(exclude={"embedding"}) for n in expected]:
+        return False
+    return all(
+        (a.embedding is None) == (b.embedding is None)
+        and (a.embedding is None or np.allclose(a.embedding, b.embedding or [], atol=1e-6))
+        for a, b in zip(got, expected, strict=True)
+    )
 
 
 class VectorStoreConformance:
@@ -207,8 +213,10 @@ class VectorStoreConformance:
         nodes = make_nodes()
         assert store.add(nodes) == [n.node_id for n in nodes]
         got = store.get_nodes(node_ids=[WATER, GREEN, "missing"])
-        assert same_nodes(got, [nodes[3], nodes[0]])
+        assert same_nodes(got, [nodes[3], nodes[0]])  # embeddings included, as LlamaIndex's Qdrant store does
         assert got[1].ref_doc_id == "doc-1" and got[1].metadata == NODE_DATA[0][2]
+        (filtered,) = store.get_nodes(filters=MetadataFilters(filters=[MetadataFilter(key="author", value="ada")]))
+        assert filtered.embedding is not None and np.allclose(filtered.embedding, nodes[0].embedding or [], atol=1e-6)
 
     async def test_async_add_and_sync_reads_see_the_same_data(self, store: OmegaMemoryVectorStore) -> None:
         nodes = make_nodes()
