@@ -282,7 +282,10 @@ class OmegaMemoryVectorStore(VectorStore):
     ) -> OmegaMemoryVectorStore:
         """A store holding ``texts``. Without ``memory=``, opens one from ``memory_options``
         (``path=``, ``log_url=``, ``index_url=``; the embedded default otherwise) that
-        :meth:`close` closes."""
+        :meth:`close` closes. ``collection_name=`` (langchain-qdrant's word) names the collection.
+
+        Example: ``OmegaMemoryVectorStore.from_texts(texts, embeddings, path="./m", collection_name="docs")``
+        """
         store = cls._open(embedding, memory, namespace, collection, memory_options)
         store.add_texts(texts, metadatas, ids=ids)
         return store
@@ -313,6 +316,11 @@ class OmegaMemoryVectorStore(VectorStore):
         collection: str,
         memory_options: dict[str, Any],
     ) -> OmegaMemoryVectorStore:
+        name = memory_options.pop("collection_name", None)
+        if name is not None:
+            if collection != DEFAULT_COLLECTION and collection != name:
+                raise InvalidInputError(f"collection={collection!r} and collection_name={name!r} differ: pass one")
+            collection = name
         if memory is not None and memory_options:
             raise InvalidInputError(f"pass either memory= or options to open one, not both: {sorted(memory_options)}")
         owns = memory is None

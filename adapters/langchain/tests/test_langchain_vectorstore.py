@@ -273,3 +273,19 @@ async def test_async_delete_needs_ids_and_aclear_empties_the_namespace(store: Om
     assert len(await store.aget_by_ids(["green"])) == 1
     await store.aclear()
     assert await store.asimilarity_search("tea") == []
+
+
+def test_from_texts_opens_a_memory_at_a_path_with_a_collection_name(tmp_path: Path) -> None:
+    store = OmegaMemoryVectorStore.from_texts(
+        ["green tea"], OmegaHashEmbeddings(64), ids=["a"], path=tmp_path / "m", collection_name="docs"
+    )
+    try:
+        assert store.collection == "docs"
+        assert [d.page_content for d in store.get_by_ids(["a"])] == ["green tea"]
+        assert store.memory.get("a", namespace=store.namespace, collection="docs")[0].text == "green tea"
+    finally:
+        store.close()
+    with pytest.raises(InvalidInputError, match="differ"):
+        OmegaMemoryVectorStore.from_texts(
+            ["x"], OmegaHashEmbeddings(64), path=tmp_path / "n", collection="a", collection_name="b"
+        )

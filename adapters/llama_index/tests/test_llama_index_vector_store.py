@@ -11,7 +11,7 @@ from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.omega_memory import LlamaIndexEmbedder, OmegaHashEmbedding, OmegaMemoryVectorStore
 from llama_index.vector_stores.omega_memory.testing import VectorStoreConformance
 
-from omega_memory_plugin import EmbeddingModelError, Memory
+from omega_memory_plugin import EmbeddingModelError, InvalidInputError, Memory
 
 
 class TestEmbedded(VectorStoreConformance):
@@ -59,3 +59,17 @@ def test_a_llama_index_embed_model_as_the_memorys_embedder(tmp_path: Path) -> No
             query_embedding=OmegaHashEmbedding(16).get_query_embedding("green tea"), similarity_top_k=1
         )
         assert store.query(query).ids == ["tea"]  # the same model on both paths: accepted
+
+
+def test_a_store_opens_its_memory_from_a_path_with_a_collection_name(tmp_path: Path) -> None:
+    store = OmegaMemoryVectorStore(path=tmp_path / "m", collection_name="docs", namespace="n")
+    try:
+        store.add([TextNode(id_="a", text="green tea", embedding=[1.0, 0.0, 0.0, 0.0])])
+        assert store.collection == "docs"
+        assert [r.text for r in store.memory.get("a", namespace="n", collection="docs")] == ["green tea"]
+        with pytest.raises(InvalidInputError, match="not both"):
+            OmegaMemoryVectorStore(store.memory, path=tmp_path / "other")
+        with pytest.raises(InvalidInputError, match="differ"):
+            OmegaMemoryVectorStore(store.memory, collection="a", collection_name="b")
+    finally:
+        store.memory.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -90,13 +91,29 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
 
     def __init__(
         self,
-        memory: Memory,
+        memory: Memory | None = None,
         *,
         namespace: str | None = None,
         collection: str = DEFAULT_COLLECTION,
         mmr_prefetch_factor: float = 4.0,
         embed_model: BaseEmbedding | str | None = None,
+        path: str | Path | None = None,
+        collection_name: str | None = None,
+        **memory_options: Any,
     ) -> None:
+        if collection_name is not None:
+            if collection != DEFAULT_COLLECTION and collection != collection_name:
+                raise InvalidInputError(
+                    f"collection={collection!r} and collection_name={collection_name!r} differ: pass one"
+                )
+            collection = collection_name
+        if memory is None:
+            # What LlamaIndex users type first: a path (or log_url= / index_url=), as for its own stores.
+            memory = Memory(path, **memory_options)
+        elif path is not None or memory_options:
+            raise InvalidInputError(
+                f"pass either memory= or options to open one, not both: {sorted({*memory_options, *(['path'] if path else [])})}"
+            )
         namespace, collection = memory._scope(namespace, collection)  # checks both names now
         super().__init__(
             stores_text=True,
