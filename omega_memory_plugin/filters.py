@@ -11,6 +11,8 @@ The syntax is the one LangChain and MongoDB users know::
     {"tags": {"$exists": False}}                       # missing, null or [] (Qdrant's IsEmpty)
     {"title": {"$text": "green t"}}                    # substring of a string value
     {"title": {"$itext": "GREEN T"}}                   # the same, ignoring case
+    {"tags": {"$contains": "hot"}}                     # Python's `in`: a list holding it, a string holding it
+    {"title": {"$empty": True}}                        # missing, null, "" or []
 
 Every index backend translates the same tree, so a filter means the same thing everywhere. Where a
 stored value is a list, a condition matches if any element matches (as in Qdrant and MongoDB).
@@ -21,8 +23,12 @@ string is a value, so it exists). ``$text`` is a case-sensitive substring test o
 (Qdrant's ``match: {substring}``, the same on every index whether or not a text index exists);
 numbers and other non-strings never match it. ``$itext`` is the same test with both sides
 lower-cased (``str.lower``, as LlamaIndex's ``TEXT_MATCH_INSENSITIVE`` defines it); indexes match it
-against a lower-cased copy of the metadata's strings (``payload.METADATA_LOWER``). Word-based
-full-text search is not a filter here.
+against a lower-cased copy of the metadata's strings (``payload.METADATA_LOWER``).
+``$contains`` is Python's ``in`` as LlamaIndex's ``CONTAINS`` uses it: a list value holding an
+element equal to the operand, a string value (not in a list) holding it as a substring, or a value
+equal to it. ``$empty: true`` matches a missing key, null, ``""`` and ``[]`` (``$exists: false``
+without ``""``). Indexes tell a string from a list by a copy of the metadata's strings that are
+not in lists (``payload.METADATA_STRINGS``). Word-based full-text search is not a filter here.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any, Literal, TypeAlias
 
 from .errors import FilterError
 
-CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text", "itext"]
+CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "text", "itext", "contains", "empty"]
 _OPERATORS: dict[str, CompareOp] = {
     "$eq": "eq",
     "$ne": "ne",
@@ -46,6 +52,8 @@ _OPERATORS: dict[str, CompareOp] = {
     "$exists": "exists",
     "$text": "text",
     "$itext": "itext",
+    "$contains": "contains",
+    "$empty": "empty",
 }
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
 Scalar: TypeAlias = str | int | float | bool
@@ -121,7 +129,7 @@ def _compare(key: str, operator: str, operand: Any) -> Compare:
     op = _OPERATORS.get(operator)
     if op is None:
         raise FilterError(f"unknown filter operator {operator!r} on {key!r}; supported: {', '.join(_OPERATORS)}")
-    if op in ("eq", "ne"):
+    if op in ("eq", "ne", "contains"):
         _require_scalar(key, operator, operand)
     elif op in _RANGE_OPS:
         if isinstance(operand, bool) or not isinstance(operand, (int, float)):
@@ -139,7 +147,7 @@ def _compare(key: str, operator: str, operand: Any) -> Compare:
         if op == "itext":
             operand = operand.lower()
     elif not isinstance(operand, bool):
-        raise FilterError(f"$exists on {key!r} needs true or false, got {operand!r}")
+        raise FilterError(f"{operator} on {key!r} needs true or false, got {operand!r}")
     return Compare(key, op, operand)
 
 
@@ -192,6 +200,15 @@ def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
     if node.op == "exists":
         present = stored is not _MISSING and stored is not None and stored != []
         return present == bool(node.value)
+    if node.op == "empty":
+        nothing = stored is _MISSING or stored is None or stored == [] or stored == ""
+        return nothing == bool(node.value)
+    if node.op == "contains":
+        if isinstance(stored, list):
+            return any(same_value(v, node.value) for v in stored)
+        if isinstance(stored, str) and isinstance(node.value, str):
+            return node.value in stored
+        return stored is not _MISSING and same_value(stored, node.value)
     if node.op == "eq":
         return any(same_value(v, node.value) for v in values)
     if node.op == "ne":

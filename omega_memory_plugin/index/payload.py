@@ -29,7 +29,8 @@ from ..records import MemoryRecord
 #: 2: point ids over the length-prefixed (collection, namespace, id) triple, exact metadata in ``metadata_json``.
 #: 3: every point also holds the sparse vector ``_bm25`` of its text (bm25.py), for sparse and hybrid search.
 #: 4: ``metadata_lower``, the metadata's strings lower-cased, for ``$itext``.
-LAYOUT = 4
+#: 5: ``metadata_strings``, the metadata's strings that are not in lists, for ``$contains`` and ``$empty``.
+LAYOUT = 5
 
 MEMORY_ID = "memory_id"
 NAMESPACE = "namespace"
@@ -43,6 +44,10 @@ METADATA_JSON = "metadata_json"
 #: The strings of the metadata, lower-cased, where they are (other values left out): what the
 #: case-insensitive substring filter ``$itext`` matches, since Qdrant has no case-insensitive one.
 METADATA_LOWER = "metadata_lower"
+#: The metadata's strings that are not list elements, where they are: tells a string value from a
+#: list (Qdrant matches a key against both alike), for ``$contains`` (a substring of a string, an
+#: element of a list) and ``$empty`` (``""`` is empty, ``[""]`` is not).
+METADATA_STRINGS = "metadata_strings"
 VERSION = "version"
 POSITION = "position"
 EMBEDDING_MODEL = "embedding_model"
@@ -65,9 +70,10 @@ def point_id(collection: str, namespace: str, memory_id: str) -> str:
     return str(uuid.uuid5(_POINT_NAMESPACE, f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"))
 
 
-def metadata_key(key: str, lower: bool = False) -> str:
-    """The payload key a filter on metadata ``key`` addresses (its lower-cased copy for ``$itext``)."""
-    return f"{METADATA_LOWER if lower else METADATA}.{key}"
+def metadata_key(key: str, copy: str = METADATA) -> str:
+    """The payload key a filter on metadata ``key`` addresses: in the metadata, or in one of its
+    copies (``METADATA_LOWER`` for ``$itext``, ``METADATA_STRINGS`` for ``$contains`` / ``$empty``)."""
+    return f"{copy}.{key}"
 
 
 def metadata_json(metadata: dict[str, Any]) -> str:
@@ -94,6 +100,16 @@ def lowered(value: Any) -> Any:
     return None
 
 
+def scalar_strings(value: Any) -> Any:
+    """``value``'s strings that are not in lists, in its shape; ``None`` where there is none."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        kept = {k: found for k, v in value.items() if (found := scalar_strings(v)) is not None}
+        return kept or None
+    return None
+
+
 def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     payload = {
         MEMORY_ID: event.memory_id,
@@ -108,6 +124,9 @@ def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     strings = lowered(event.data.metadata)
     if strings is not None:
         payload[METADATA_LOWER] = strings
+    scalars = scalar_strings(event.data.metadata)
+    if scalars is not None:
+        payload[METADATA_STRINGS] = scalars
     return payload
 
 

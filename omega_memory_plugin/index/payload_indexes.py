@@ -55,7 +55,7 @@ def _collect(node: Node | None, wanted: dict[str, IndexKind]) -> None:
 
 
 def _kind(node: Compare) -> IndexKind | None:
-    if node.op in ("exists", "text", "itext"):
+    if node.op in ("exists", "text", "itext", "contains", "empty"):
         return None
     values = node.value if isinstance(node.value, tuple) else (node.value,)
     if all(isinstance(v, bool) for v in values):

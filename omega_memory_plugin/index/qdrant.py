@@ -123,9 +123,9 @@ VOCABULARY = FilterVocabulary(
 
 #: The server's point layout: payload.py's, plus positions that condition every write and
 #: tombstones for deletes. 3: payload layout 2 with both; 4: payload layout 3 (BM25 sparse
-#: vectors) with both; 5: payload layout 4 (lower-cased strings for ``$itext``). An index of another
-#: layout is rebuilt.
-SERVER_LAYOUT = 5
+#: vectors) with both; 5: payload layout 4 (lower-cased strings for ``$itext``); 6: payload layout 5
+#: (the strings not in lists, for ``$contains`` and ``$empty``). An index of another layout is rebuilt.
+SERVER_LAYOUT = 6
 # Qdrant added MatchSubstring (`match: {substring}`, what `$text` needs) in 1.20; 1.19 answers 400.
 _SUBSTRING_SINCE = (1, 20)
 # Points per upsert request: a rebuild can hand over thousands of events at once, and a server

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UnsupportedFilterError
 from ..filters import And, Compare, Node, Not, Or
-from .payload import NAMESPACE, metadata_key
+from .payload import METADATA, METADATA_LOWER, METADATA_STRINGS, NAMESPACE, metadata_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,25 @@ def _compare(vocab: FilterVocabulary, node: Compare) -> Any:
                     f"${node.op} on {node.key!r} is not supported by this index: its FilterVocabulary has no "
                     f"match_substring; filter without ${node.op}, or give the vocabulary one"
                 )
-            return vocab.match_substring(metadata_key(node.key, lower=node.op == "itext"), node.value)
+            return vocab.match_substring(
+                metadata_key(node.key, METADATA_LOWER if node.op == "itext" else METADATA), node.value
+            )
+        case "contains":
+            # An element of a list or the value itself (Qdrant matches a key against both), or a
+            # substring of a string that is not in a list (the strings copy holds only those).
+            either = [_equals(vocab, key, node.value)]
+            if isinstance(node.value, str):
+                if vocab.match_substring is None:
+                    raise UnsupportedFilterError(
+                        f"$contains of a string on {node.key!r} is not supported by this index: its FilterVocabulary "
+                        "has no match_substring"
+                    )
+                either.append(vocab.match_substring(metadata_key(node.key, METADATA_STRINGS), node.value))
+            return vocab.filter(should=either)
+        case "empty":
+            nothing = vocab.filter(
+                should=[vocab.is_empty(key), vocab.match_value(metadata_key(node.key, METADATA_STRINGS), "")]
+            )
+            return nothing if node.value else vocab.filter(must_not=[nothing])
         case op:
             return vocab.range(key, **{op: node.value})

@@ -88,6 +88,19 @@ FILTERS: list[dict[str, Any]] = [
     {"author.name": {"$itext": "AD"}},
     {"year": {"$itext": "20"}},
     {"$not": {"topic": {"$itext": "Te"}}},
+    # $contains: Python's `in` (a list's element, a string's substring, or the value itself)
+    {"tags": {"$contains": "b"}},
+    {"topic": {"$contains": "ea"}},
+    {"tags": {"$contains": "green"}},  # "green tea" is an element of the list, "green" is not
+    {"note": {"$contains": "0921"}},
+    {"year": {"$contains": 2020}},
+    {"ok": {"$contains": True}},
+    {"$not": {"tags": {"$contains": "b"}}},
+    # $empty: missing, null, "" or []
+    {"title": {"$empty": True}},
+    {"tags": {"$empty": True}},
+    {"score": {"$empty": True}},
+    {"title": {"$empty": False}},
     # $exists false is "is empty": missing, null or [] (an empty string is a value)
     {"title": {"$exists": False}},
     {"title": {"$exists": True}},

@@ -11,10 +11,10 @@ GT, GTE, LT, LTE            ``$gt`` ... (numbers only: a string bound raises)
 IN, NIN                     ``$in``, ``$nin`` (a non-empty list)
 ANY                         ``$in``: a list field holding any of the values
 ALL                         ``$and`` of ``$eq``: a list field holding every value
-CONTAINS                    ``$eq``: a list field holding the value (Qdrant's array match)
+CONTAINS                    ``$contains``: Python's ``in``, a list holding it or a string holding it
 TEXT_MATCH                  ``$text``: case-sensitive substring of a string value
 TEXT_MATCH_INSENSITIVE      ``$itext``: the same with both sides lower-cased
-IS_EMPTY                    ``$exists: false``: missing, null or ``[]``
+IS_EMPTY                    ``$empty``: missing, null, ``""`` or ``[]``
 AND / OR / NOT              ``$and`` / ``$or`` / ``$not`` of ``$or`` (none of them match)
 ==========================  ===============================================================
 
@@ -57,10 +57,10 @@ _LEAVES: dict[FilterOperator, Callable[[MetadataFilter], Spec]] = {
     FilterOperator.NIN: lambda f: {f.key: {"$nin": _as_list(f)}},
     FilterOperator.ANY: lambda f: {f.key: {"$in": _as_list(f)}},
     FilterOperator.ALL: lambda f: {"$and": [{f.key: {"$eq": v}} for v in _as_list(f)]},
-    FilterOperator.CONTAINS: lambda f: {f.key: {"$eq": f.value}},
+    FilterOperator.CONTAINS: lambda f: {f.key: {"$contains": f.value}},
     FilterOperator.TEXT_MATCH: lambda f: {f.key: {"$text": f.value}},
     FilterOperator.TEXT_MATCH_INSENSITIVE: lambda f: {f.key: {"$itext": f.value}},
-    FilterOperator.IS_EMPTY: lambda f: {f.key: {"$exists": False}},
+    FilterOperator.IS_EMPTY: lambda f: {f.key: {"$empty": True}},
 }
 
 
