@@ -256,3 +256,25 @@ def test_an_export_carries_the_re_embedding(tmp_path: Path) -> None:
         "collection.model_switched",
         "memory.reembedded",
     }
+
+
+def test_a_write_between_the_last_pass_and_the_switch_is_carried_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omega_memory_plugin.reembedding import _Run
+
+    switch = _Run._switch
+
+    async def switch_after_a_write(run: _Run, target: int) -> None:
+        # Another writer's commit lands after the last pass found nothing left, before the switch:
+        # written with the old model into the old space, it must not be lost to the new one.
+        await run.memory.aupsert("written just before the switch", id="late", namespace="a")
+        await switch(run, target)
+
+    monkeypatch.setattr(_Run, "_switch", switch_after_a_write)
+    with Memory(tmp_path / "m", embedder="hash:16") as memory:
+        written = fill(memory)
+        report = memory.reembed("hash:24", progress=False)
+        written[("a", "late")] = "written just before the switch"
+        assert report.embedded == len(TEXTS) + 1
+        assert_served_by(memory, HashEmbedder(24), written)
