@@ -277,7 +277,7 @@ class Memory:
         self.log: EventLog = log or self.plugins.event_log(self.settings.resolved_log_url())
         try:
             await self.log.open()
-            await self._load_schemas()
+            await self._load_states()
             if self._read_only:
                 self.projection: Projection = InMemoryProjection()
                 self.projector = self._projector(self.projection, persist=False)
@@ -541,7 +541,7 @@ class Memory:
         """Turn staged writes into events and append them as one commit (engine thread)."""
         self._check_writable()
         if any(w.collection not in self._states for w in writes):
-            await self._load_schemas()  # another process may have created it since this one opened
+            await self._load_states()  # another process may have created it since this one opened
         events, expected = await self._build_events(writes)
         if not events:
             return []
@@ -554,7 +554,7 @@ class Memory:
             # collection it writes to another embedding model: adopt the collection as it is now
             # and build the commit again (texts this Memory embedded are embedded again with the
             # model the collection holds now; vectors given by the caller are checked against it).
-            await self._load_schemas()
+            await self._load_states()
             for collection in {w.collection for w in writes if w.embedded}:
                 schema = self._schema(collection)
                 stale = [w for w in writes if w.embedded and w.collection == collection]
@@ -567,7 +567,7 @@ class Memory:
             recorded = await self._append(events, expected) if events else []
         return [e for e in recorded if e.type != "collection.created"]  # what the caller's writes did
 
-    async def _load_schemas(self) -> None:
+    async def _load_states(self) -> None:
         """Read every collection's state from the log as it is now (a point-in-time view keeps
         the states of its own position, learnt from the events it applied)."""
         if not self._follow_log:
@@ -708,7 +708,7 @@ class Memory:
         if keys:
             heads = await self.log.heads(keys)
             if any(heads[k].version != self._states[k[0]].version for k in keys if k in heads):
-                await self._load_schemas()
+                await self._load_states()
 
     async def _log_head(self) -> int | None:
         """The log's last position, or None if the log does not answer promptly: reads then go on
@@ -829,7 +829,7 @@ class Memory:
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
             if collection not in self._states:
-                await self._load_schemas()  # another process may have created it since this one opened
+                await self._load_states()  # another process may have created it since this one opened
             schema = self._schema(collection)
             if schema is None:
                 return []  # nothing was ever written there
@@ -1027,7 +1027,7 @@ class Memory:
     async def _import_commit(self, events: Sequence[Event], keep_times: bool) -> int:
         self._check_writable()
         if any(e.collection not in self._states for e in events):
-            await self._load_schemas()  # another process may have created it since this one opened
+            await self._load_states()  # another process may have created it since this one opened
         states = dict(self._states)
         pending = [
             p
@@ -1207,7 +1207,7 @@ class Memory:
                 self._check_writable()
                 self._check_applies("verify(repair=True)")
             index = await self._current_index()
-            await self._load_schemas()  # with the collections other processes created
+            await self._load_states()  # with the collections other processes created
             async with self.projector._lock:  # no write reaches the index while both sides are read
                 served = {name: self._physical(name) for name in self._states}
                 return await verify(self.log, index, self.projector.position, served, repair=repair)

@@ -99,7 +99,7 @@ class _Run:
 
     async def run(self) -> ReembedReport:
         started = time.perf_counter()
-        await self.memory._load_schemas()
+        await self.memory._load_states()
         state = self.state()
         self.report.from_model = state.schema.embedding_model
         if set(state.schema.vectors) != {DEFAULT_VECTOR}:

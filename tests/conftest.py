@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,3 +49,24 @@ def memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Memory]:
 
 def log_position(memory: Memory) -> int:
     return memory._engine.run(memory.log.last_position())
+
+
+Opener = Callable[[], dict[str, Any]]
+
+
+@pytest.fixture(params=["sqlite+edge", "memory", "mongo+qdrant-server"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Options for a new, empty memory of one kind (each call another): for property tests, which
+    open many memories per test on every kind of log and index, the real servers included."""
+    counter = itertools.count()
+    if request.param == "sqlite+edge":
+        return lambda: {"path": tmp_path / f"m{next(counter)}"}
+    if request.param == "memory":
+        return lambda: {"log_url": "memory://", "index_url": "memory://"}
+    server = request.getfixturevalue("mongo_server").rstrip("/")
+    qdrant = request.getfixturevalue("qdrant_server")
+    return lambda: {
+        "log_url": f"{server}/p{uuid.uuid4().hex[:12]}",
+        "index_url": qdrant,
+        "settings": Settings(qdrant_prefix=f"p{uuid.uuid4().hex[:8]}_"),
+    }

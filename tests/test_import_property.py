@@ -9,18 +9,16 @@ that importing the same lines again writes nothing.
 
 from __future__ import annotations
 
-import itertools
 import string
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omega_memory_plugin import Memory, Settings
+from conftest import Opener
+from omega_memory_plugin import Memory
 from omega_memory_plugin.events import EVENT_ADAPTER
 
 CHARS = st.characters(blacklist_categories=("Cs",))  # every code point but lone surrogates
@@ -45,25 +43,6 @@ WRITE = st.one_of(
     st.tuples(st.just("erase"), NAMESPACES),
 )
 HISTORY = st.lists(st.lists(WRITE, min_size=1, max_size=3), min_size=1, max_size=6)  # commits of writes
-
-Opener = Callable[[], dict[str, Any]]
-
-
-@pytest.fixture(params=["sqlite+edge", "memory", "mongo+qdrant-server"])
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Options for a new, empty memory of one kind, each call another."""
-    counter = itertools.count()
-    if request.param == "sqlite+edge":
-        return lambda: {"path": tmp_path / f"m{next(counter)}"}
-    if request.param == "memory":
-        return lambda: {"log_url": "memory://", "index_url": "memory://"}
-    server = request.getfixturevalue("mongo_server").rstrip("/")
-    qdrant = request.getfixturevalue("qdrant_server")
-    return lambda: {
-        "log_url": f"{server}/imp{uuid.uuid4().hex[:12]}",
-        "index_url": qdrant,
-        "settings": Settings(qdrant_prefix=f"imp{uuid.uuid4().hex[:8]}_"),
-    }
 
 
 def write(memory: Memory, history: list[list[tuple[Any, ...]]]) -> None:

@@ -4,10 +4,6 @@ log and index; and a rebuild from the log serves exactly the same."""
 
 from __future__ import annotations
 
-import itertools
-import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omega_memory_plugin import InvalidInputError, Memory, Settings
+from conftest import Opener
+from omega_memory_plugin import InvalidInputError, Memory
 from omega_memory_plugin.embeddings import HashEmbedder
 
 NAMESPACES = st.sampled_from(["n1", "n2"])
@@ -29,23 +26,6 @@ OPERATION = st.one_of(
     st.tuples(st.just("reembed"), st.sampled_from([16, 24, 32])),
     st.tuples(st.just("rollback")),
 )
-Opener = Callable[[], dict[str, Any]]
-
-
-@pytest.fixture(params=["sqlite+edge", "memory", "mongo+qdrant-server"])
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    counter = itertools.count()
-    if request.param == "sqlite+edge":
-        return lambda: {"path": tmp_path / f"m{next(counter)}"}
-    if request.param == "memory":
-        return lambda: {"log_url": "memory://", "index_url": "memory://"}
-    server = request.getfixturevalue("mongo_server").rstrip("/")
-    qdrant = request.getfixturevalue("qdrant_server")
-    return lambda: {
-        "log_url": f"{server}/re{uuid.uuid4().hex[:12]}",
-        "index_url": qdrant,
-        "settings": Settings(qdrant_prefix=f"re{uuid.uuid4().hex[:8]}_"),
-    }
 
 
 def served(memory: Memory) -> dict[tuple[str, str], tuple[str, str | None, list[float]]]:

@@ -117,7 +117,7 @@ def plan_writes(events: Sequence[Event], held: Callable[[str], Iterable[str]] = 
         yield from pending.values()
         pending.clear()
         if event.type == "collection.created":
-            spaces[event.collection] = spaces_among(held(event.collection), event.collection) or [event.collection]
+            of(event.collection)
             yield WriteOp(
                 "create", event.collection, vectors=event.data.vectors, distance=Distance(event.data.distance)
             )
