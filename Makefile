@@ -9,7 +9,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo demo-langchain demo-llama-index test lint format bench clean
 
-ADAPTERS := adapters/langchain adapters/llama_index
+ADAPTERS := adapters/langchain adapters/langgraph adapters/llama_index
 
 # Everything: the core with its extras and dev tools, both adapters with their test extras.
 $(STAMP): pyproject.toml $(ADAPTERS:%=%/pyproject.toml)

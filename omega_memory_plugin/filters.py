@@ -112,8 +112,8 @@ def _parse_entry(key: str, value: Any) -> Node:
         return Not(_parse_object(value))
     if key.startswith("$"):
         raise FilterError(f"unknown filter operator {key!r}; supported: $and, $or, $not, {', '.join(_OPERATORS)}")
-    if not key:
-        raise FilterError("a filter key must be a non-empty metadata key")
+    if not key or '"' in key or "\\" in key:
+        raise FilterError(f"a filter key must be a non-empty metadata key without '\"' or '\\', got {key!r}")
     if isinstance(value, Mapping):
         if not value or not all(isinstance(k, str) and k.startswith("$") for k in value):
             raise FilterError(

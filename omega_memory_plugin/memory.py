@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .embeddings import Embedder
 from .engine import Engine
@@ -98,6 +98,7 @@ from .validation import (
 )
 from .verification import VerifyReport, verify
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 #: The built-in plugin that OMEGA_METRICS=true registers (needs the 'metrics' extra).
 METRICS_PLUGIN = "omega_memory_plugin.serve.metrics"
@@ -527,6 +528,25 @@ class Memory:
             # committed here; nothing is written if the block raises
         """
         return Transaction(self)
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work``, a coroutine that awaits this Memory's async methods, on the Memory's
+        engine and return its result: how an adapter writes an operation once (async) and offers
+        its sync twin, with one thread hop for the whole operation.
+
+        Example::
+
+            async def copy(src: str, dst: str) -> None:
+                for record in await memory.aget([src]):
+                    await memory.aupsert(record.text, id=dst, metadata=record.metadata)
+
+            memory.run(copy("a", "b"))
+        """
+        return self._ready_engine().run(work)
+
+    async def arun(self, work: Coroutine[Any, Any, T]) -> T:
+        """The async twin of :meth:`run`: await ``work`` on the Memory's engine from any event loop."""
+        return await self._ready_engine().arun(work)
 
     def writer(self, batch_size: int = 1000, flush_seconds: float = 1.0) -> BufferedWriter:
         """A buffered writer for bulk ingestion: commits every ``batch_size`` writes or

@@ -118,10 +118,11 @@ def check_metadata_key(key: object, where: str) -> str:
     if not isinstance(key, str):
         raise InvalidMetadataError(f"{where} keys must be strings, got {key!r}")
     check_string(key, f"{where} key {key!r}", InvalidMetadataError)
-    if not key or "." in key or key.startswith("$") or "\x00" in key:
+    # A '"' or '\\' cannot be written in a Qdrant JSON path, even quoted: such a key could never be filtered.
+    if not key or "." in key or key.startswith("$") or any(c in key for c in '\x00"\\'):
         raise InvalidMetadataError(
-            f"{where} key {key!r} is not allowed: keys must be non-empty, without '.', NUL or a leading '$' "
-            "(filters address nested keys as 'parent.child'); rename it"
+            f"{where} key {key!r} is not allowed: keys must be non-empty, without '.', '\"', '\\', NUL or a "
+            "leading '$' (filters address nested keys as 'parent.child'); rename it"
         )
     return key
 

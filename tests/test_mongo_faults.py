@@ -26,7 +26,7 @@ import pytest
 
 from omega_memory_plugin import EventLogError, Memory, Settings
 from omega_memory_plugin.errors import OmegaMemoryError
-from omega_memory_plugin.events import Event, MemoryUpsertedEvent
+from omega_memory_plugin.events import CollectionCreated, CollectionCreatedEvent, Event, MemoryUpsertedEvent
 from omega_memory_plugin.log.mongo import mongo_event_log
 from omega_memory_plugin.testing.builders import upserted
 from omega_memory_plugin.testing.servers.ferretdb import FerretDB
@@ -231,3 +231,35 @@ async def test_an_append_retried_after_its_reply_was_lost_records_nothing_and_re
     finally:
         await landed.close()
         await retrying.close()
+
+
+async def test_a_commit_whose_writer_died_before_copying_it_to_the_ring_is_seen_by_no_read_or_by_all(
+    mongo_url: str,
+) -> None:
+    # The writer's insert landed, then it died before copying the commit to the ring: readers learn
+    # the commit only once a later one is copied. Until then every read must agree that it is not
+    # there; a reader that saw the collection it creates without its stream head failed with a
+    # KeyError (found by the test above, under load).
+    died, reader = (mongo_event_log(mongo_url, Settings()) for _ in range(2))
+    assert died is not None and reader is not None
+
+    async def dies_before_copying(doc: object, size: int) -> None:
+        return None
+
+    died._copy_to_ring = dies_before_copying  # type: ignore[method-assign]
+    await died.open()
+    await reader.open()
+    try:
+        created = CollectionCreatedEvent(collection="default", data=CollectionCreated(vectors={"dense": 2}))
+        await died.append([created, upserted("a", [1.0, 0.0], collection="default")])
+        keys = [(e.collection, "", "") for e in await reader.collections()]
+        heads = await reader.heads(keys)
+        assert set(heads) == set(keys)
+        # The next commit (any writer's) makes it visible to every read at once.
+        await reader.append([upserted("b", [0.0, 1.0], collection="default")])
+        keys = [(e.collection, "", "") for e in await reader.collections()]
+        assert keys == [("default", "", "")]
+        assert set(await reader.heads(keys)) == set(keys)
+    finally:
+        await died.close()
+        await reader.close()

@@ -27,10 +27,15 @@ def run(*arguments: str | Path, cwd: Path | None = None) -> str:
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("wheels")
-    for project in (ROOT, ROOT / "adapters" / "langchain", ROOT / "adapters" / "llama_index"):
+    for project in (ROOT, *(ROOT / "adapters" / name for name in ("langchain", "langgraph", "llama_index"))):
         run(sys.executable, *PIP, "wheel", "--no-deps", "--wheel-dir", out, project)
     built = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
-    assert set(built) == {"omega_memory_plugin", "langchain_omega_memory", "llama_index_vector_stores_omega_memory"}
+    assert set(built) == {
+        "omega_memory_plugin",
+        "langchain_omega_memory",
+        "langgraph_omega_memory",
+        "llama_index_vector_stores_omega_memory",
+    }
     return built
 
 
@@ -92,3 +97,22 @@ def test_the_llama_index_adapter_installs_alone_beside_the_core_wheel(wheels: di
         """
     )
     assert run(python, "-c", script, cwd=tmp_path).strip() == "Ada likes green tea"
+
+
+def test_the_langgraph_adapter_installs_alone_beside_the_core_wheel(wheels: dict[str, Path], tmp_path: Path) -> None:
+    python = fresh_environment(tmp_path / "venv", wheels["omega_memory_plugin"], wheels["langgraph_omega_memory"])
+    script = textwrap.dedent(
+        """
+        from langgraph.checkpoint.base import empty_checkpoint
+        from langgraph_omega_memory import OmegaSaver, OmegaStore
+
+        with OmegaStore(path="./store") as store:
+            store.put(("users", "ada"), "tea", {"text": "likes green tea"})
+            print(store.get(("users", "ada"), "tea").value["text"])
+        with OmegaSaver(path="./threads") as saver:
+            config = {"configurable": {"thread_id": "t1", "checkpoint_ns": ""}}
+            saved = saver.put(config, empty_checkpoint(), {"step": -1}, {})
+            print(saver.get_tuple(saved).metadata["step"])
+        """
+    )
+    assert run(python, "-c", script, cwd=tmp_path).split() == ["likes", "green", "tea", "-1"]

@@ -13,6 +13,7 @@ library keeps beside it; filters address it as ``metadata.<key>``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -70,10 +71,17 @@ def point_id(collection: str, namespace: str, memory_id: str) -> str:
     return str(uuid.uuid5(_POINT_NAMESPACE, f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"))
 
 
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def metadata_key(key: str, copy: str = METADATA) -> str:
     """The payload key a filter on metadata ``key`` addresses: in the metadata, or in one of its
-    copies (``METADATA_LOWER`` for ``$itext``, ``METADATA_STRINGS`` for ``$contains`` / ``$empty``)."""
-    return f"{copy}.{key}"
+    copies (``METADATA_LOWER`` for ``$itext``, ``METADATA_STRINGS`` for ``$contains`` / ``$empty``).
+
+    A Qdrant JSON path takes bare only letters, digits, ``_`` and ``-``: every other part of a
+    dotted key (``"a b"``, ``"50%"``) is quoted. Keys with ``"`` or ``\\``, which no path can
+    quote, are refused where metadata enters (:func:`~omega_memory_plugin.validation.check_metadata_key`)."""
+    return ".".join([copy, *(part if _BARE.fullmatch(part) else f'"{part}"' for part in key.split("."))])
 
 
 def metadata_json(metadata: dict[str, Any]) -> str:

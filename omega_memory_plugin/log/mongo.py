@@ -736,7 +736,14 @@ class MongoEventLog(EventLog):
         return [e for doc in docs for e in decode_commit(doc, mine)]
 
     async def collections(self) -> list[Event]:
-        docs = await self._retrying("reading the log", lambda: self._find({"events.type": "collection.created"}))
+        # Only the commits this instance has learnt, as heads() and read() see them: a commit on
+        # the chain that its writer never copied to the ring (it died in between) is not readable
+        # yet, and a collection seen without its stream head would be half a state.
+        async with self._lock:
+            await self._advance("acknowledged")
+            known = self._next
+        query = {"events.type": "collection.created", "_id": {"$lt": position_id(known)}}
+        docs = await self._retrying("reading the log", lambda: self._find(query))
         return [e for doc in docs for e in decode_commit(doc, lambda item: item["type"] == "collection.created")]
 
     async def position_at(self, when: datetime) -> int:

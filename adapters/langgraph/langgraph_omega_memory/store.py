@@ -1,0 +1,315 @@
+"""``OmegaStore``: LangGraph's long-term memory (``BaseStore``) on an omega event log.
+
+Every put and delete is an event in the log, so the store has a history, survives a crash, and
+its index can be rebuilt (``store.memory.rebuild()``). Items and their embedded texts are records
+of :mod:`.store_records`; filters mean what they mean in LangGraph's ``InMemoryStore``
+(:mod:`.json_fields`); a TTL is an expiry time written into the item's event, so a replay (or
+``memory.as_of(...)``) answers as the live store did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+)
+
+from omega_memory_plugin import Memory
+from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.records import MemoryRecord
+
+from . import store_records as records
+from .json_fields import translate
+
+
+class OmegaStore(BaseStore):
+    """A LangGraph store whose items live in an omega memory.
+
+    Example::
+
+        from langgraph_omega_memory import OmegaStore
+
+        store = OmegaStore(path="./agent-memory", index={"dims": 384, "embed": embeddings, "fields": ["text"]})
+        store.put(("users", "ada"), "tea", {"text": "Ada likes green tea"})
+        store.search(("users",), query="what does Ada drink?", limit=3)
+
+    ``memory`` is an open :class:`~omega_memory_plugin.Memory` (the store does not close it), or
+    pass ``path=`` / ``log_url=`` / ``index_url=`` and other ``Memory`` options to open one that
+    :meth:`close` closes. Everything the store writes goes to omega namespace ``namespace``
+    (collections ``collection`` and ``collection + "_vectors"``): LangGraph's tuple namespaces are
+    fields inside it. ``index`` is LangGraph's ``{"dims", "embed", "fields"}``; ``ttl`` is its
+    ``{"default_ttl", "refresh_on_read"}`` (minutes).
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        memory: Memory | None = None,
+        *,
+        path: str | Path | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        namespace: str = "langgraph",
+        collection: str = "langgraph_store",
+        **memory_options: Any,
+    ) -> None:
+        if memory is None:
+            memory = Memory(path, **memory_options)
+            self._owns_memory = True
+        elif path is not None or memory_options:
+            raise InvalidInputError("pass a Memory, or path= and Memory options to open one, not both")
+        else:
+            self._owns_memory = False
+        self.memory = memory
+        self.namespace = namespace
+        self.items = collection
+        self.vectors = f"{collection}_vectors"
+        self.ttl_config = ttl
+        self.index_config = index
+        self.embeddings = ensure_embeddings(index.get("embed")) if index else None
+        self._fields = [(p, tokenize_path(p) if p != "$" else p) for p in ((index or {}).get("fields") or ["$"])]
+
+    def close(self) -> None:
+        """Close the memory if this store opened it."""
+        if self._owns_memory:
+            self.memory.close()
+
+    def __enter__(self) -> OmegaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- BaseStore ---------------------------------------------------------------------------
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        return self.memory.run(self._batch(list(ops)))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await self.memory.arun(self._batch(list(ops)))
+
+    def sweep_ttl(self) -> int:
+        """Delete the expired items (events in the log, like any delete); return how many."""
+        return self.memory.run(self._sweep())
+
+    async def asweep_ttl(self) -> int:
+        return await self.memory.arun(self._sweep())
+
+    # -- one implementation of each operation (on the memory's engine) -------------------------
+
+    async def _batch(self, ops: list[Op]) -> list[Result]:
+        """Reads first, against the state before the batch; then every put of the batch (the last
+        one per key) and the TTL refreshes the reads asked for, as one commit (InMemoryStore's order)."""
+        results: list[Result] = [None] * len(ops)
+        now = records.now()
+        refresh: dict[str, MemoryRecord] = {}
+        gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
+        if gets:
+            found = await self._items([records.item_id(op.namespace, op.key) for _, op in gets], now.timestamp())
+            for i, op in gets:
+                record = found.get(records.item_id(op.namespace, op.key))
+                results[i] = records.to_item(record) if record is not None else None
+                if record is not None and op.refresh_ttl:
+                    refresh[record.id] = record
+        for n, operation in enumerate(ops):
+            if isinstance(operation, SearchOp):
+                hits = await self._search(operation, now.timestamp())
+                results[n] = [records.to_search_item(record, score) for record, score in hits]
+                if operation.refresh_ttl:
+                    refresh.update((record.id, record) for record, _ in hits)
+            elif isinstance(operation, ListNamespacesOp):
+                results[n] = await self._list_namespaces(operation, now.timestamp())
+            elif not isinstance(operation, GetOp | PutOp):
+                raise InvalidInputError(f"unknown store operation {type(operation).__name__}")
+        puts = {(op.namespace, op.key): op for op in ops if isinstance(op, PutOp)}
+        await self._write(list(puts.values()), refresh, now)
+        return results
+
+    async def _items(self, ids: Sequence[str], now: float) -> dict[str, MemoryRecord]:
+        """The live (not expired) item records among ``ids``."""
+        found = await self.memory.aget(list(dict.fromkeys(ids)), namespace=self.namespace, collection=self.items)
+        return {r.id: r for r in found if not records.expired(r.metadata, now)}
+
+    def _conditions(self, prefix: tuple[str, ...], spec: dict[str, Any] | None) -> list[dict[str, Any]]:
+        conditions = translate(spec, records.VALUE)
+        if prefix:
+            conditions.append({"prefixes": records.prefix_key(prefix)})
+        return conditions
+
+    async def _search(self, op: SearchOp, now: float) -> list[tuple[MemoryRecord, float | None]]:
+        conditions = self._conditions(op.namespace_prefix, op.filter)
+        wanted = op.offset + op.limit
+        if not (op.query and self.embeddings):
+            return [(r, None) for r in (await self._scan(conditions, now))[op.offset : wanted]]
+        query = await self.embeddings.aembed_query(op.query)
+        scored: list[tuple[MemoryRecord, float | None]] = []
+        fetch = max(wanted, 10)
+        while True:
+            hits = await self.memory.asearch(
+                vector=query,
+                filter=_all(conditions),
+                limit=fetch,
+                namespace=self.namespace,
+                collection=self.vectors,
+            )
+            best: dict[str, float] = {}
+            for hit in hits:  # best first: an item's first hit is its best (max pooling)
+                best.setdefault(hit.metadata["item"], hit.score or 0.0)
+            items = await self._items(list(best), now)
+            scored = [(items[i], score) for i, score in best.items() if i in items]
+            if len(scored) >= wanted or len(hits) < fetch:
+                break
+            fetch *= 2
+        kept = scored[op.offset : wanted]
+        if len(kept) < op.limit:  # as InMemoryStore: items without vectors fill the page, unscored
+            unscored = await self._scan([*conditions, {"vectors": {"$exists": False}}], now)
+            kept += [(r, None) for r in unscored[: op.limit - len(kept)]]
+        return kept
+
+    async def _scan(self, conditions: list[dict[str, Any]], now: float) -> list[MemoryRecord]:
+        """Every live item matching, the most recently updated first."""
+        live = {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}]}
+        found = await self.memory.ascan(
+            filter=_all([*conditions, live]), limit=None, namespace=self.namespace, collection=self.items
+        )
+        found = [r for r in found if not records.expired(r.metadata, now)]
+        return sorted(found, key=lambda r: (-r.metadata["updated_ts"], r.metadata["key"]))
+
+    async def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        conditions: list[dict[str, Any]] = []
+        for condition in op.match_conditions or ():
+            if condition.match_type == "prefix" and condition.path and "*" not in condition.path:
+                conditions.append({"prefixes": records.prefix_key(condition.path)})
+        namespaces = {tuple(r.metadata["ns"]) for r in await self._scan(conditions, now)}
+        matching = [ns for ns in namespaces if all(_matches(c, ns) for c in op.match_conditions or ())]
+        if op.max_depth is not None:
+            matching = list({ns[: op.max_depth] for ns in matching})
+        return sorted(matching)[op.offset : op.offset + op.limit]
+
+    async def _write(self, puts: list[PutOp], refresh: dict[str, MemoryRecord], now: datetime) -> None:
+        if not puts and not any("ttl" in r.metadata for r in refresh.values()):
+            return
+        ids = [records.item_id(op.namespace, op.key) for op in puts]
+        before = await self._items(ids, now.timestamp()) if ids else {}
+        texts: list[str] = []
+        paths: list[tuple[int, str]] = []  # (put number, path name) of each text to embed
+        for n, op in enumerate(puts):
+            if op.value is not None and op.index is not False and self.embeddings is not None:
+                fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+                for path, tokens in fields:
+                    found = get_text_at_path(op.value, tokens)
+                    for i, text in enumerate(found):
+                        paths.append((n, f"{path}.{i}" if len(found) > 1 else path))
+                        texts.append(text)
+        vectors = await self._embed(texts) if texts else []
+        transaction = self.memory.transaction()
+        for n, (op, iid) in enumerate(zip(puts, ids, strict=True)):
+            old = before.get(iid)
+            stale = set(old.metadata["vectors"]) if old is not None else set()
+            if op.value is None:
+                if old is not None:
+                    transaction.delete([iid], collection=self.items, namespace=self.namespace)
+            else:
+                mine = [(path, v, t) for (k, path), v, t in zip(paths, vectors, texts, strict=True) if k == n]
+                vector_ids = [f"{iid}:{path}" for path, _, _ in mine]
+                metadata = records.item_metadata(
+                    op.namespace,
+                    op.key,
+                    op.value,
+                    created=records.created_of(old, now),
+                    updated=now,
+                    ttl=op.ttl,
+                    vector_ids=vector_ids,
+                )
+                text = records.value_text(op.value)
+                transaction.upsert(
+                    text,
+                    id=iid,
+                    vectors=records.ITEM_VECTOR,
+                    metadata=metadata,
+                    collection=self.items,
+                    namespace=self.namespace,
+                )
+                for vid, (path, vector, embedded) in zip(vector_ids, mine, strict=True):
+                    transaction.upsert(
+                        embedded if embedded.strip() else path,
+                        id=vid,
+                        vectors=vector,
+                        metadata=records.vector_metadata(metadata, iid, path),
+                        collection=self.vectors,
+                        namespace=self.namespace,
+                    )
+                stale -= set(vector_ids)
+            if stale:
+                transaction.delete(sorted(stale), collection=self.vectors, namespace=self.namespace)
+        for record in refresh.values():
+            if "ttl" in record.metadata and record.id not in ids:
+                transaction.upsert(
+                    record.text,
+                    id=record.id,
+                    vectors=records.ITEM_VECTOR,
+                    metadata=records.refreshed(record.metadata, now),
+                    collection=self.items,
+                    namespace=self.namespace,
+                )
+        await transaction.acommit()
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        assert self.embeddings is not None and self.index_config is not None
+        vectors = await self.embeddings.aembed_documents(texts)
+        dims = self.index_config.get("dims")
+        if len(vectors) != len(texts) or any(len(v) != dims for v in vectors):
+            raise InvalidVectorError(
+                f"the store's embeddings returned {len(vectors)} vectors of sizes "
+                f"{sorted({len(v) for v in vectors})} for {len(texts)} texts; index={{'dims': {dims}}} expects {dims}"
+            )
+        return [list(v) for v in vectors]
+
+    async def _sweep(self) -> int:
+        now = records.now().timestamp()
+        expired = await self.memory.ascan(
+            filter={"expires": {"$lte": now}}, limit=None, namespace=self.namespace, collection=self.items
+        )
+        if not expired:
+            return 0
+        transaction = self.memory.transaction()
+        transaction.delete([r.id for r in expired], namespace=self.namespace, collection=self.items)
+        vector_ids = [v for r in expired for v in r.metadata["vectors"]]
+        if vector_ids:
+            transaction.delete(vector_ids, namespace=self.namespace, collection=self.vectors)
+        await transaction.acommit()
+        return len(expired)
+
+
+def _all(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    """LangGraph's namespace match: a prefix or suffix of labels, ``"*"`` matching any one label."""
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    labels = namespace[: len(path)] if condition.match_type == "prefix" else namespace[len(namespace) - len(path) :]
+    if condition.match_type not in ("prefix", "suffix"):
+        raise InvalidInputError(f"match_type is 'prefix' or 'suffix', got {condition.match_type!r}")
+    return all(p == "*" or p == label for p, label in zip(path, labels, strict=True))

@@ -1,0 +1,129 @@
+"""How a LangGraph store item is kept in omega: one *item record*, and one *vector record* per
+embedded text.
+
+* The item record (collection ``items``) holds the value exactly, as JSON in the memory's text,
+  and in its metadata what reads need: the namespace (labels, and every prefix for prefix
+  searches), the key, the filterable copy of the value (:mod:`.json_fields`), the times and the
+  expiry. Its vector is a constant: items are found by key and filter, never by it.
+* A vector record (collection ``vectors``) holds one embedded text (a field of the value, one per
+  list element, as LangGraph embeds them) with the filterable copy too, so that a semantic search
+  filters in the index; hits are grouped by item, keeping each item's best score.
+
+Ids are hashes of the tuple (namespace, key): two different tuples never share a record, whatever
+their labels hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from langgraph.store.base import Item, SearchItem
+
+from omega_memory_plugin.errors import InvalidInputError
+from omega_memory_plugin.records import MemoryRecord
+
+from .json_fields import filter_copy
+
+ITEM_VECTOR = [1.0]  # the item records' constant vector (their collection has dimension 1)
+VALUE = "v"  # metadata key of the filterable copy of the value
+
+
+def item_id(namespace: tuple[str, ...], key: str) -> str:
+    return hashlib.sha256(json.dumps([list(namespace), key], ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def prefix_key(labels: Sequence[str]) -> str:
+    """The metadata string a namespace prefix is matched by: JSON, so ``("a", "b")`` and
+    ``("a/b",)`` differ."""
+    return json.dumps(list(labels), ensure_ascii=False, separators=(",", ":"))
+
+
+def value_text(value: Mapping[str, Any]) -> str:
+    """The value as the JSON that keeps it exactly (the item record's text)."""
+    try:
+        return json.dumps(dict(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"a store value must be JSON (dicts with str keys, lists, str, numbers, bool, None): {exc}"
+        ) from None
+
+
+def timestamp(when: datetime) -> float:
+    return when.timestamp()
+
+
+def item_metadata(
+    namespace: tuple[str, ...],
+    key: str,
+    value: Mapping[str, Any],
+    *,
+    created: datetime,
+    updated: datetime,
+    ttl: float | None,
+    vector_ids: Sequence[str],
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "ns": list(namespace),
+        "prefixes": [prefix_key(namespace[:n]) for n in range(1, len(namespace) + 1)],
+        "key": key,
+        VALUE: filter_copy(value),
+        "created": created.isoformat(),
+        "updated": updated.isoformat(),
+        "updated_ts": timestamp(updated),
+        "vectors": list(vector_ids),
+    }
+    if ttl is not None:
+        metadata["ttl"] = ttl
+        metadata["expires"] = timestamp(updated + timedelta(minutes=ttl))
+    return metadata
+
+
+def vector_metadata(item: Mapping[str, Any], item_key: str, path: str) -> dict[str, Any]:
+    """A vector record's metadata: what a search filters on, and the item it belongs to."""
+    return {"item": item_key, "path": path, "prefixes": item["prefixes"], VALUE: item[VALUE]}
+
+
+def refreshed(metadata: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The item's metadata with its expiry moved to ``now`` + its ttl."""
+    return {**metadata, "expires": timestamp(now + timedelta(minutes=metadata["ttl"]))}
+
+
+def expired(metadata: Mapping[str, Any], now: float) -> bool:
+    expires = metadata.get("expires")
+    return expires is not None and expires <= now
+
+
+def to_item(record: MemoryRecord) -> Item:
+    meta = record.metadata
+    return Item(
+        value=json.loads(record.text),
+        key=meta["key"],
+        namespace=tuple(meta["ns"]),
+        created_at=datetime.fromisoformat(meta["created"]),
+        updated_at=datetime.fromisoformat(meta["updated"]),
+    )
+
+
+def to_search_item(record: MemoryRecord, score: float | None) -> SearchItem:
+    item = to_item(record)
+    return SearchItem(
+        namespace=item.namespace,
+        key=item.key,
+        value=item.value,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        score=score,
+    )
+
+
+def created_of(old: MemoryRecord | None, now: datetime) -> datetime:
+    """When an item was created: kept across its updates, reset once it was deleted or expired."""
+    return datetime.fromisoformat(old.metadata["created"]) if old is not None else now
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
