@@ -32,6 +32,7 @@ from langgraph.store.base import (
 
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.log.base import as_utc
 from omega_memory_plugin.records import MemoryRecord
 
 from . import store_records as records
@@ -85,11 +86,25 @@ class OmegaStore(BaseStore):
         self.index_config = index
         self.embeddings = ensure_embeddings(index.get("embed")) if index else None
         self._fields = [(p, tokenize_path(p) if p != "$" else p) for p in ((index or {}).get("fields") or ["$"])]
+        self._at: datetime | None = None  # a point-in-time view's time (None: now)
 
     def close(self) -> None:
         """Close the memory if this store opened it."""
         if self._owns_memory:
             self.memory.close()
+
+    def as_of(self, when: datetime) -> OmegaStore:
+        """A read-only view of the store as it was at ``when`` (a naive datetime is UTC), replayed
+        from the log: items written since are absent, deleted ones present, and an item with a TTL
+        is expired exactly when it was for the live store at that time.
+
+        Example: ``with store.as_of(yesterday) as past: past.search(("users", "ada"))``
+        """
+        view = OmegaStore(self.memory.as_of(when), index=self.index_config, ttl=self.ttl_config)
+        view.namespace, view.items, view.vectors = self.namespace, self.items, self.vectors
+        view._owns_memory = True  # closes the replayed view, never the live memory
+        view._at = as_utc(when)
+        return view
 
     def __enter__(self) -> OmegaStore:
         return self
@@ -118,7 +133,9 @@ class OmegaStore(BaseStore):
         """Reads first, against the state before the batch; then every put of the batch (the last
         one per key) and the TTL refreshes the reads asked for, as one commit (InMemoryStore's order)."""
         results: list[Result] = [None] * len(ops)
-        now = records.now()
+        now = self._at or records.now()
+        # Items read whose TTL the read asked to refresh (each op's refresh_ttl, which BaseStore
+        # resolves from ttl={"refresh_on_read": ...}): a refresh is a write, one commit per batch.
         refresh: dict[str, MemoryRecord] = {}
         gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
         if gets:
@@ -204,10 +221,14 @@ class OmegaStore(BaseStore):
         return sorted(matching)[op.offset : op.offset + op.limit]
 
     async def _write(self, puts: list[PutOp], refresh: dict[str, MemoryRecord], now: datetime) -> None:
+        if self._at is not None:
+            refresh = {}  # a point-in-time view writes nothing
         if not puts and not any("ttl" in r.metadata for r in refresh.values()):
             return
         ids = [records.item_id(op.namespace, op.key) for op in puts]
         before = await self._items(ids, now.timestamp()) if ids else {}
+        # Each value is checked before anything is embedded (an embedder may choke on bad text).
+        values = [records.value_text(op.value) if op.value is not None else "" for op in puts]
         texts: list[str] = []
         paths: list[tuple[int, str]] = []  # (put number, path name) of each text to embed
         for n, op in enumerate(puts):
@@ -238,9 +259,8 @@ class OmegaStore(BaseStore):
                     ttl=op.ttl,
                     vector_ids=vector_ids,
                 )
-                text = records.value_text(op.value)
                 transaction.upsert(
-                    text,
+                    values[n],
                     id=iid,
                     vectors=records.ITEM_VECTOR,
                     metadata=metadata,
@@ -283,7 +303,7 @@ class OmegaStore(BaseStore):
         return [list(v) for v in vectors]
 
     async def _sweep(self) -> int:
-        now = records.now().timestamp()
+        now = (self._at or records.now()).timestamp()
         expired = await self.memory.ascan(
             filter={"expires": {"$lte": now}}, limit=None, namespace=self.namespace, collection=self.items
         )

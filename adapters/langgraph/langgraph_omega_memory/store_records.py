@@ -25,6 +25,7 @@ from langgraph.store.base import Item, SearchItem
 
 from omega_memory_plugin.errors import InvalidInputError
 from omega_memory_plugin.records import MemoryRecord
+from omega_memory_plugin.validation import check_string
 
 from .json_fields import filter_copy
 
@@ -45,11 +46,12 @@ def prefix_key(labels: Sequence[str]) -> str:
 def value_text(value: Mapping[str, Any]) -> str:
     """The value as the JSON that keeps it exactly (the item record's text)."""
     try:
-        return json.dumps(dict(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(dict(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"a store value must be JSON (dicts with str keys, lists, str, numbers, bool, None): {exc}"
         ) from None
+    return check_string(text, "a store value")  # before anything is embedded: no lone surrogate
 
 
 def timestamp(when: datetime) -> float:
