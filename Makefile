@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 # pip's own upgrade check and a newer pip's build-backend banners add noise, not safety.
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo demo-langchain demo-llama-index test lint format bench clean
+.PHONY: demo demo-langchain demo-langgraph demo-llama-index test lint format bench clean
 
 ADAPTERS := adapters/langchain adapters/langgraph adapters/llama_index
 
@@ -28,6 +28,9 @@ demo: $(DEMO_STAMP)  ## run the quickstart on the embedded defaults (no server);
 
 demo-langchain: $(STAMP)  ## a LangChain chat that remembers and recalls, offline
 	$(PY) examples/langchain_agent.py
+
+demo-langgraph: $(STAMP)  ## a LangGraph agent: thread state in the saver, user facts in the store, a rebuild, offline
+	$(PY) examples/langgraph_agent.py
 
 demo-llama-index: $(STAMP)  ## a LlamaIndex ingestion pipeline, retrieval, and a rebuild by replay, offline
 	$(PY) examples/llama_index_pipeline.py

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READMES = [
     ROOT / "README.md",
     ROOT / "adapters" / "langchain" / "README.md",
+    ROOT / "adapters" / "langgraph" / "README.md",
     ROOT / "adapters" / "llama_index" / "README.md",
 ]
 BLOCK = re.compile(r"(?:<!-- readme-test: (?P<marker>[a-z ]+) -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M)
