@@ -139,7 +139,7 @@ class OmegaStore(BaseStore):
         refresh: dict[str, MemoryRecord] = {}
         gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
         if gets:
-            found = await self._items([records.item_id(op.namespace, op.key) for _, op in gets], now.timestamp())
+            found = await self._items([records.item_id(op.namespace, op.key) for _, op in gets], records.micros(now))
             for i, op in gets:
                 record = found.get(records.item_id(op.namespace, op.key))
                 results[i] = records.to_item(record) if record is not None else None
@@ -147,19 +147,19 @@ class OmegaStore(BaseStore):
                     refresh[record.id] = record
         for n, operation in enumerate(ops):
             if isinstance(operation, SearchOp):
-                hits = await self._search(operation, now.timestamp())
+                hits = await self._search(operation, records.micros(now))
                 results[n] = [records.to_search_item(record, score) for record, score in hits]
                 if operation.refresh_ttl:
                     refresh.update((record.id, record) for record, _ in hits)
             elif isinstance(operation, ListNamespacesOp):
-                results[n] = await self._list_namespaces(operation, now.timestamp())
+                results[n] = await self._list_namespaces(operation, records.micros(now))
             elif not isinstance(operation, GetOp | PutOp):
                 raise InvalidInputError(f"unknown store operation {type(operation).__name__}")
         puts = {(op.namespace, op.key): op for op in ops if isinstance(op, PutOp)}
         await self._write(list(puts.values()), refresh, now)
         return results
 
-    async def _items(self, ids: Sequence[str], now: float) -> dict[str, MemoryRecord]:
+    async def _items(self, ids: Sequence[str], now: int) -> dict[str, MemoryRecord]:
         """The live (not expired) item records among ``ids``."""
         found = await self.memory.aget(list(dict.fromkeys(ids)), namespace=self.namespace, collection=self.items)
         return {r.id: r for r in found if not records.expired(r.metadata, now)}
@@ -170,7 +170,7 @@ class OmegaStore(BaseStore):
             conditions.append({"prefixes": records.prefix_key(prefix)})
         return conditions
 
-    async def _search(self, op: SearchOp, now: float) -> list[tuple[MemoryRecord, float | None]]:
+    async def _search(self, op: SearchOp, now: int) -> list[tuple[MemoryRecord, float | None]]:
         conditions = self._conditions(op.namespace_prefix, op.filter)
         wanted = op.offset + op.limit
         if not (op.query and self.embeddings):
@@ -200,16 +200,16 @@ class OmegaStore(BaseStore):
             kept += [(r, None) for r in unscored[: op.limit - len(kept)]]
         return kept
 
-    async def _scan(self, conditions: list[dict[str, Any]], now: float) -> list[MemoryRecord]:
+    async def _scan(self, conditions: list[dict[str, Any]], now: int) -> list[MemoryRecord]:
         """Every live item matching, the most recently updated first."""
         live = {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}]}
         found = await self.memory.ascan(
             filter=_all([*conditions, live]), limit=None, namespace=self.namespace, collection=self.items
         )
         found = [r for r in found if not records.expired(r.metadata, now)]
-        return sorted(found, key=lambda r: (-r.metadata["updated_ts"], r.metadata["key"]))
+        return sorted(found, key=lambda r: (-r.metadata["updated"], r.metadata["key"]))
 
-    async def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+    async def _list_namespaces(self, op: ListNamespacesOp, now: int) -> list[tuple[str, ...]]:
         conditions: list[dict[str, Any]] = []
         for condition in op.match_conditions or ():
             if condition.match_type == "prefix" and condition.path and "*" not in condition.path:
@@ -226,7 +226,7 @@ class OmegaStore(BaseStore):
         if not puts and not any("ttl" in r.metadata for r in refresh.values()):
             return
         ids = [records.item_id(op.namespace, op.key) for op in puts]
-        before = await self._items(ids, now.timestamp()) if ids else {}
+        before = await self._items(ids, records.micros(now)) if ids else {}
         # Each value is checked before anything is embedded (an embedder may choke on bad text).
         values = [records.value_text(op.value) if op.value is not None else "" for op in puts]
         texts: list[str] = []
@@ -240,6 +240,9 @@ class OmegaStore(BaseStore):
                         paths.append((n, f"{path}.{i}" if len(found) > 1 else path))
                         texts.append(text)
         vectors = await self._embed(texts) if texts else []
+        by_put: dict[int, list[tuple[str, list[float], str]]] = {}  # put number -> (path, vector, text)
+        for (n, path), vector, text in zip(paths, vectors, texts, strict=True):
+            by_put.setdefault(n, []).append((path, vector, text))
         transaction = self.memory.transaction()
         for n, (op, iid) in enumerate(zip(puts, ids, strict=True)):
             old = before.get(iid)
@@ -248,7 +251,7 @@ class OmegaStore(BaseStore):
                 if old is not None:
                     transaction.delete([iid], collection=self.items, namespace=self.namespace)
             else:
-                mine = [(path, v, t) for (k, path), v, t in zip(paths, vectors, texts, strict=True) if k == n]
+                mine = by_put.get(n, [])
                 vector_ids = [f"{iid}:{path}" for path, _, _ in mine]
                 metadata = records.item_metadata(
                     op.namespace,
@@ -267,9 +270,9 @@ class OmegaStore(BaseStore):
                     collection=self.items,
                     namespace=self.namespace,
                 )
-                for vid, (path, vector, embedded) in zip(vector_ids, mine, strict=True):
+                for vid, (path, vector, text) in zip(vector_ids, mine, strict=True):
                     transaction.upsert(
-                        embedded if embedded.strip() else path,
+                        text if text.strip() else path,
                         id=vid,
                         vectors=vector,
                         metadata=records.vector_metadata(metadata, iid, path),
@@ -303,7 +306,7 @@ class OmegaStore(BaseStore):
         return [list(v) for v in vectors]
 
     async def _sweep(self) -> int:
-        now = (self._at or records.now()).timestamp()
+        now = records.micros(self._at or records.now())
         expired = await self.memory.ascan(
             filter={"expires": {"$lte": now}}, limit=None, namespace=self.namespace, collection=self.items
         )

@@ -54,8 +54,16 @@ def value_text(value: Mapping[str, Any]) -> str:
     return check_string(text, "a store value")  # before anything is embedded: no lone surrogate
 
 
-def timestamp(when: datetime) -> float:
-    return when.timestamp()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(when: datetime) -> int:
+    """A time as integer microseconds since the epoch: exact both ways, ordered, filterable."""
+    return (when - EPOCH) // timedelta(microseconds=1)
+
+
+def moment(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
 
 
 def item_metadata(
@@ -73,14 +81,13 @@ def item_metadata(
         "prefixes": [prefix_key(namespace[:n]) for n in range(1, len(namespace) + 1)],
         "key": key,
         VALUE: filter_copy(value),
-        "created": created.isoformat(),
-        "updated": updated.isoformat(),
-        "updated_ts": timestamp(updated),
+        "created": micros(created),
+        "updated": micros(updated),
         "vectors": list(vector_ids),
     }
     if ttl is not None:
         metadata["ttl"] = ttl
-        metadata["expires"] = timestamp(updated + timedelta(minutes=ttl))
+        metadata["expires"] = micros(updated + timedelta(minutes=ttl))
     return metadata
 
 
@@ -91,10 +98,10 @@ def vector_metadata(item: Mapping[str, Any], item_key: str, path: str) -> dict[s
 
 def refreshed(metadata: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The item's metadata with its expiry moved to ``now`` + its ttl."""
-    return {**metadata, "expires": timestamp(now + timedelta(minutes=metadata["ttl"]))}
+    return {**metadata, "expires": micros(now + timedelta(minutes=metadata["ttl"]))}
 
 
-def expired(metadata: Mapping[str, Any], now: float) -> bool:
+def expired(metadata: Mapping[str, Any], now: int) -> bool:
     expires = metadata.get("expires")
     return expires is not None and expires <= now
 
@@ -105,8 +112,8 @@ def to_item(record: MemoryRecord) -> Item:
         value=json.loads(record.text),
         key=meta["key"],
         namespace=tuple(meta["ns"]),
-        created_at=datetime.fromisoformat(meta["created"]),
-        updated_at=datetime.fromisoformat(meta["updated"]),
+        created_at=moment(meta["created"]),
+        updated_at=moment(meta["updated"]),
     )
 
 
@@ -124,7 +131,7 @@ def to_search_item(record: MemoryRecord, score: float | None) -> SearchItem:
 
 def created_of(old: MemoryRecord | None, now: datetime) -> datetime:
     """When an item was created: kept across its updates, reset once it was deleted or expired."""
-    return datetime.fromisoformat(old.metadata["created"]) if old is not None else now
+    return moment(old.metadata["created"]) if old is not None else now
 
 
 def now() -> datetime:
