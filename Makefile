@@ -57,6 +57,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/shared_index.py
 	$(PY) benchmarks/langchain.py
 	$(PY) benchmarks/llama_index_bench.py
+	$(PY) benchmarks/langgraph_bench.py
 	$(PY) benchmarks/integrity.py
 
 clean:
