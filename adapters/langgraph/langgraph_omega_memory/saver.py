@@ -305,7 +305,9 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
     ) -> None:
         thread, ns = _thread(config), config["configurable"].get("checkpoint_ns", "")
-        checkpoint = config["configurable"]["checkpoint_id"]
+        checkpoint = get_checkpoint_id(config)
+        if not checkpoint:
+            raise InvalidInputError("put_writes needs the config of a saved checkpoint (with its checkpoint_id)")
         indexed = [(WRITES_IDX_MAP.get(channel, n), channel, value) for n, (channel, value) in enumerate(writes)]
         ids = [rec.write_id(thread, ns, checkpoint, task_id, idx) for idx, _, _ in indexed]
         # A regular write already saved is kept (a task's writes are saved once); the special

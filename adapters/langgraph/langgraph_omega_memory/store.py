@@ -226,7 +226,10 @@ class OmegaStore(BaseStore):
         if not puts and not any("ttl" in r.metadata for r in refresh.values()):
             return
         ids = [records.item_id(op.namespace, op.key) for op in puts]
-        before = await self._items(ids, records.micros(now)) if ids else {}
+        # Expired items too: their records are replaced or deleted like any (an expired item's
+        # vectors must not outlive it), though a put over one starts a new item (created anew).
+        stored = await self.memory.aget(ids, namespace=self.namespace, collection=self.items) if ids else []
+        before = {r.id: r for r in stored}
         # Each value is checked before anything is embedded (an embedder may choke on bad text).
         values = [records.value_text(op.value) if op.value is not None else "" for op in puts]
         texts: list[str] = []

@@ -131,7 +131,9 @@ def to_search_item(record: MemoryRecord, score: float | None) -> SearchItem:
 
 def created_of(old: MemoryRecord | None, now: datetime) -> datetime:
     """When an item was created: kept across its updates, reset once it was deleted or expired."""
-    return moment(old.metadata["created"]) if old is not None else now
+    if old is None or expired(old.metadata, micros(now)):
+        return now
+    return moment(old.metadata["created"])
 
 
 def now() -> datetime:

@@ -144,3 +144,8 @@ def test_a_config_without_a_thread_is_refused_and_nothing_is_written(memory: Mem
     with pytest.raises(InvalidInputError, match="thread_id"):
         saver.put({"configurable": {"checkpoint_ns": ""}}, empty_checkpoint(), {}, {})
     assert memory.health()["log"]["position"] == before
+
+
+def test_writes_without_a_saved_checkpoint_are_refused(memory: Memory) -> None:
+    with pytest.raises(InvalidInputError, match="checkpoint_id"):
+        OmegaSaver(memory).put_writes({"configurable": {"thread_id": "t"}}, [("ch", 1)], "task")

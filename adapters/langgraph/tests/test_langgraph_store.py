@@ -18,7 +18,7 @@ from langgraph_omega_memory import OmegaStore
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import FilterError, InvalidInputError, InvalidVectorError
 
-TTL = 0.01  # minutes: 0.6 s
+TTL = 0.03  # minutes: 1.8 s, long enough for a loaded machine to read an item before it expires
 
 
 def index(dims: int = 16) -> Any:
@@ -80,12 +80,12 @@ def test_expiry_replays_the_same_after_a_rebuild_and_in_the_past(store: OmegaSto
 def test_reading_refreshes_the_ttl_when_asked(memory: Memory) -> None:
     store = OmegaStore(memory, index=index(), ttl={"default_ttl": TTL, "refresh_on_read": True})
     store.put(("u",), "k", {"text": "refreshed by reads"})
-    for _ in range(3):  # 1.2 s in all, twice the TTL, alive thanks to each read
+    for _ in range(3):  # twice the TTL in all, alive thanks to each read
         time.sleep(TTL * 60 * 0.66)
         assert store.get(("u",), "k") is not None
-    time.sleep(TTL * 60 * 0.66)
+    time.sleep(TTL * 60 * 0.5)
     assert store.get(("u",), "k", refresh_ttl=False) is not None
-    time.sleep(TTL * 60 * 0.66)
+    time.sleep(TTL * 60 * 0.6)
     assert store.get(("u",), "k", refresh_ttl=False) is None
 
 
@@ -200,3 +200,19 @@ def test_a_store_opened_from_a_path_keeps_its_items(tmp_path: Path) -> None:
         assert store.search((), filter={"nested": {"a.b": [1, {"$x": None}]}}) == []  # replaced
         store.put(("u",), "j", {"nested": {"a.b": [1, {"$x": None}]}})
         assert [i.key for i in store.search((), filter={"nested": {"a.b": [1, {"$x": None}]}})] == ["j"]
+
+
+def test_a_put_over_an_expired_item_starts_a_new_one_and_leaves_no_old_vector(store: OmegaStore) -> None:
+    store.put(("u",), "k", {"text": "about chess", "note": "about jazz"}, index=["text", "note"], ttl=TTL)
+    first = store.get(("u",), "k")
+    assert first is not None
+    time.sleep(TTL * 60 + 0.2)
+    store.put(("u",), "k", {"text": "about tea"})  # embeds "text" only
+    item = store.get(("u",), "k")
+    assert item is not None and item.created_at > first.created_at
+    hit = store.search(("u",), query="about jazz")[0]
+    assert hit.score is not None and hit.score < 0.99  # the expired item's "note" vector is gone
+    store.put(("u",), "gone", {"text": "x"}, ttl=TTL)
+    time.sleep(TTL * 60 + 0.2)
+    store.delete(("u",), "gone")  # deleting an expired item deletes its records
+    assert store.sweep_ttl() == 0
