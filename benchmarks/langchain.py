@@ -41,6 +41,7 @@ from _common import (
     time_each,
     timed,
 )
+from _lookup_embeddings import LookupEmbeddings
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from qdrant_client import QdrantClient, models
@@ -50,20 +51,6 @@ from omega_memory_plugin import Memory
 
 K = 10
 GROUPS = 10
-
-
-class LookupEmbeddings(Embeddings):
-    """Returns the precomputed vector of each text: the benchmark times stores, not a model."""
-
-    def __init__(self, table: dict[str, list[float]]) -> None:
-        self.table = table
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.embed_query(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        # langchain-qdrant embeds a probe text to learn the dimension
-        return self.table.get(text) or [1.0] * DIM
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from _common import (
     time_each,
     timed,
 )
-from langchain_core.embeddings import Embeddings
+from _lookup_embeddings import LookupEmbeddings
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
@@ -59,19 +59,6 @@ from omega_memory_plugin import Memory
 
 K = 10
 GROUPS = 10
-
-
-class LookupEmbeddings(Embeddings):
-    """The precomputed vector of each text: the benchmark times stores, not a model."""
-
-    def __init__(self, table: dict[str, list[float]]) -> None:
-        self.table = table
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.table[t] for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.table[text]
 
 
 def thread_steps(

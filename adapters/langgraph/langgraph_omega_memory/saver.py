@@ -38,6 +38,7 @@ from omega_memory_plugin.records import MemoryRecord
 
 from . import saver_records as rec
 from .json_fields import translate
+from .opening import memory_for
 
 # Aliases: inside the class, ``list`` is the method LangGraph names so.
 Records = list[MemoryRecord]
@@ -74,14 +75,7 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         **memory_options: Any,
     ) -> None:
         super().__init__(serde=serde)
-        if memory is None:
-            memory = Memory(path, **memory_options)
-            self._owns_memory = True
-        elif path is not None or memory_options:
-            raise InvalidInputError("pass a Memory, or path= and Memory options to open one, not both")
-        else:
-            self._owns_memory = False
-        self.memory = memory
+        self.memory, self._owns_memory = memory_for(memory, path, memory_options)
         self.namespace = namespace
         self.collection = collection
 

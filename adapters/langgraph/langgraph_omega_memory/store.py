@@ -37,6 +37,7 @@ from omega_memory_plugin.records import MemoryRecord
 
 from . import store_records as records
 from .json_fields import translate
+from .opening import memory_for
 
 
 class OmegaStore(BaseStore):
@@ -71,14 +72,7 @@ class OmegaStore(BaseStore):
         collection: str = "langgraph_store",
         **memory_options: Any,
     ) -> None:
-        if memory is None:
-            memory = Memory(path, **memory_options)
-            self._owns_memory = True
-        elif path is not None or memory_options:
-            raise InvalidInputError("pass a Memory, or path= and Memory options to open one, not both")
-        else:
-            self._owns_memory = False
-        self.memory = memory
+        self.memory, self._owns_memory = memory_for(memory, path, memory_options)
         self.namespace = namespace
         self.items = collection
         self.vectors = f"{collection}_vectors"
