@@ -30,7 +30,9 @@ from .errors import (
 from .events import Distance, Event
 from .hookspecs import hookimpl
 from .importing import ImportReport
+from .lineage import Explanation
 from .memory import Memory
+from .origin import writing_as
 from .records import MemoryRecord
 from .reembedding import ReembedReport
 from .settings import Settings
@@ -44,6 +46,7 @@ __all__ = [
     "EmbedderError",
     "EmbeddingModelError",
     "Event",
+    "Explanation",
     "EventLogError",
     "FilterError",
     "ImportReport",
@@ -67,5 +70,6 @@ __all__ = [
     "UnsupportedBackendError",
     "UnsupportedFilterError",
     "hookimpl",
+    "writing_as",
 ]
 __version__ = "0.1.0"

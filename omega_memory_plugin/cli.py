@@ -56,8 +56,10 @@ from .events import EVENT_ADAPTER, Event
 from .health_endpoint import parse_address
 from .hookspecs import hookimpl
 from .importing import commits, pending_event
+from .lineage import Explanation
 from .log.base import POLL_SECONDS
 from .memory import Memory
+from .origin import writing_as
 from .records import MemoryRecord
 from .settings import Settings
 from .worker import MAX_LAG_SECONDS, ProjectorWorker, stop_on_signals
@@ -250,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="dense: re-rank for variety (maximal marginal relevance), 0 = the nearest .. 1 = the most different",
     )
     search.add_argument("--json", action="store_true", help="print one JSON object per hit, best first")
+    search.add_argument(
+        "--explain",
+        action="store_true",
+        help="after each hit, the events that made it what it is (positions, times, model, who wrote them)",
+    )
     search.set_defaults(run=cmd_search)
 
     verify = sub.add_parser(
@@ -659,7 +666,40 @@ def cmd_search(memory: Memory, args: argparse.Namespace) -> int:
         filter=args.filter,
     )
     _print_hits(hits, args.json)
+    if args.explain:
+        for hit in hits:
+            lineage = memory.explain(hit)
+            if args.json:
+                print(json.dumps(_lineage_json(lineage)))
+            else:
+                print("\n" + "\n".join(lineage.lines()))
     return 0
+
+
+def _lineage_json(lineage: Explanation) -> dict[str, Any]:
+    def event(e: Event) -> dict[str, Any]:
+        return {
+            "event_id": str(e.event_id),
+            "type": e.type,
+            "position": e.position,
+            "version": e.version,
+            "recorded_at": _time(e.recorded_at),
+            "origin": getattr(e.data, "origin", None),
+            "embedding_model": getattr(e.data, "embedding_model", None),
+        }
+
+    return {
+        "explain": lineage.memory_id,
+        "namespace": lineage.namespace,
+        "collection": lineage.collection,
+        "version": lineage.version,
+        "visible_since": lineage.visible_since,
+        "first_visible": lineage.first_visible,
+        "origin": lineage.origin,
+        "embedding_model": lineage.embedding_model,
+        "events": [event(e) for e in lineage.events],
+        "history": [event(e) for e in lineage.history],
+    }
 
 
 def cmd_verify(memory: Memory, args: argparse.Namespace) -> int:
@@ -768,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and usage errors: argparse has printed what to say
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        with open_memory(args) as memory:
+        with open_memory(args) as memory, writing_as("omega-memory-cli"):
             code: int = args.run(memory, args)
             return code
     except OmegaMemoryError as exc:

@@ -9,9 +9,11 @@ meant to be shared between threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,22 +42,7 @@ class Engine:
                 "(e.g. from a plugin hook); call the async twin (aupsert, asearch, ...) instead"
             )
         outcome: Future[T] = Future()
-        running: list[asyncio.Task[T]] = []
-
-        def settle(task: asyncio.Task[T]) -> None:
-            if task.cancelled():
-                outcome.cancel()
-            elif (error := task.exception()) is not None:
-                outcome.set_exception(error)
-            else:
-                outcome.set_result(task.result())
-
-        def start() -> None:
-            task = self.loop.create_task(coro)
-            task.add_done_callback(settle)
-            running.append(task)
-
-        self.loop.call_soon_threadsafe(start)
+        running = self._start(coro, outcome)
         try:
             return outcome.result()
         except BaseException:
@@ -75,7 +62,38 @@ class Engine:
         """Await ``coro`` on the engine from any event loop, including the engine's own."""
         if self.in_engine_thread:
             return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        outcome: Future[T] = Future()
+        running = self._start(coro, outcome)
+        try:
+            return await asyncio.wrap_future(outcome)
+        except asyncio.CancelledError:
+            self.loop.call_soon_threadsafe(lambda: running[0].cancel())  # the caller gave up: so does the work
+            raise
+
+    def _start(self, coro: Coroutine[Any, Any, T], outcome: Future[T]) -> list[asyncio.Task[T]]:
+        """Schedule ``coro`` on the engine, in the caller's context (what it carries, such as who
+        is writing, :mod:`.origin`, holds on the engine too); ``outcome`` gets its result. Returns
+        the list the task is put in once it starts."""
+        context = contextvars.copy_context()
+        running: list[asyncio.Task[T]] = []
+
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                outcome.cancel()
+                return
+            with contextlib.suppress(InvalidStateError):  # the caller cancelled it meanwhile
+                if (error := task.exception()) is not None:
+                    outcome.set_exception(error)
+                else:
+                    outcome.set_result(task.result())
+
+        def start() -> None:
+            task = self.loop.create_task(coro, context=context)
+            task.add_done_callback(settle)
+            running.append(task)
+
+        self.loop.call_soon_threadsafe(start)
+        return running
 
     def stop(self) -> None:
         if self._thread.is_alive():

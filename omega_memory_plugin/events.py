@@ -67,14 +67,19 @@ class MemoryUpserted(_Frozen):
     metadata: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
     space: int = 0
+    origin: str | None = None  # who wrote it (omega_memory_plugin.origin); None in events older than it
 
 
 class MemoryDeleted(_Frozen):
     """A memory was deleted."""
 
+    origin: str | None = None
+
 
 class NamespaceErased(_Frozen):
     """Every memory of one namespace in one collection was erased."""
+
+    origin: str | None = None
 
 
 class CollectionCreated(_Frozen):
@@ -123,6 +128,7 @@ class MemoryReembedded(_Frozen):
     vectors: dict[str, bytes]
     metadata: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
+    origin: str | None = None
 
 
 #: The stream id of the events that re-embed a collection's memories: ``(collection, "", REEMBED_STREAM)``.

@@ -46,13 +46,17 @@ from .errors import (
     UnsupportedBackendError,
 )
 from .events import (
+    REEMBED_STREAM,
     CollectionCreated,
     CollectionCreatedEvent,
     Distance,
     Event,
+    MemoryDeleted,
     MemoryDeletedEvent,
+    MemoryReembeddedEvent,
     MemoryUpserted,
     MemoryUpsertedEvent,
+    NamespaceErased,
     NamespaceErasedEvent,
     StreamKey,
     pack_vector,
@@ -63,6 +67,7 @@ from .importing import ImportReport, commits, pending_event
 from .index.base import Fusion, Projection, SearchMode, SearchQuery
 from .index.bm25 import query_terms
 from .index.memory import InMemoryProjection
+from .lineage import Explanation, explain
 from .log.base import EventLog
 from .log.versioning import memory_history
 from .plugins import Plugins, kind, plugin_manager
@@ -633,6 +638,7 @@ class Memory:
                     metadata=w.metadata,
                     embedding_model=w.embedding_model,
                     space=state.serving if state is not None else 0,
+                    origin=w.origin,
                 )
                 events.append(
                     MemoryUpsertedEvent(
@@ -644,10 +650,19 @@ class Memory:
             elif w.kind == "delete":
                 if w.collection in schemas:
                     events.append(
-                        MemoryDeletedEvent(collection=w.collection, namespace=w.namespace, memory_id=w.memory_id)
+                        MemoryDeletedEvent(
+                            collection=w.collection,
+                            namespace=w.namespace,
+                            memory_id=w.memory_id,
+                            data=MemoryDeleted(origin=w.origin),
+                        )
                     )
             elif w.collection in schemas:
-                events.append(NamespaceErasedEvent(collection=w.collection, namespace=w.namespace))
+                events.append(
+                    NamespaceErasedEvent(
+                        collection=w.collection, namespace=w.namespace, data=NamespaceErased(origin=w.origin)
+                    )
+                )
         return events, expected
 
     async def _append(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
@@ -984,6 +999,53 @@ class Memory:
         return run()
 
     history, ahistory = twins(_history)
+
+    def _explain(
+        self,
+        memory: MemoryRecord | str,
+        *,
+        namespace: str | None = None,
+        collection: str | None = None,
+    ) -> Coroutine[Any, Any, Explanation]:
+        """Why a memory is what it is: the events that produced its current state (the upsert of
+        its version, and the re-embedding that made the vectors served, if any), each with its id,
+        position, time, embedding model and the origin that wrote it (an adapter, the provider,
+        the MCP server, the CLI, or ``"python"``); its whole history; and the ``as_of`` positions
+        from which it shows. ``memory`` is a hit or record (from ``search``, ``get``, ``scan``),
+        or an id (then ``namespace``/``collection`` as for ``history``; a deleted memory is
+        explained too: its history says how it ended).
+
+        Example::
+
+            hit = memory.search(text="tea", namespace="ada")[0]
+            lineage = memory.explain(hit)
+            lineage.origin, lineage.visible_since, [e.type for e in lineage.events]
+        """
+        if isinstance(memory, MemoryRecord):
+            memory_id, namespace, collection = memory.id, memory.namespace, memory.collection
+        else:
+            memory_id = memory
+        namespace, collection = self._scope(namespace, collection)
+        key = (collection, namespace, check_id(memory_id))
+
+        async def run() -> Explanation:
+            history = memory_history(await self.log.stream(key), await self.log.stream((collection, namespace, "")))
+            state = self._states.get(collection)
+            serving = state.serving if state is not None else 0
+            current = history[-1] if history and history[-1].type == "memory.upserted" else None
+            reembedded: list[MemoryReembeddedEvent] = []
+            if isinstance(current, MemoryUpsertedEvent) and current.data.space != serving:
+                # Only then were the vectors served made by a re-embedding: read its stream.
+                reembedded = [
+                    e
+                    for e in await self.log.stream((collection, "", REEMBED_STREAM))
+                    if isinstance(e, MemoryReembeddedEvent)
+                ]
+            return explain(memory_id, namespace, collection, history, reembedded, serving)
+
+        return run()
+
+    explain, aexplain = twins(_explain)
 
     def events(self, *, after: int = 0, until: int | datetime | None = None, batch: int = 1000) -> Iterator[Event]:
         """Every event of the log in position order, from position ``after + 1`` up to ``until``

@@ -41,9 +41,12 @@ from .errors import (
 )
 from .events import Distance
 from .memory import Memory
+from .origin import writes_as
 from .records import MemoryRecord
 from .settings import Settings
 from .validation import check_collection, check_namespace
+
+PROVIDER_ORIGIN = "omega-provider"  # the writer its events record (memory.explain)
 
 DEFAULT_NAMESPACE = "omega"
 DEFAULT_LIMIT = 10
@@ -175,6 +178,7 @@ class MemoryProvider:
     async def init(self) -> None:
         """Kept for OMEGA code that calls ``await provider.init()``: the Memory is already open."""
 
+    @writes_as(PROVIDER_ORIGIN)
     async def store(self, table: str, record: Mapping[str, Any]) -> str:
         """Write ``record`` into ``table`` and return its id (``record["id"]``, or a new one).
 
@@ -226,6 +230,7 @@ class MemoryProvider:
             )
         return [_result(record) for record in found]
 
+    @writes_as(PROVIDER_ORIGIN)
     async def delete(self, table: str, record_id: str | int) -> bool:
         """Delete one record; return whether it existed."""
         table = _table(table)

@@ -39,6 +39,7 @@ from .events import (
     pack_vector,
 )
 from .index.base import Entry
+from .origin import current_origin
 from .spaces import CollectionState, space_name
 from .staging import DEFAULT_VECTOR
 from .validation import check_count, check_vector
@@ -215,6 +216,7 @@ class _Run:
                     vectors={DEFAULT_VECTOR: made.get(r.text) or self.remembered[r.text]},
                     metadata=r.metadata,
                     embedding_model=self.embedder.name,
+                    origin=current_origin(),
                 ),
             )
             for r in records

@@ -17,6 +17,7 @@ import numpy as np
 from .embeddings import Embedder
 from .errors import EmbeddingModelError, InvalidInputError, InvalidVectorError
 from .events import CollectionCreated
+from .origin import current_origin
 from .validation import (
     check_collection,
     check_id,
@@ -47,6 +48,8 @@ class StagedWrite:
     expected_version: int | None = None
     #: the vectors were made by the Memory's embedder from ``text`` (so they can be made again)
     embedded: bool = False
+    #: who staged it (:mod:`.origin`), taken in the caller's context when the write is staged
+    origin: str = field(default_factory=current_origin)
 
 
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:

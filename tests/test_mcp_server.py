@@ -185,3 +185,11 @@ async def test_over_stdio_with_a_subprocess(tmp_path: Path) -> None:
         assert [(m["id"], m["namespace"]) for m in found["memories"]] == [("allergy", "ada")]
     with Memory(tmp_path / "m") as memory:
         assert memory.get("allergy", namespace="ada")[0].version == 1
+
+
+async def test_writes_through_the_tools_record_mcp_as_their_origin(memory: Memory) -> None:
+    async with Client(build_server(memory)) as client:
+        await call(client, "memory.upsert", text="likes green tea", id="tea", namespace="ada")
+        await call(client, "memory.delete", ids=["tea"], namespace="ada")
+    lineage = await memory.aexplain("tea", namespace="ada")
+    assert [(e.type, e.data.origin) for e in lineage.history] == [("memory.upserted", "mcp"), ("memory.deleted", "mcp")]

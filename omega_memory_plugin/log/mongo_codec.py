@@ -87,6 +87,8 @@ def encode_event(event: Event) -> dict[str, Any]:
         }
         if event.data.space:
             data["space"] = event.data.space
+        if event.data.origin is not None:
+            data["origin"] = event.data.origin
         vectors = event.data.vectors
     elif event.type == "memory.reembedded":
         data = event.data.model_dump(mode="json", exclude={"vectors"})

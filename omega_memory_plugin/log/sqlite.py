@@ -95,6 +95,8 @@ def _encode(event: Event) -> tuple[Any, ...]:
         }
         if event.data.space:
             data["space"] = event.data.space
+        if event.data.origin is not None:
+            data["origin"] = event.data.origin
         blob = b"".join(vectors.values())
     elif event.type == "memory.reembedded":
         vectors = event.data.vectors

@@ -40,6 +40,7 @@ from ..events import Event
 from ..extras import require
 from ..index.base import SearchMode
 from ..memory import Memory
+from ..origin import writing_as
 from ..records import MemoryRecord
 
 require("mcp", extra="mcp", needed_by="the MCP server")
@@ -180,7 +181,8 @@ class _Tools:
     async def call(self, action: Callable[[], Awaitable[T]]) -> T:
         """Run a Memory call; a refused argument becomes a tool error saying what to fix."""
         try:
-            return await action()
+            with writing_as("mcp"):
+                return await action()
         except OmegaMemoryError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
 

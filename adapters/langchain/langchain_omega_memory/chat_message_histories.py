@@ -16,6 +16,9 @@ from langchain_core.messages import BaseMessage, message_to_dict, messages_from_
 from omega_memory_plugin import Memory
 from omega_memory_plugin.conversation import DEFAULT_CHAT_COLLECTION, Conversation
 from omega_memory_plugin.embeddings import Embedder
+from omega_memory_plugin.origin import writes_as
+
+from .vectorstores import ORIGIN
 
 
 class OmegaChatMessageHistory(BaseChatMessageHistory):
@@ -57,17 +60,21 @@ class OmegaChatMessageHistory(BaseChatMessageHistory):
     async def aget_messages(self) -> list[BaseMessage]:
         return messages_from_dict(await self.conversation.amessages())
 
+    @writes_as(ORIGIN)
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append messages, all in one atomic commit."""
         self.conversation.append(_items(messages))
 
+    @writes_as(ORIGIN)
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         await self.conversation.aappend(_items(messages))
 
+    @writes_as(ORIGIN)
     def clear(self) -> None:
         """Forget the session's messages (one ``namespace.erased`` event; the log keeps the past)."""
         self.conversation.clear()
 
+    @writes_as(ORIGIN)
     async def aclear(self) -> None:
         await self.conversation.aclear()
 

@@ -21,9 +21,12 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from omega_memory_plugin import Memory, MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
 from omega_memory_plugin.events import Distance
+from omega_memory_plugin.origin import writes_as
 from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.transaction import Transaction
 from omega_memory_plugin.validation import check_text
+
+ORIGIN = "langchain-omega-memory"  # the writer its events record (memory.explain)
 
 DEFAULT_COLLECTION = "langchain"
 
@@ -107,6 +110,7 @@ class OmegaMemoryVectorStore(VectorStore):
 
     # -- writing -------------------------------------------------------------------------------
 
+    @writes_as(ORIGIN)
     def add_texts(
         self,
         texts: Iterable[str],
@@ -127,6 +131,7 @@ class OmegaMemoryVectorStore(VectorStore):
         self._staged(texts, aligned, filled, vectors).commit()
         return filled
 
+    @writes_as(ORIGIN)
     async def aadd_texts(
         self,
         texts: Iterable[str],
@@ -153,6 +158,7 @@ class OmegaMemoryVectorStore(VectorStore):
             )
         return tx
 
+    @writes_as(ORIGIN)
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete these ids (missing ones are ignored). ``ids`` is required: other LangChain stores
         do nothing or fail without it, so it never means "everything"; :meth:`clear` empties the
@@ -161,16 +167,19 @@ class OmegaMemoryVectorStore(VectorStore):
         self.memory.delete(_check_ids(_required(ids)), **self._scope)
         return True
 
+    @writes_as(ORIGIN)
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         _no_options(kwargs, "adelete")
         await self.memory.adelete(_check_ids(_required(ids)), **self._scope)
         return True
 
+    @writes_as(ORIGIN)
     def clear(self) -> None:
         """Delete every document of this store's namespace (one ``namespace.erased`` event; the
         history stays in the log)."""
         self.memory.erase_namespace(self.namespace, collection=self.collection)
 
+    @writes_as(ORIGIN)
     async def aclear(self) -> None:
         await self.memory.aerase_namespace(self.namespace, collection=self.collection)
 

@@ -10,7 +10,13 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from conftest import log_position
-from langchain_omega_memory import LangChainEmbedder, OmegaHashEmbeddings, OmegaMemoryVectorStore, RetrievalMode
+from langchain_omega_memory import (
+    LangChainEmbedder,
+    OmegaChatMessageHistory,
+    OmegaHashEmbeddings,
+    OmegaMemoryVectorStore,
+    RetrievalMode,
+)
 from langchain_omega_memory.vectorstores import model_id
 from omega_memory_plugin import InvalidInputError, Memory
 
@@ -289,3 +295,13 @@ def test_from_texts_opens_a_memory_at_a_path_with_a_collection_name(tmp_path: Pa
         OmegaMemoryVectorStore.from_texts(
             ["x"], OmegaHashEmbeddings(64), path=tmp_path / "n", collection="a", collection_name="b"
         )
+
+
+def test_its_writes_record_the_adapter_as_their_origin(store: OmegaMemoryVectorStore, memory: Memory) -> None:
+    store.add_texts(["likes green tea"], ids=["tea"])
+    store.delete(["tea"])
+    history = memory.explain("tea", namespace="tests", collection=store.collection).history
+    assert [e.data.origin for e in history] == ["langchain-omega-memory"] * 2
+    chat = OmegaChatMessageHistory("s1", memory)
+    chat.add_user_message("hi")
+    assert {e.data.origin for e in memory.events() if e.namespace == "s1"} == {"langchain-omega-memory"}

@@ -9,6 +9,8 @@ from typing import Any
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import InvalidInputError
 
+ORIGIN = "langgraph-omega-memory"  # the writer the store's and the saver's events record (memory.explain)
+
 
 def memory_for(memory: Memory | None, path: str | Path | None, options: dict[str, Any]) -> tuple[Memory, bool]:
     """The memory to use, and whether the caller opened it here (so must close it)."""

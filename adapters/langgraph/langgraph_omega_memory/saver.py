@@ -34,11 +34,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import InvalidInputError
+from omega_memory_plugin.origin import writes_as
 from omega_memory_plugin.records import MemoryRecord
 
 from . import saver_records as rec
 from .json_fields import translate
-from .opening import memory_for
+from .opening import ORIGIN, memory_for
 
 # Aliases: inside the class, ``list`` is the method LangGraph names so.
 Records = list[MemoryRecord]
@@ -111,6 +112,7 @@ class OmegaSaver(BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         yield from self.memory.run(self._list(config, filter, before, limit))
 
+    @writes_as(ORIGIN)
     def put(
         self,
         config: RunnableConfig,
@@ -120,20 +122,25 @@ class OmegaSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         return self.memory.run(self._put(config, checkpoint, metadata, new_versions))
 
+    @writes_as(ORIGIN)
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self.memory.run(self._put_writes(config, writes, task_id, task_path))
 
+    @writes_as(ORIGIN)
     def delete_thread(self, thread_id: str) -> None:
         self.memory.run(self._delete([thread_id]))
 
+    @writes_as(ORIGIN)
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         self.memory.run(self._delete_for_runs(list(run_ids)))
 
+    @writes_as(ORIGIN)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self.memory.run(self._copy_thread(source_thread_id, target_thread_id))
 
+    @writes_as(ORIGIN)
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self.memory.run(self._prune(list(thread_ids), strategy))
 
@@ -153,6 +160,7 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         for found in await self.memory.arun(self._list(config, filter, before, limit)):
             yield found
 
+    @writes_as(ORIGIN)
     async def aput(
         self,
         config: RunnableConfig,
@@ -162,20 +170,25 @@ class OmegaSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         return await self.memory.arun(self._put(config, checkpoint, metadata, new_versions))
 
+    @writes_as(ORIGIN)
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         await self.memory.arun(self._put_writes(config, writes, task_id, task_path))
 
+    @writes_as(ORIGIN)
     async def adelete_thread(self, thread_id: str) -> None:
         await self.memory.arun(self._delete([thread_id]))
 
+    @writes_as(ORIGIN)
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await self.memory.arun(self._delete_for_runs(list(run_ids)))
 
+    @writes_as(ORIGIN)
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await self.memory.arun(self._copy_thread(source_thread_id, target_thread_id))
 
+    @writes_as(ORIGIN)
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self.memory.arun(self._prune(list(thread_ids), strategy))
 

@@ -33,11 +33,12 @@ from langgraph.store.base import (
 from omega_memory_plugin import Memory
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
 from omega_memory_plugin.log.base import as_utc
+from omega_memory_plugin.origin import writes_as
 from omega_memory_plugin.records import MemoryRecord
 
 from . import store_records as records
 from .json_fields import translate
-from .opening import memory_for
+from .opening import ORIGIN, memory_for
 
 
 class OmegaStore(BaseStore):
@@ -108,16 +109,20 @@ class OmegaStore(BaseStore):
 
     # -- BaseStore ---------------------------------------------------------------------------
 
+    @writes_as(ORIGIN)
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         return self.memory.run(self._batch(list(ops)))
 
+    @writes_as(ORIGIN)
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         return await self.memory.arun(self._batch(list(ops)))
 
+    @writes_as(ORIGIN)
     def sweep_ttl(self) -> int:
         """Delete the expired items (events in the log, like any delete); return how many."""
         return self.memory.run(self._sweep())
 
+    @writes_as(ORIGIN)
     async def asweep_ttl(self) -> int:
         return await self.memory.arun(self._sweep())
 

@@ -216,3 +216,14 @@ def test_a_put_over_an_expired_item_starts_a_new_one_and_leaves_no_old_vector(st
     time.sleep(TTL * 60 + 0.2)
     store.delete(("u",), "gone")  # deleting an expired item deletes its records
     assert store.sweep_ttl() == 0
+
+
+def test_every_event_records_the_adapter_as_its_origin(store: OmegaStore, memory: Memory) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph_omega_memory import OmegaSaver
+
+    store.put(("u",), "k", {"text": "x"})
+    store.delete(("u",), "k")
+    OmegaSaver(memory).put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, empty_checkpoint(), {}, {})
+    writes = [e for e in memory.events() if e.type != "collection.created"]
+    assert writes and {e.data.origin for e in writes} == {"langgraph-omega-memory"}  # type: ignore[union-attr]

@@ -73,3 +73,12 @@ def test_a_store_opens_its_memory_from_a_path_with_a_collection_name(tmp_path: P
             OmegaMemoryVectorStore(store.memory, collection="a", collection_name="b")
     finally:
         store.memory.close()
+
+
+def test_its_writes_record_the_adapter_as_their_origin(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m") as memory:
+        store = OmegaMemoryVectorStore(memory, namespace="u", embed_model=OmegaHashEmbedding(16))
+        store.add([TextNode(id_="n1", text="tea", embedding=OmegaHashEmbedding(16).get_text_embedding("tea"))])
+        store.delete_nodes(["n1"])
+        history = memory.explain("n1", namespace="u", collection="llama_index").history
+        assert [e.data.origin for e in history] == ["llama-index-vector-stores-omega-memory"] * 2

@@ -27,6 +27,7 @@ from llama_index.core.vector_stores.types import (
 
 from omega_memory_plugin import Event, Memory, MemoryRecord
 from omega_memory_plugin.errors import InvalidInputError, InvalidVectorError
+from omega_memory_plugin.origin import writes_as
 from omega_memory_plugin.staging import DEFAULT_VECTOR
 from omega_memory_plugin.transaction import Transaction
 from omega_memory_plugin.validation import check_count
@@ -35,6 +36,8 @@ from . import nodes
 from .embeddings import OmegaHashEmbedding
 from .filters import Spec, restricted, to_filter
 from .nodes import NodeWrite, to_node, to_write
+
+ORIGIN = "llama-index-vector-stores-omega-memory"  # the writer its events record (memory.explain)
 
 DEFAULT_COLLECTION = "llama_index"
 # Modes that rank by the words of query.query_str (BM25 over the nodes' texts).
@@ -143,6 +146,7 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
 
     # -- writing -------------------------------------------------------------------------------
 
+    @writes_as(ORIGIN)
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Write nodes (with their embeddings) as one atomic commit; return their ids.
 
@@ -154,6 +158,7 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
                 self._stage(tx, writes)
         return [w.id for w in writes]
 
+    @writes_as(ORIGIN)
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         writes = [to_write(node) for node in nodes]
         if writes:
@@ -180,17 +185,20 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
             except InvalidInputError as exc:
                 raise type(exc)(f"node {w.id!r}: {exc}") from exc
 
+    @writes_as(ORIGIN)
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of document ``ref_doc_id``, in one commit."""
         ids = [r.id for r in self._scan({self.REF_DOC_ID_KEY: ref_doc_id})]
         if ids:
             self._memory.delete(ids, **self._where)
 
+    @writes_as(ORIGIN)
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         ids = [r.id for r in await self._ascan({self.REF_DOC_ID_KEY: ref_doc_id})]
         if ids:
             await self._memory.adelete(ids, **self._where)
 
+    @writes_as(ORIGIN)
     def delete_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
     ) -> None:
@@ -205,6 +213,7 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         if ids:
             self._memory.delete(ids, **self._where)
 
+    @writes_as(ORIGIN)
     async def adelete_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
     ) -> None:
@@ -215,10 +224,12 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
         if ids:
             await self._memory.adelete(ids, **self._where)
 
+    @writes_as(ORIGIN)
     def clear(self) -> None:
         """Erase every node of this store's namespace: one ``namespace.erased`` event."""
         self._memory.erase_namespace(self.namespace, collection=self.collection)
 
+    @writes_as(ORIGIN)
     async def aclear(self) -> None:
         await self._memory.aerase_namespace(self.namespace, collection=self.collection)
 

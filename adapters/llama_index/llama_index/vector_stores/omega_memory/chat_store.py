@@ -20,6 +20,9 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from omega_memory_plugin import Memory
 from omega_memory_plugin.conversation import DEFAULT_CHAT_COLLECTION, Conversation
 from omega_memory_plugin.embeddings import Embedder
+from omega_memory_plugin.origin import writes_as
+
+from .base import ORIGIN
 
 
 def _item(message: ChatMessage) -> tuple[str, dict[str, Any]]:
@@ -78,10 +81,12 @@ class OmegaChatStore(BaseChatStore):
     def _conversation(self, key: str) -> Conversation:
         return Conversation(self._memory, key, collection=self.collection, embedder=self._embedder)
 
+    @writes_as(ORIGIN)
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the history of ``key`` with ``messages`` (one commit)."""
         self._conversation(key).replace([_item(m) for m in messages])
 
+    @writes_as(ORIGIN)
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         await self._conversation(key).areplace([_item(m) for m in messages])
 
@@ -92,6 +97,7 @@ class OmegaChatStore(BaseChatStore):
     async def aget_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
         return _messages(await self._conversation(key).amessages())
 
+    @writes_as(ORIGIN)
     def add_message(self, key: str, message: ChatMessage, idx: int | None = None) -> None:
         """Append ``message``; with ``idx``, insert it there instead (the history is rewritten)."""
         conversation = self._conversation(key)
@@ -102,6 +108,7 @@ class OmegaChatStore(BaseChatStore):
         items.insert(idx, _item(message))
         conversation.replace(items)
 
+    @writes_as(ORIGIN)
     async def async_add_message(self, key: str, message: ChatMessage, idx: int | None = None) -> None:
         conversation = self._conversation(key)
         if idx is None:
@@ -111,6 +118,7 @@ class OmegaChatStore(BaseChatStore):
         items.insert(idx, _item(message))
         await conversation.areplace(items)
 
+    @writes_as(ORIGIN)
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Erase the history of ``key`` (one event) and return it; ``None`` if there was none."""
         conversation = self._conversation(key)
@@ -120,6 +128,7 @@ class OmegaChatStore(BaseChatStore):
         conversation.clear()
         return messages
 
+    @writes_as(ORIGIN)
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         conversation = self._conversation(key)
         messages = _messages(await conversation.amessages())
@@ -128,17 +137,21 @@ class OmegaChatStore(BaseChatStore):
         await conversation.aclear()
         return messages
 
+    @writes_as(ORIGIN)
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Remove and return the message at ``idx`` (negative counts from the end); ``None`` if out of range."""
         return _one(self._conversation(key).delete_at(idx))
 
+    @writes_as(ORIGIN)
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         return _one(await self._conversation(key).adelete_at(idx))
 
+    @writes_as(ORIGIN)
     def delete_last_message(self, key: str) -> ChatMessage | None:
         """Remove and return the last message; ``None`` for an empty history."""
         return _one(self._conversation(key).delete_at(-1))
 
+    @writes_as(ORIGIN)
     async def adelete_last_message(self, key: str) -> ChatMessage | None:
         return _one(await self._conversation(key).adelete_at(-1))
 
