@@ -64,6 +64,11 @@ class ConcurrencyError(OmegaMemoryError):
         )
 
 
+class IdempotencyKeyError(OmegaMemoryError, ValueError):
+    """An idempotency key was used before for a different write: a retry must carry the same
+    content, and a new write a new key. Nothing was written."""
+
+
 class TimeOrderError(InvalidInputError):
     """Events given with a time of their own (an import) would be recorded before the log's last
     event: times never go back along positions. Import into an empty memory, or record the events

@@ -63,6 +63,8 @@ from .events import (
 )
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
+from .idempotency import check_key, check_recorded, event_id, replayed
+from .idempotency import memory_id as keyed_memory_id
 from .importing import ImportReport, commits, pending_event
 from .index.base import Fusion, Projection, SearchMode, SearchQuery
 from .index.bm25 import query_terms
@@ -415,6 +417,7 @@ class Memory:
         collection: str | None = None,
         expected_version: int | None = None,
         embedding_model: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Coroutine[Any, Any, str]:
         """Write one memory and return its id; the index reflects it when this returns.
 
@@ -424,10 +427,17 @@ class Memory:
         that memory. ``expected_version`` (0 for "must not exist") makes the write fail with
         :class:`~omega_memory_plugin.errors.ConcurrencyError` if someone else wrote it first.
         ``embedding_model`` names the model that made ``vectors``; it is recorded in the event so
-        a replay knows which memories a new model must re-embed.
+        a replay knows which memories a new model must re-embed. ``idempotency_key`` makes a
+        retry safe: the same key and content again writes nothing and returns the first result
+        (the same id, also when none was given); the same key with other content raises
+        :class:`~omega_memory_plugin.errors.IdempotencyKeyError` (see :mod:`.idempotency`).
 
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
+        key = check_key(idempotency_key) if idempotency_key is not None else None
+        if key is not None and id is None:
+            scope = self._scope(namespace, collection)
+            id = keyed_memory_id(scope[1], scope[0], key, 0)
         write = self._stage_upsert(
             text,
             id=id,
@@ -441,7 +451,7 @@ class Memory:
         embed_missing([write], self.embedder_for(write.collection))
 
         async def run() -> str:
-            await self._commit([write])
+            await self._commit([write], key)
             return write.memory_id
 
         return run()
@@ -449,26 +459,37 @@ class Memory:
     upsert, aupsert = twins(_upsert)
 
     def _delete(
-        self, ids: str | Sequence[str], *, namespace: str | None = None, collection: str | None = None
+        self,
+        ids: str | Sequence[str],
+        *,
+        namespace: str | None = None,
+        collection: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Coroutine[Any, Any, int]:
-        """Delete memories by id; return how many existed. Missing ids are ignored."""
+        """Delete memories by id; return how many existed. Missing ids are ignored. With an
+        ``idempotency_key``, a retry deletes nothing more and returns the first answer."""
         namespace, collection = self._scope(namespace, collection)
         writes = [stage_delete(i, namespace, collection) for i in ([ids] if isinstance(ids, str) else ids)]
+        key = check_key(idempotency_key) if idempotency_key is not None else None
 
         async def run() -> int:
-            return len(await self._commit(writes))
+            return len(await self._commit(writes, key))
 
         return run()
 
     delete, adelete = twins(_delete)
 
-    def _erase_namespace(self, namespace: str, *, collection: str | None = None) -> Coroutine[Any, Any, int]:
-        """Erase every memory of ``namespace`` in the collection (one event). Returns 1 if erased."""
+    def _erase_namespace(
+        self, namespace: str, *, collection: str | None = None, idempotency_key: str | None = None
+    ) -> Coroutine[Any, Any, int]:
+        """Erase every memory of ``namespace`` in the collection (one event). Returns 1 if erased.
+        With an ``idempotency_key``, a retry erases nothing more and returns the first answer."""
         namespace, collection = self._scope(namespace, collection)
         write = stage_erase(namespace, collection)
+        key = check_key(idempotency_key) if idempotency_key is not None else None
 
         async def run() -> int:
-            return len(await self._commit([write]))
+            return len(await self._commit([write], key))
 
         return run()
 
@@ -522,7 +543,7 @@ class Memory:
         (:mod:`omega_memory_plugin.spaces`). A collection never re-embedded has one space, 0."""
         return dict(self._states)
 
-    def transaction(self) -> Transaction:
+    def transaction(self, *, idempotency_key: str | None = None) -> Transaction:
         """Stage many writes and commit them as one atomic append (``with`` or ``async with``).
 
         Example::
@@ -531,8 +552,12 @@ class Memory:
                 tx.upsert("first", id="a", vectors=[...])
                 tx.delete("old")
             # committed here; nothing is written if the block raises
+
+        With ``idempotency_key``, committing the same writes again (a retry) writes nothing and
+        ``tx.events`` are the first commit's; other writes under the key raise
+        :class:`~omega_memory_plugin.errors.IdempotencyKeyError`.
         """
-        return Transaction(self)
+        return Transaction(self, check_key(idempotency_key) if idempotency_key is not None else None)
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work``, a coroutine that awaits this Memory's async methods, on the Memory's
@@ -562,12 +587,17 @@ class Memory:
         if self._read_only:
             raise ReadOnlyMemoryError(self._read_only)
 
-    async def _commit(self, writes: Sequence[StagedWrite]) -> list[Event]:
-        """Turn staged writes into events and append them as one commit (engine thread)."""
+    async def _commit(self, writes: Sequence[StagedWrite], idempotency_key: str | None = None) -> list[Event]:
+        """Turn staged writes into events and append them as one commit (engine thread). A keyed
+        commit that happened already returns its stored events and writes nothing (:mod:`.idempotency`)."""
         self._check_writable()
         if any(w.collection not in self._states for w in writes):
             await self._load_states()  # another process may have created it since this one opened
-        events, expected = await self._build_events(writes)
+        if idempotency_key is not None:
+            earlier = await replayed(writes, idempotency_key, self.log.stream)
+            if earlier is not None:
+                return earlier
+        events, expected = await self._build_events(writes, idempotency_key)
         if not events:
             return []
         try:
@@ -588,8 +618,10 @@ class Memory:
                         w.vectors, w.embedded = {}, False
                     embedder = self.embedder_for(collection)
                     await asyncio.to_thread(embed_missing, stale, embedder)
-            events, expected = await self._build_events(writes)
+            events, expected = await self._build_events(writes, idempotency_key)
             recorded = await self._append(events, expected) if events else []
+        if idempotency_key is not None:  # another process may have used the key at the same moment
+            check_recorded(recorded, events, idempotency_key)
         return [e for e in recorded if e.type != "collection.created"]  # what the caller's writes did
 
     async def _load_states(self) -> None:
@@ -609,14 +641,18 @@ class Memory:
             advance(states, event)
         self._states = states
 
-    async def _build_events(self, writes: Sequence[StagedWrite]) -> tuple[list[Event], dict[StreamKey, int]]:
+    async def _build_events(
+        self, writes: Sequence[StagedWrite], idempotency_key: str | None = None
+    ) -> tuple[list[Event], dict[StreamKey, int]]:
         events: list[Event] = []
         expected: dict[StreamKey, int] = {}
         schemas = {name: state.schema for name, state in self._states.items()}
         # Deletes of memories that are not alive and erases of empty namespaces are dropped by the
         # log (log/versioning.py decides, inside the commit), so they are built unconditionally.
-        for w in writes:
+        for n, w in enumerate(writes):
             key = (w.collection, w.namespace, w.memory_id)
+            # A keyed commit's events have ids derived from the key: its retry is found by them.
+            keyed: dict[str, Any] = {} if idempotency_key is None else {"event_id": event_id(w, idempotency_key, n)}
             if w.kind == "upsert":
                 sizes = vector_sizes(w)
                 schema = schemas.get(w.collection)
@@ -642,7 +678,7 @@ class Memory:
                 )
                 events.append(
                     MemoryUpsertedEvent(
-                        collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data
+                        collection=w.collection, namespace=w.namespace, memory_id=w.memory_id, data=data, **keyed
                     )
                 )
                 if w.expected_version is not None:
@@ -655,12 +691,16 @@ class Memory:
                             namespace=w.namespace,
                             memory_id=w.memory_id,
                             data=MemoryDeleted(origin=w.origin),
+                            **keyed,
                         )
                     )
             elif w.collection in schemas:
                 events.append(
                     NamespaceErasedEvent(
-                        collection=w.collection, namespace=w.namespace, data=NamespaceErased(origin=w.origin)
+                        collection=w.collection,
+                        namespace=w.namespace,
+                        data=NamespaceErased(origin=w.origin),
+                        **keyed,
                     )
                 )
         return events, expected

@@ -56,6 +56,7 @@ ID = "id"
 CONTENT = "content"
 VECTOR = "vector"
 EMBEDDING_MODEL = "embedding_model"  # with a vector: the model that made it
+IDEMPOTENCY_KEY = "idempotency_key"  # a retry with the same key and content writes nothing
 SCORE = "score"
 LIMIT_KEYS = ("limit", "top_k")
 #: Query keys that say how to rank, not what to match: every other key is a metadata filter.
@@ -186,7 +187,9 @@ class MemoryProvider:
         ``vector`` may name the model that made it (``"embedding_model": "openai:text-embedding-3-small"``):
         it is recorded, and a table of another model's vectors refuses it
         (:class:`~omega_memory_plugin.errors.EmbeddingModelError`). Without a vector, the content
-        is embedded by the memory's embedder, whose model is recorded.
+        is embedded by the memory's embedder, whose model is recorded. A record with an
+        ``"idempotency_key"`` can be stored again safely (a retry): the same key and content
+        write nothing and return the first id.
         """
         table = _table(table)
         memory_id, text, vector, metadata = _split_record(record)
@@ -199,6 +202,7 @@ class MemoryProvider:
             namespace=self.namespace,
             collection=table,
             embedding_model=model,
+            idempotency_key=metadata.pop(IDEMPOTENCY_KEY, None),
         )
 
     async def query(

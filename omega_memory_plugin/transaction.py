@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .events import CollectionCreated
+from .idempotency import memory_id as keyed_memory_id
 from .staging import (
     DEFAULT_VECTOR,
     StagedWrite,
@@ -37,6 +38,10 @@ class _Stager:
     def _add(self, write: StagedWrite) -> None:
         self._writes.append(write)
 
+    def _id_for(self, memory_id: str | None, namespace: str | None, collection: str | None) -> str | None:
+        """The id an upsert is staged with (a transaction with an idempotency key derives one)."""
+        return memory_id
+
     def _check_dimensions(self, write: StagedWrite) -> None:
         """Raise now, at the line that staged it, if the write's vectors cannot fit its collection
         (the commit checks again against the log, which another process may have changed)."""
@@ -65,7 +70,7 @@ class _Stager:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
             text,
-            id=id,
+            id=self._id_for(id, namespace, collection),
             vectors=vectors,
             metadata=metadata,
             namespace=namespace,
@@ -97,21 +102,29 @@ class Transaction(_Stager):
     """All staged writes are appended as one commit: all of them, or none if the block raises.
 
     Works as ``with memory.transaction() as tx:`` and ``async with memory.transaction() as tx:``.
+    With an idempotency key, a retried commit writes nothing (:mod:`..idempotency`).
     """
 
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: Memory, idempotency_key: str | None = None) -> None:
         super().__init__(memory)
         self.events: list[Event] = []
+        self.idempotency_key = idempotency_key
+
+    def _id_for(self, memory_id: str | None, namespace: str | None, collection: str | None) -> str | None:
+        if memory_id is not None or self.idempotency_key is None:
+            return memory_id
+        namespace, collection = self._memory._scope(namespace, collection)
+        return keyed_memory_id(collection, namespace, self.idempotency_key, len(self._writes))
 
     def __len__(self) -> int:
         return len(self._writes)
 
     def commit(self) -> list[Event]:
-        self.events = self._memory._ready_engine().run(self._memory._commit(self._take()))
+        self.events = self._memory._ready_engine().run(self._memory._commit(self._take(), self.idempotency_key))
         return self.events
 
     async def acommit(self) -> list[Event]:
-        self.events = await self._memory._ready_engine().arun(self._memory._commit(self._take()))
+        self.events = await self._memory._ready_engine().arun(self._memory._commit(self._take(), self.idempotency_key))
         return self.events
 
     def rollback(self) -> None:

@@ -192,12 +192,18 @@ class _Tools:
         id: Annotated[str | None, Field(description="give one to update this memory later; omitted: a new id")] = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="JSON facts to filter on later")] = None,
         namespace: Namespace = None,
+        idempotency_key: Annotated[
+            str | None,
+            Field(description="the same key on a retry writes nothing again and returns the first result"),
+        ] = None,
     ) -> Stored:
         """Remember a fact (or replace the memory with this id). Returns its id and version."""
         scope = self.namespace(namespace)
 
         async def write() -> Stored:
-            memory_id = await self.memory.aupsert(text, id=id, metadata=metadata, namespace=scope)
+            memory_id = await self.memory.aupsert(
+                text, id=id, metadata=metadata, namespace=scope, idempotency_key=idempotency_key
+            )
             (record,) = await self.memory.aget(memory_id, namespace=scope)
             return Stored(id=memory_id, version=record.version, namespace=scope)
 

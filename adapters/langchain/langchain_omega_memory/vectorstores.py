@@ -7,7 +7,6 @@ Qdrant index; the log can rebuild it at any time (``memory.rebuild()``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, TypedDict
@@ -122,13 +121,17 @@ class OmegaMemoryVectorStore(VectorStore):
         """Embed and store texts as one atomic commit; return their ids.
 
         Ids are kept as given (any string); ``None`` entries get a new id; an existing id is
-        overwritten (a new version of that memory, its history kept in the log).
+        overwritten (a new version of that memory, its history kept in the log). With
+        ``idempotency_key=...``, calling again with the same texts (a retry) writes nothing and
+        returns the same ids.
         """
-        texts, aligned, filled = self._align(texts, metadatas, ids, kwargs)
+        key = kwargs.pop("idempotency_key", None)
+        texts, aligned, given = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(self.embedding.embed_documents(texts), len(texts))
-        self._staged(texts, aligned, filled, vectors).commit()
+        tx, filled = self._staged(texts, aligned, given, vectors, key)
+        tx.commit()
         return filled
 
     @writes_as(ORIGIN)
@@ -140,23 +143,33 @@ class OmegaMemoryVectorStore(VectorStore):
         ids: Sequence[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        texts, aligned, filled = self._align(texts, metadatas, ids, kwargs)
+        key = kwargs.pop("idempotency_key", None)
+        texts, aligned, given = self._align(texts, metadatas, ids, kwargs)
         if not texts:
             return []
         vectors = _check_embedded(await self.embedding.aembed_documents(texts), len(texts))
-        await self._staged(texts, aligned, filled, vectors).acommit()
+        tx, filled = self._staged(texts, aligned, given, vectors, key)
+        await tx.acommit()
         return filled
 
     def _staged(
-        self, texts: list[str], metadatas: list[dict[str, Any]], ids: list[str], vectors: list[list[float]]
-    ) -> Transaction:
+        self,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        ids: list[str | None],
+        vectors: list[list[float]],
+        idempotency_key: str | None,
+    ) -> tuple[Transaction, list[str]]:
         # Every write is checked while staged, so a bad document raises before anything is appended.
-        tx = self.memory.transaction()
-        for text, metadata, memory_id, vector in zip(texts, metadatas, ids, vectors, strict=True):
+        # Ids not given are made by the transaction (derived from the key, if there is one).
+        tx = self.memory.transaction(idempotency_key=idempotency_key)
+        filled = [
             tx.upsert(
                 text, id=memory_id, vectors=vector, metadata=metadata, embedding_model=self._model_id, **self._scope
             )
-        return tx
+            for text, metadata, memory_id, vector in zip(texts, metadatas, ids, vectors, strict=True)
+        ]
+        return tx, filled
 
     @writes_as(ORIGIN)
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -344,9 +357,9 @@ class OmegaMemoryVectorStore(VectorStore):
         metadatas: list[dict[str, Any]] | None,
         ids: Sequence[str | None] | None,
         kwargs: dict[str, Any],
-    ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
-        """Check that texts, metadatas and ids line up, give every text an id, and check the
-        texts before they reach the embeddings (which would fail on a non-string in their own way)."""
+    ) -> tuple[list[str], list[dict[str, Any]], list[str | None]]:
+        """Check that texts, metadatas and ids line up, and check the texts before they reach the
+        embeddings (which would fail on a non-string in their own way)."""
         _no_options(kwargs, "add_texts")
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a list of strings, not one string; wrap it: [text]")
@@ -362,8 +375,8 @@ class OmegaMemoryVectorStore(VectorStore):
             ids = [None] * len(texts)
         if isinstance(ids, str) or len(ids) != len(texts):
             raise InvalidInputError(f"got {len(texts)} texts but {len(ids)} ids; give one id (or None) per text")
-        filled = [uuid.uuid4().hex if i is None else i for i in ids]
-        return texts, list(metadatas), _check_ids(filled)
+        _check_ids([i for i in ids if i is not None])
+        return texts, list(metadatas), list(ids)
 
     @property
     def _scope(self) -> _Scope:

@@ -150,11 +150,12 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Write nodes (with their embeddings) as one atomic commit; return their ids.
 
-        A node id that is already stored is replaced (a new version of that memory).
+        A node id that is already stored is replaced (a new version of that memory). With
+        ``idempotency_key=...``, adding the same nodes again (a retry) writes nothing.
         """
         writes = [to_write(node) for node in nodes]
         if writes:
-            with self._memory.transaction() as tx:
+            with self._memory.transaction(idempotency_key=add_kwargs.get("idempotency_key")) as tx:
                 self._stage(tx, writes)
         return [w.id for w in writes]
 
@@ -162,7 +163,7 @@ class OmegaMemoryVectorStore(BasePydanticVectorStore):
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         writes = [to_write(node) for node in nodes]
         if writes:
-            async with self._memory.transaction() as tx:
+            async with self._memory.transaction(idempotency_key=kwargs.get("idempotency_key")) as tx:
                 self._stage(tx, writes)
         return [w.id for w in writes]
 
