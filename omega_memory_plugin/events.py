@@ -90,6 +90,8 @@ class CollectionCreated(_Frozen):
     vectors: dict[str, int]
     distance: Distance = Distance.COSINE
     embedding_model: str | None = None
+    #: memories written without an id get one derived from their content (:mod:`..dedup`)
+    dedup: bool = False
 
 
 class ModelAdded(_Frozen):

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .dedup import content_id
 from .embeddings import Embedder
 from .engine import Engine
 from .errors import (
@@ -394,7 +395,7 @@ class Memory:
         embedding_model: str | None = None,
     ) -> StagedWrite:
         namespace, collection = self._scope(namespace, collection)
-        return stage_upsert(
+        write = stage_upsert(
             text,
             memory_id=id,
             vectors=vectors,
@@ -405,6 +406,9 @@ class Memory:
             max_text_bytes=self.settings.max_text_bytes,
             embedding_model=embedding_model,
         )
+        if write.generated_id and self._dedup(collection):
+            write.memory_id = content_id(namespace, write.text)
+        return write
 
     def _upsert(
         self,
@@ -437,7 +441,8 @@ class Memory:
         key = check_key(idempotency_key) if idempotency_key is not None else None
         if key is not None and id is None:
             scope = self._scope(namespace, collection)
-            id = keyed_memory_id(scope[1], scope[0], key, 0)
+            if not self._dedup(scope[1]):  # a dedup collection derives it from the text
+                id = keyed_memory_id(scope[1], scope[0], key, 0)
         write = self._stage_upsert(
             text,
             id=id,
@@ -501,19 +506,28 @@ class Memory:
         vectors: int | Mapping[str, int],
         distance: Distance | str | None = None,
         embedding_model: str | None = None,
+        *,
+        dedup: bool = False,
     ) -> Coroutine[Any, Any, bool]:
         """Create a collection with fixed vector dimensions; return False if it already exists alike.
 
         ``embedding_model`` names the model whose vectors it will hold: vectors of another model
         are then refused, and a Memory opened without an embedder finds it. Collections are also
         created implicitly by their first write, sized from its vectors (and recording the model
-        of its embedder, or the ``embedding_model`` it names).
+        of its embedder, or the ``embedding_model`` it names). ``dedup=True``: a memory written
+        without an id gets one derived from its normalised text, so writers of the same fact,
+        concurrent or not, converge on one memory (:mod:`.dedup`).
         """
         sizes = check_vector_sizes({DEFAULT_VECTOR: vectors} if isinstance(vectors, int) else dict(vectors))
         if embedding_model is not None:
             check_string(embedding_model, "embedding_model")
+        if not isinstance(dedup, bool):
+            raise InvalidInputError(f"dedup is True or False, got {dedup!r}")
         schema = CollectionCreated(
-            vectors=sizes, distance=Distance(distance or self.settings.distance), embedding_model=embedding_model
+            vectors=sizes,
+            distance=Distance(distance or self.settings.distance),
+            embedding_model=embedding_model,
+            dedup=dedup,
         )
         check_collection(name)
 
@@ -523,7 +537,12 @@ class Memory:
             if existing is not None:
                 # Alike: same vectors and distance, and the same model if this call names one.
                 named = schema.embedding_model is None or schema.embedding_model == existing.embedding_model
-                if (existing.vectors, existing.distance) != (schema.vectors, schema.distance) or not named:
+                deduped = self._dedup(name)
+                if (existing.vectors, existing.distance, deduped) != (
+                    schema.vectors,
+                    schema.distance,
+                    dedup,
+                ) or not named:
                     raise InvalidInputError(f"collection {name!r} already exists as {existing!r}, not {schema!r}")
                 return False
             event = CollectionCreatedEvent(collection=name, data=schema)
@@ -533,6 +552,11 @@ class Memory:
         return run()
 
     create_collection, acreate_collection = twins(_create_collection)
+
+    def _dedup(self, collection: str) -> bool:
+        """Whether the collection derives ids from content (recorded when it was created)."""
+        state = self._states.get(collection)
+        return state is not None and state.spaces[0].dedup
 
     def collections(self) -> dict[str, CollectionCreated]:
         """Every collection and its vectors (name -> dimension) and distance."""
@@ -652,6 +676,10 @@ class Memory:
         for n, w in enumerate(writes):
             key = (w.collection, w.namespace, w.memory_id)
             # A keyed commit's events have ids derived from the key: its retry is found by them.
+            if w.kind == "upsert" and w.generated_id and self._dedup(w.collection):
+                # Learnt to be a dedup collection only now (created by another process since staging).
+                w.memory_id = content_id(w.namespace, w.text)
+                key = (w.collection, w.namespace, w.memory_id)
             keyed: dict[str, Any] = {} if idempotency_key is None else {"event_id": event_id(w, idempotency_key, n)}
             if w.kind == "upsert":
                 sizes = vector_sizes(w)

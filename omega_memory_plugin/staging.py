@@ -50,6 +50,8 @@ class StagedWrite:
     embedded: bool = False
     #: who staged it (:mod:`.origin`), taken in the caller's context when the write is staged
     origin: str = field(default_factory=current_origin)
+    #: the id was made here, not given (a dedup collection derives it from the text instead)
+    generated_id: bool = False
 
 
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
@@ -89,6 +91,7 @@ def stage_upsert(
         metadata=check_metadata(metadata),
         embedding_model=embedding_model,
         expected_version=expected_version,
+        generated_id=memory_id is None,
     )
 
 

@@ -114,6 +114,8 @@ class Transaction(_Stager):
         if memory_id is not None or self.idempotency_key is None:
             return memory_id
         namespace, collection = self._memory._scope(namespace, collection)
+        if self._memory._dedup(collection):
+            return None  # derived from the text instead
         return keyed_memory_id(collection, namespace, self.idempotency_key, len(self._writes))
 
     def __len__(self) -> int:
