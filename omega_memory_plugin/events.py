@@ -68,6 +68,8 @@ class MemoryUpserted(_Frozen):
     embedding_model: str | None = None
     space: int = 0
     origin: str | None = None  # who wrote it (omega_memory_plugin.origin); None in events older than it
+    #: when it leaves every read (omega_memory_plugin.expiry); None: never
+    expires_at: datetime | None = None
 
 
 class MemoryDeleted(_Frozen):
@@ -131,6 +133,7 @@ class MemoryReembedded(_Frozen):
     metadata: dict[str, Any] = Field(default_factory=dict)
     embedding_model: str | None = None
     origin: str | None = None
+    expires_at: datetime | None = None  # the re-embedded version's, kept in the new space
 
 
 #: The stream id of the events that re-embed a collection's memories: ``(collection, "", REEMBED_STREAM)``.
@@ -244,6 +247,8 @@ def decode_event(
         schema_version += 1
     if type in ("collection.created", "collection.model_added") and "distance" in data:
         data = {**data, "distance": Distance(data["distance"])}  # stored as its value; the model holds the enum
+    if isinstance(data.get("expires_at"), str):
+        data = {**data, "expires_at": datetime.fromisoformat(data["expires_at"])}  # stored as ISO 8601 text
     payload = _DATA_CLASSES[type].model_construct(**data)
     event: Event = EVENT_CLASSES[type].model_construct(  # type: ignore[assignment]
         type=type, data=payload, schema_version=schema_version, **envelope

@@ -81,7 +81,15 @@ class Not:
     item: Node
 
 
-Node: TypeAlias = Compare | And | Or | Not
+@dataclass(frozen=True, slots=True)
+class Unexpired:
+    """Memories that have not expired at ``now`` (seconds since the epoch): no expiry, or a later
+    one. Never written by users: the facade adds it to every read (:mod:`.expiry`)."""
+
+    now: float
+
+
+Node: TypeAlias = Compare | And | Or | Not | Unexpired
 
 
 def parse_filter(spec: Mapping[str, Any] | None) -> Node | None:
@@ -185,16 +193,18 @@ def _in_range(stored: Any, op: str, bound: float) -> bool:
     return {"gt": stored > bound, "gte": stored >= bound, "lt": stored < bound, "lte": stored <= bound}[op]
 
 
-def matches(node: Node | None, metadata: Mapping[str, Any]) -> bool:
-    """Whether metadata satisfies the filter tree."""
+def matches(node: Node | None, metadata: Mapping[str, Any], expires_at: float | None = None) -> bool:
+    """Whether a memory (its metadata, and when it expires) satisfies the filter tree."""
     if node is None:
         return True
     if isinstance(node, And):
-        return all(matches(item, metadata) for item in node.items)
+        return all(matches(item, metadata, expires_at) for item in node.items)
     if isinstance(node, Or):
-        return any(matches(item, metadata) for item in node.items)
+        return any(matches(item, metadata, expires_at) for item in node.items)
     if isinstance(node, Not):
-        return not matches(node.item, metadata)
+        return not matches(node.item, metadata, expires_at)
+    if isinstance(node, Unexpired):
+        return expires_at is None or expires_at > node.now
     stored = lookup(metadata, node.key)
     values = stored if isinstance(stored, list) else [stored]
     if node.op == "exists":

@@ -39,12 +39,15 @@ class Explanation:
     origin: str | None
     embedding_model: str | None
     recorded_at: datetime | None
+    #: when the current version leaves every read (None: never); an expired memory keeps its lineage
+    expires_at: datetime | None = None
 
     def lines(self) -> list[str]:
         """The lineage as lines of text (what ``omega-memory search --explain`` prints)."""
         out = [
             f"{self.memory_id} (namespace {self.namespace}, collection {self.collection}): "
             + (f"version {self.version}, visible since position {self.visible_since}" if self.alive else "not alive")
+            + (f", expires at {self.expires_at.isoformat()}" if self.expires_at is not None else "")
         ]
         for event in self.history:
             marker = "*" if any(e.event_id == event.event_id for e in self.events) else " "
@@ -110,4 +113,5 @@ def explain(
         origin=origin,
         embedding_model=model,
         recorded_at=current.recorded_at if current is not None else None,
+        expires_at=current.data.expires_at if isinstance(current, MemoryUpsertedEvent) else None,
     )

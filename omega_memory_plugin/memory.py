@@ -27,7 +27,7 @@ import sys
 import time
 import weakref
 from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -62,6 +62,7 @@ from .events import (
     StreamKey,
     pack_vector,
 )
+from .expiry import expired, expiry, unexpired
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
 from .idempotency import check_key, check_recorded, event_id, replayed
@@ -71,7 +72,7 @@ from .index.base import Fusion, Projection, SearchMode, SearchQuery
 from .index.bm25 import query_terms
 from .index.memory import InMemoryProjection
 from .lineage import Explanation, explain
-from .log.base import EventLog
+from .log.base import EventLog, as_utc
 from .log.versioning import memory_history
 from .plugins import Plugins, kind, plugin_manager
 from .projector import IndexNeedsRebuild, Projector
@@ -203,6 +204,7 @@ class Memory:
         self._last_write = 0  # the last log position this process wrote (what its reads wait for)
         self._waited_in_vain = 0  # the last of those the worker did not reach in time
         self._owns_engine = True
+        self._at: datetime | None = None  # a point-in-time view's time (reads decide expiry at it)
         self._closed = False
         # Each collection's state (spaces, the one served, its stream version), as of the log
         # position this Memory reads at; kept current by its own commits and by what its projector applies.
@@ -393,6 +395,8 @@ class Memory:
         collection: str | None = None,
         expected_version: int | None = None,
         embedding_model: str | None = None,
+        ttl: float | timedelta | None = None,
+        expires_at: datetime | None = None,
     ) -> StagedWrite:
         namespace, collection = self._scope(namespace, collection)
         write = stage_upsert(
@@ -405,6 +409,7 @@ class Memory:
             expected_version=expected_version,
             max_text_bytes=self.settings.max_text_bytes,
             embedding_model=embedding_model,
+            expires_at=expiry(ttl, expires_at, datetime.now(UTC)),
         )
         if write.generated_id and self._dedup(collection):
             write.memory_id = content_id(namespace, write.text)
@@ -422,6 +427,8 @@ class Memory:
         expected_version: int | None = None,
         embedding_model: str | None = None,
         idempotency_key: str | None = None,
+        ttl: float | timedelta | None = None,
+        expires_at: datetime | None = None,
     ) -> Coroutine[Any, Any, str]:
         """Write one memory and return its id; the index reflects it when this returns.
 
@@ -435,6 +442,8 @@ class Memory:
         retry safe: the same key and content again writes nothing and returns the first result
         (the same id, also when none was given); the same key with other content raises
         :class:`~omega_memory_plugin.errors.IdempotencyKeyError` (see :mod:`.idempotency`).
+        ``ttl`` (seconds or a ``timedelta``) or ``expires_at`` (a datetime) make the memory leave
+        every read at that time, decided from the log (:mod:`.expiry`).
 
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
@@ -452,6 +461,8 @@ class Memory:
             collection=collection,
             expected_version=expected_version,
             embedding_model=embedding_model,
+            ttl=ttl,
+            expires_at=expires_at,
         )
         embed_missing([write], self.embedder_for(write.collection))
 
@@ -703,6 +714,7 @@ class Memory:
                     embedding_model=w.embedding_model,
                     space=state.serving if state is not None else 0,
                     origin=w.origin,
+                    expires_at=w.expires_at,
                 )
                 events.append(
                     MemoryUpsertedEvent(
@@ -963,7 +975,7 @@ class Memory:
                 array,
                 using,
                 limit,
-                node,
+                unexpired(node, self._now()),
                 score_threshold,
                 with_vectors,
                 exact,
@@ -997,9 +1009,8 @@ class Memory:
 
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
-            return self._logical(
-                await index.get(self._physical(collection), namespace, wanted, with_vectors), collection
-            )
+            found = await index.get(self._physical(collection), namespace, wanted, with_vectors)
+            return self._logical([r for r in found if not expired(r, self._now())], collection)
 
         return run()
 
@@ -1026,7 +1037,8 @@ class Memory:
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
             return self._logical(
-                await index.scan(self._physical(collection), namespace, node, limit, offset), collection
+                await index.scan(self._physical(collection), namespace, unexpired(node, self._now()), limit, offset),
+                collection,
             )
 
         return run()
@@ -1047,7 +1059,8 @@ class Memory:
 
         async def run() -> int:
             index = await self._current_index()
-            return await index.count(self._physical(collection), None if all_namespaces else namespace, node)
+            scope = None if all_namespaces else namespace
+            return await index.count(self._physical(collection), scope, unexpired(node, self._now()))
 
         return run()
 
@@ -1259,7 +1272,22 @@ class Memory:
         view.projector.observe = view._observe
 
         self._ready_engine().run(view.projector.catch_up(until=until, progress=progress))
+        # Reads of the view decide expiry at its time, as the live memory did then.
+        view._at = as_utc(until) if isinstance(until, datetime) else self._ready_engine().run(self._time_at(until))
         return view
+
+    def _now(self) -> float:
+        """The time reads decide expiry at: now, or a point-in-time view's time."""
+        return (self._at or datetime.now(UTC)).timestamp()
+
+    async def _time_at(self, position: int) -> datetime:
+        """When the event at ``position`` (or the last one before it) was recorded."""
+        last = min(position, await self.log.last_position())
+        if last > 0:
+            async for batch in self.log.read(last - 1, until=last, batch=1):
+                if batch and batch[0].recorded_at is not None:
+                    return batch[0].recorded_at
+        return datetime.now(UTC)
 
     def _logical(self, records: list[MemoryRecord], collection: str) -> list[MemoryRecord]:
         """Records read from an embedding space, named by their collection."""

@@ -57,6 +57,7 @@ CONTENT = "content"
 VECTOR = "vector"
 EMBEDDING_MODEL = "embedding_model"  # with a vector: the model that made it
 IDEMPOTENCY_KEY = "idempotency_key"  # a retry with the same key and content writes nothing
+TTL = "ttl"  # seconds until the record leaves every read
 SCORE = "score"
 LIMIT_KEYS = ("limit", "top_k")
 #: Query keys that say how to rank, not what to match: every other key is a metadata filter.
@@ -189,7 +190,8 @@ class MemoryProvider:
         (:class:`~omega_memory_plugin.errors.EmbeddingModelError`). Without a vector, the content
         is embedded by the memory's embedder, whose model is recorded. A record with an
         ``"idempotency_key"`` can be stored again safely (a retry): the same key and content
-        write nothing and return the first id.
+        write nothing and return the first id. A ``"ttl"`` (seconds) makes the record leave
+        every query then (decided from the log: ``memory.as_of`` still shows it as it was).
         """
         table = _table(table)
         memory_id, text, vector, metadata = _split_record(record)
@@ -203,6 +205,7 @@ class MemoryProvider:
             collection=table,
             embedding_model=model,
             idempotency_key=metadata.pop(IDEMPOTENCY_KEY, None),
+            ttl=metadata.pop(TTL, None),
         )
 
     async def query(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -24,3 +25,5 @@ class MemoryRecord:
     score: float | None = None
     embedding_model: str | None = None
     vectors: dict[str, list[float]] | None = field(default=None, repr=False)
+    #: when it leaves every read (None: never); set by ``upsert(..., ttl=...)`` / ``expires_at=``
+    expires_at: datetime | None = None

@@ -217,6 +217,7 @@ class _Run:
                     metadata=r.metadata,
                     embedding_model=self.embedder.name,
                     origin=current_origin(),
+                    expires_at=r.expires_at,
                 ),
             )
             for r in records

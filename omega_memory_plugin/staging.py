@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -52,6 +53,8 @@ class StagedWrite:
     origin: str = field(default_factory=current_origin)
     #: the id was made here, not given (a dedup collection derives it from the text instead)
     generated_id: bool = False
+    #: when the memory leaves every read (:mod:`.expiry`)
+    expires_at: datetime | None = None
 
 
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
@@ -74,6 +77,7 @@ def stage_upsert(
     expected_version: int | None,
     max_text_bytes: int,
     embedding_model: str | None = None,
+    expires_at: datetime | None = None,
 ) -> StagedWrite:
     if expected_version is not None:
         check_version(expected_version)
@@ -92,6 +96,7 @@ def stage_upsert(
         embedding_model=embedding_model,
         expected_version=expected_version,
         generated_id=memory_id is None,
+        expires_at=expires_at,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .events import CollectionCreated
@@ -66,6 +67,8 @@ class _Stager:
         collection: str | None = None,
         expected_version: int | None = None,
         embedding_model: str | None = None,
+        ttl: float | timedelta | None = None,
+        expires_at: datetime | None = None,
     ) -> str:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
@@ -77,6 +80,8 @@ class _Stager:
             collection=collection,
             expected_version=expected_version,
             embedding_model=embedding_model,
+            ttl=ttl,
+            expires_at=expires_at,
         )
         self._check_dimensions(write)
         self._add(write)

@@ -144,7 +144,12 @@ def _as_upsert(event: MemoryReembeddedEvent) -> MemoryUpsertedEvent:
     vectors, produced (``position``) by the re-embedding event."""
     d = event.data
     data = MemoryUpserted.model_construct(
-        text=d.text, vectors=d.vectors, metadata=d.metadata, embedding_model=d.embedding_model, space=d.space
+        text=d.text,
+        vectors=d.vectors,
+        metadata=d.metadata,
+        embedding_model=d.embedding_model,
+        space=d.space,
+        expires_at=d.expires_at,
     )
     return _derived(MemoryUpsertedEvent, event, data, d.namespace, d.memory_id, d.version)
 

@@ -20,7 +20,7 @@ from ..urls import scheme
 from .base import RRF_K, Entry, Fusion, IndexState, Projection, SearchQuery
 from .batching import WriteOp
 from .bm25 import document_terms, idf
-from .payload import LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
+from .payload import EXPIRES_AT, LAYOUT, MEMORY_ID, METADATA, NAMESPACE, VERSION, point_id, to_payload, to_record
 
 
 @dataclass(slots=True)
@@ -105,7 +105,8 @@ class InMemoryProjection(Projection):
         return [
             p
             for p in found.points.values()
-            if (namespace is None or p.payload[NAMESPACE] == namespace) and matches(node, p.payload[METADATA])
+            if (namespace is None or p.payload[NAMESPACE] == namespace)
+            and matches(node, p.payload[METADATA], p.payload.get(EXPIRES_AT))
         ]
 
     async def search(self, query: SearchQuery) -> list[MemoryRecord]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
@@ -52,6 +53,8 @@ METADATA_STRINGS = "metadata_strings"
 VERSION = "version"
 POSITION = "position"
 EMBEDDING_MODEL = "embedding_model"
+#: when the memory leaves every read, in seconds since the epoch (absent: never; :mod:`..expiry`)
+EXPIRES_AT = "expires_at"
 
 # Fixed so that point ids are the same in every index ever built from the same log.
 _POINT_NAMESPACE = uuid.UUID("6f6d6567-612d-6d65-6d6f-72792d706c75")
@@ -129,6 +132,8 @@ def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
         POSITION: event.position,
         EMBEDDING_MODEL: event.data.embedding_model,
     }
+    if event.data.expires_at is not None:
+        payload[EXPIRES_AT] = event.data.expires_at.timestamp()
     strings = lowered(event.data.metadata)
     if strings is not None:
         payload[METADATA_LOWER] = strings
@@ -166,4 +171,5 @@ def to_record(
         score=score,
         embedding_model=payload.get(EMBEDDING_MODEL),
         vectors=vectors,
+        expires_at=None if (expires := payload.get(EXPIRES_AT)) is None else datetime.fromtimestamp(expires, UTC),
     )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnsupportedFilterError
-from ..filters import And, Compare, Node, Not, Or
-from .payload import METADATA, METADATA_LOWER, METADATA_STRINGS, NAMESPACE, metadata_key
+from ..filters import And, Compare, Node, Not, Or, Unexpired
+from .payload import EXPIRES_AT, METADATA, METADATA_LOWER, METADATA_STRINGS, NAMESPACE, metadata_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ def _condition(vocab: FilterVocabulary, node: Node) -> Any:
         return vocab.filter(should=[_condition(vocab, item) for item in node.items])
     if isinstance(node, Not):
         return vocab.filter(must_not=[_condition(vocab, node.item)])
+    if isinstance(node, Unexpired):
+        return vocab.filter(should=[vocab.is_empty(EXPIRES_AT), vocab.range(EXPIRES_AT, gt=node.now)])
     return _compare(vocab, node)
 
 

@@ -89,6 +89,8 @@ def encode_event(event: Event) -> dict[str, Any]:
             data["space"] = event.data.space
         if event.data.origin is not None:
             data["origin"] = event.data.origin
+        if event.data.expires_at is not None:
+            data["expires_at"] = event.data.expires_at.isoformat()
         vectors = event.data.vectors
     elif event.type == "memory.reembedded":
         data = event.data.model_dump(mode="json", exclude={"vectors"})

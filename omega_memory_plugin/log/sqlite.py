@@ -97,6 +97,8 @@ def _encode(event: Event) -> tuple[Any, ...]:
             data["space"] = event.data.space
         if event.data.origin is not None:
             data["origin"] = event.data.origin
+        if event.data.expires_at is not None:
+            data["expires_at"] = event.data.expires_at.isoformat()
         blob = b"".join(vectors.values())
     elif event.type == "memory.reembedded":
         vectors = event.data.vectors

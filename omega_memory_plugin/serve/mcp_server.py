@@ -196,16 +196,22 @@ class _Tools:
             str | None,
             Field(description="the same key on a retry writes nothing again and returns the first result"),
         ] = None,
+        ttl_seconds: Annotated[
+            float | None, Field(gt=0, description="forget it after this many seconds (omitted: keep it)")
+        ] = None,
     ) -> Stored:
         """Remember a fact (or replace the memory with this id). Returns its id and version."""
         scope = self.namespace(namespace)
 
         async def write() -> Stored:
             memory_id = await self.memory.aupsert(
-                text, id=id, metadata=metadata, namespace=scope, idempotency_key=idempotency_key
+                text, id=id, metadata=metadata, namespace=scope, idempotency_key=idempotency_key, ttl=ttl_seconds
             )
-            (record,) = await self.memory.aget(memory_id, namespace=scope)
-            return Stored(id=memory_id, version=record.version, namespace=scope)
+            found = await self.memory.aget(memory_id, namespace=scope)  # empty if it expired at once
+            version = (
+                found[0].version if found else (await self.memory.ahistory(memory_id, namespace=scope))[-1].version
+            )
+            return Stored(id=memory_id, version=version, namespace=scope)
 
         return await self.call(write)
 
