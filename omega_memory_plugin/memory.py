@@ -1002,15 +1002,19 @@ class Memory:
         namespace: str | None = None,
         collection: str | None = None,
         with_vectors: bool = False,
+        include_expired: bool = False,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
-        """The memories with these ids, in the order asked; missing ids are left out."""
+        """The memories with these ids, in the order asked; missing ids are left out, and so are
+        expired ones unless ``include_expired`` (for sweeps and audits)."""
         namespace, collection = self._scope(namespace, collection)
         wanted = [check_id(i) for i in ([ids] if isinstance(ids, str) else ids)]
 
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
             found = await index.get(self._physical(collection), namespace, wanted, with_vectors)
-            return self._logical([r for r in found if not expired(r, self._now())], collection)
+            if not include_expired:
+                found = [r for r in found if not expired(r, self._now())]
+            return self._logical(found, collection)
 
         return run()
 
@@ -1024,9 +1028,11 @@ class Memory:
         offset: int = 0,
         namespace: str | None = None,
         collection: str | None = None,
+        include_expired: bool = False,
     ) -> Coroutine[Any, Any, list[MemoryRecord]]:
         """Memories matching ``filter`` (no vector), ordered by id, ``limit`` from ``offset``
-        (``limit=None``: all of them)."""
+        (``limit=None``: all of them); expired ones too with ``include_expired`` (for sweeps and
+        audits: ``record.expires_at`` says when each expires)."""
         namespace, collection = self._scope(namespace, collection)
         node = parse_filter(filter)
         if limit is not None:
@@ -1037,7 +1043,13 @@ class Memory:
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
             return self._logical(
-                await index.scan(self._physical(collection), namespace, unexpired(node, self._now()), limit, offset),
+                await index.scan(
+                    self._physical(collection),
+                    namespace,
+                    node if include_expired else unexpired(node, self._now()),
+                    limit,
+                    offset,
+                ),
                 collection,
             )
 

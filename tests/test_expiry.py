@@ -114,3 +114,11 @@ def test_the_provider_and_the_mcp_tool_pass_a_ttl_through(tmp_path: object) -> N
         time.sleep(TTL + 0.3)
         assert asyncio.run(provider.query("notes", {"text": "tea"})) == []
         assert memory.get("m", namespace="ada") == []
+
+
+def test_sweeps_and_audits_can_read_expired_memories(memory: Memory) -> None:
+    memory.upsert("green tea", id="short", namespace="ada", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert memory.scan(namespace="ada") == [] and memory.get("short", namespace="ada") == []
+    (record,) = memory.scan(namespace="ada", include_expired=True)
+    assert record.expires_at is not None and record.expires_at < datetime.now(UTC)
+    assert memory.get("short", namespace="ada", include_expired=True) == [record]

@@ -138,7 +138,7 @@ class OmegaStore(BaseStore):
         refresh: dict[str, MemoryRecord] = {}
         gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
         if gets:
-            found = await self._items([records.item_id(op.namespace, op.key) for _, op in gets], records.micros(now))
+            found = await self._items([records.item_id(op.namespace, op.key) for _, op in gets])
             for i, op in gets:
                 record = found.get(records.item_id(op.namespace, op.key))
                 results[i] = records.to_item(record) if record is not None else None
@@ -146,22 +146,22 @@ class OmegaStore(BaseStore):
                     refresh[record.id] = record
         for n, operation in enumerate(ops):
             if isinstance(operation, SearchOp):
-                hits = await self._search(operation, records.micros(now))
+                hits = await self._search(operation)
                 results[n] = [records.to_search_item(record, score) for record, score in hits]
                 if operation.refresh_ttl:
                     refresh.update((record.id, record) for record, _ in hits)
             elif isinstance(operation, ListNamespacesOp):
-                results[n] = await self._list_namespaces(operation, records.micros(now))
+                results[n] = await self._list_namespaces(operation)
             elif not isinstance(operation, GetOp | PutOp):
                 raise InvalidInputError(f"unknown store operation {type(operation).__name__}")
         puts = {(op.namespace, op.key): op for op in ops if isinstance(op, PutOp)}
         await self._write(list(puts.values()), refresh, now)
         return results
 
-    async def _items(self, ids: Sequence[str], now: int) -> dict[str, MemoryRecord]:
-        """The live (not expired) item records among ``ids``."""
+    async def _items(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """The item records among ``ids`` (expired ones are left out by the memory)."""
         found = await self.memory.aget(list(dict.fromkeys(ids)), namespace=self.namespace, collection=self.items)
-        return {r.id: r for r in found if not records.expired(r.metadata, now)}
+        return {r.id: r for r in found}
 
     def _conditions(self, prefix: tuple[str, ...], spec: dict[str, Any] | None) -> list[dict[str, Any]]:
         conditions = translate(spec, records.VALUE)
@@ -169,11 +169,11 @@ class OmegaStore(BaseStore):
             conditions.append({"prefixes": records.prefix_key(prefix)})
         return conditions
 
-    async def _search(self, op: SearchOp, now: int) -> list[tuple[MemoryRecord, float | None]]:
+    async def _search(self, op: SearchOp) -> list[tuple[MemoryRecord, float | None]]:
         conditions = self._conditions(op.namespace_prefix, op.filter)
         wanted = op.offset + op.limit
         if not (op.query and self.embeddings):
-            return [(r, None) for r in (await self._scan(conditions, now))[op.offset : wanted]]
+            return [(r, None) for r in (await self._scan(conditions))[op.offset : wanted]]
         query = await self.embeddings.aembed_query(op.query)
         scored: list[tuple[MemoryRecord, float | None]] = []
         fetch = max(wanted, 10)
@@ -188,32 +188,30 @@ class OmegaStore(BaseStore):
             best: dict[str, float] = {}
             for hit in hits:  # best first: an item's first hit is its best (max pooling)
                 best.setdefault(hit.metadata["item"], hit.score or 0.0)
-            items = await self._items(list(best), now)
+            items = await self._items(list(best))  # an expired item's vectors find it no more
             scored = [(items[i], score) for i, score in best.items() if i in items]
             if len(scored) >= wanted or len(hits) < fetch:
                 break
             fetch *= 2
         kept = scored[op.offset : wanted]
         if len(kept) < op.limit:  # as InMemoryStore: items without vectors fill the page, unscored
-            unscored = await self._scan([*conditions, {"vectors": {"$exists": False}}], now)
+            unscored = await self._scan([*conditions, {"vectors": {"$exists": False}}])
             kept += [(r, None) for r in unscored[: op.limit - len(kept)]]
         return kept
 
-    async def _scan(self, conditions: list[dict[str, Any]], now: int) -> list[MemoryRecord]:
-        """Every live item matching, the most recently updated first."""
-        live = {"$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}]}
+    async def _scan(self, conditions: list[dict[str, Any]]) -> list[MemoryRecord]:
+        """Every item matching (not expired: the memory leaves those out), the most recently updated first."""
         found = await self.memory.ascan(
-            filter=_all([*conditions, live]), limit=None, namespace=self.namespace, collection=self.items
+            filter=_all(conditions), limit=None, namespace=self.namespace, collection=self.items
         )
-        found = [r for r in found if not records.expired(r.metadata, now)]
         return sorted(found, key=lambda r: (-r.metadata["updated"], r.metadata["key"]))
 
-    async def _list_namespaces(self, op: ListNamespacesOp, now: int) -> list[tuple[str, ...]]:
+    async def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         conditions: list[dict[str, Any]] = []
         for condition in op.match_conditions or ():
             if condition.match_type == "prefix" and condition.path and "*" not in condition.path:
                 conditions.append({"prefixes": records.prefix_key(condition.path)})
-        namespaces = {tuple(r.metadata["ns"]) for r in await self._scan(conditions, now)}
+        namespaces = {tuple(r.metadata["ns"]) for r in await self._scan(conditions)}
         matching = [ns for ns in namespaces if all(_matches(c, ns) for c in op.match_conditions or ())]
         if op.max_depth is not None:
             matching = list({ns[: op.max_depth] for ns in matching})
@@ -227,7 +225,11 @@ class OmegaStore(BaseStore):
         ids = [records.item_id(op.namespace, op.key) for op in puts]
         # Expired items too: their records are replaced or deleted like any (an expired item's
         # vectors must not outlive it), though a put over one starts a new item (created anew).
-        stored = await self.memory.aget(ids, namespace=self.namespace, collection=self.items) if ids else []
+        stored = (
+            await self.memory.aget(ids, namespace=self.namespace, collection=self.items, include_expired=True)
+            if ids
+            else []
+        )
         before = {r.id: r for r in stored}
         # Each value is checked before anything is embedded (an embedder may choke on bad text).
         values = [records.value_text(op.value) if op.value is not None else "" for op in puts]
@@ -250,7 +252,7 @@ class OmegaStore(BaseStore):
             old = before.get(iid)
             stale = set(old.metadata["vectors"]) if old is not None else set()
             if op.value is None:
-                if old is not None:
+                if old is not None:  # expired or not: its records go
                     transaction.delete([iid], collection=self.items, namespace=self.namespace)
             else:
                 mine = by_put.get(n, [])
@@ -271,6 +273,7 @@ class OmegaStore(BaseStore):
                     metadata=metadata,
                     collection=self.items,
                     namespace=self.namespace,
+                    expires_at=records.expiry(metadata, now),  # the memory's own expiry decides (omega's)
                 )
                 for vid, (path, vector, text) in zip(vector_ids, mine, strict=True):
                     transaction.upsert(
@@ -290,9 +293,10 @@ class OmegaStore(BaseStore):
                     record.text,
                     id=record.id,
                     vectors=records.ITEM_VECTOR,
-                    metadata=records.refreshed(record.metadata, now),
+                    metadata=record.metadata,
                     collection=self.items,
                     namespace=self.namespace,
+                    expires_at=records.expiry(record.metadata, now),
                 )
         await transaction.acommit()
 
@@ -308,10 +312,15 @@ class OmegaStore(BaseStore):
         return [list(v) for v in vectors]
 
     async def _sweep(self) -> int:
-        now = records.micros(self._at or records.now())
-        expired = await self.memory.ascan(
-            filter={"expires": {"$lte": now}}, limit=None, namespace=self.namespace, collection=self.items
+        now = self._at or records.now()
+        with_ttl = await self.memory.ascan(
+            filter={"ttl": {"$exists": True}},
+            limit=None,
+            namespace=self.namespace,
+            collection=self.items,
+            include_expired=True,
         )
+        expired = [r for r in with_ttl if r.expires_at is not None and r.expires_at <= now]
         if not expired:
             return 0
         transaction = self.memory.transaction()

@@ -86,8 +86,7 @@ def item_metadata(
         "vectors": list(vector_ids),
     }
     if ttl is not None:
-        metadata["ttl"] = ttl
-        metadata["expires"] = micros(updated + timedelta(minutes=ttl))
+        metadata["ttl"] = ttl  # minutes, to refresh its expiry on reads (the expiry is the event's own)
     return metadata
 
 
@@ -96,14 +95,10 @@ def vector_metadata(item: Mapping[str, Any], item_key: str, path: str) -> dict[s
     return {"item": item_key, "path": path, "prefixes": item["prefixes"], VALUE: item[VALUE]}
 
 
-def refreshed(metadata: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The item's metadata with its expiry moved to ``now`` + its ttl."""
-    return {**metadata, "expires": micros(now + timedelta(minutes=metadata["ttl"]))}
-
-
-def expired(metadata: Mapping[str, Any], now: int) -> bool:
-    expires = metadata.get("expires")
-    return expires is not None and expires <= now
+def expiry(metadata: Mapping[str, Any], since: datetime) -> datetime | None:
+    """When an item with this metadata, written or refreshed at ``since``, expires (None: never)."""
+    ttl = metadata.get("ttl")
+    return None if ttl is None else since + timedelta(minutes=ttl)
 
 
 def to_item(record: MemoryRecord) -> Item:
@@ -131,7 +126,7 @@ def to_search_item(record: MemoryRecord, score: float | None) -> SearchItem:
 
 def created_of(old: MemoryRecord | None, now: datetime) -> datetime:
     """When an item was created: kept across its updates, reset once it was deleted or expired."""
-    if old is None or expired(old.metadata, micros(now)):
+    if old is None or (old.expires_at is not None and old.expires_at <= now):
         return now
     return moment(old.metadata["created"])
 

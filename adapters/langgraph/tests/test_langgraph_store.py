@@ -50,6 +50,9 @@ def test_an_item_expires_from_get_search_and_listing_and_a_sweep_deletes_it_in_t
     store.put(("u",), "short", {"text": "short lived"}, ttl=TTL)
     store.put(("u",), "long", {"text": "stays"})
     assert store.get(("u",), "short") is not None
+    # The expiry is omega's own (in the item's event), not a field the store checks
+    upserts = [e for e in memory.events() if e.type == "memory.upserted" and e.collection == "langgraph_store"]
+    assert [e.data.expires_at is not None for e in upserts] == [True, False]  # type: ignore[union-attr]
     assert keys(store.search(("u",), query="short")) == ["long", "short"]
     expires = datetime.now(UTC).timestamp() + TTL * 60
     time.sleep(TTL * 60 + 0.2)
