@@ -51,7 +51,7 @@ def _condition(vocab: FilterVocabulary, node: Node) -> Any:
     if isinstance(node, Not):
         return vocab.filter(must_not=[_condition(vocab, node.item)])
     if isinstance(node, Unexpired):
-        return vocab.filter(should=[vocab.is_empty(EXPIRES_AT), vocab.range(EXPIRES_AT, gt=node.now)])
+        return vocab.filter(must_not=[vocab.range(EXPIRES_AT, lte=node.now)])
     return _compare(vocab, node)
 
 
