@@ -215,10 +215,19 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         if checkpoint := get_checkpoint_id(config):
             found = list((await self._get([rec.checkpoint_id(thread, ns, checkpoint)])).values())
         else:
-            found = await self._scan({"kind": "checkpoint", "thread": thread, "ns": ns})
-            found = _newest_first(found)[:1]
+            found = await self._latest(thread, ns)
         tuples = await self._tuples(found)
         return tuples[0] if tuples else None
+
+    async def _latest(self, thread: Any, ns: str) -> Records:
+        """The newest checkpoint of a thread's namespace: the one its head names, or (no head, or
+        its checkpoint deleted since, by delete_for_runs) the newest found by a scan."""
+        head = (await self._get([rec.head_id(thread, ns)])).get(rec.head_id(thread, ns))
+        if head is not None:
+            named = await self._get([rec.checkpoint_id(thread, ns, head.metadata["checkpoint"])])
+            if named:
+                return list(named.values())
+        return _newest_first(await self._scan({"kind": "checkpoint", "thread": thread, "ns": ns}))[:1]
 
     async def _tuples(self, records: Records) -> Tuples:
         """Checkpoint records as tuples, with their channel values and pending writes (one read of
@@ -278,7 +287,17 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         body: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = body.pop("channel_values", {})
         stored_metadata = get_checkpoint_metadata(config, metadata)
+        head = (await self._get([rec.head_id(thread, ns)])).get(rec.head_id(thread, ns))
         transaction = self.memory.transaction()
+        if head is None or head.metadata["checkpoint"] < checkpoint["id"]:  # ids sort as they were made
+            transaction.upsert(
+                "head",
+                id=rec.head_id(thread, ns),
+                vectors=rec.VECTOR,
+                metadata=rec.head_metadata(thread, ns, checkpoint["id"]),
+                namespace=self.namespace,
+                collection=self.collection,
+            )
         transaction.upsert(
             f"checkpoint {checkpoint['id']}",
             id=rec.checkpoint_id(thread, ns, checkpoint["id"]),
@@ -393,7 +412,7 @@ class OmegaSaver(BaseCheckpointSaver[str]):
         latest: dict[tuple[Any, str], MemoryRecord] = {}
         for record in _newest_first(checkpoints):
             latest.setdefault((record.metadata["thread"], record.metadata["ns"]), record)
-        kept = {r.id for r in latest.values()}
+        kept = {r.id for r in latest.values()} | {r.id for r in records if r.metadata["kind"] == "head"}
         kept |= {i for r in latest.values() for i in rec.blob_ids(r, rec.body(r, self.serde))}
         kept_checkpoints = {(r.metadata["thread"], r.metadata["ns"], r.metadata["checkpoint"]) for r in latest.values()}
         kept |= {
@@ -427,4 +446,6 @@ def _record_id(meta: dict[str, Any]) -> str:
         return rec.checkpoint_id(thread, ns, meta["checkpoint"])
     if kind == "blob":
         return rec.blob_id(thread, ns, meta["channel"], meta["version"])
+    if kind == "head":
+        return rec.head_id(thread, ns)
     return rec.write_id(thread, ns, meta["checkpoint"], meta["task"], meta["idx"])

@@ -8,6 +8,9 @@
 * A *blob* record holds one channel's value at one version (as ``InMemorySaver`` keeps them: a
   checkpoint stores only the channels that changed, and names every channel's version).
 * A *write* record holds one pending write of a task.
+* A *head* record names the newest checkpoint of a thread's namespace, so that reading the latest
+  state is one lookup, however long the thread (it is a hint: when the checkpoint it names is
+  gone, the thread's checkpoints are scanned instead).
 
 Serialized bytes travel base64-encoded in the record's metadata (omega metadata is JSON). Ids are
 hashes of what identifies a record, so any thread id or namespace is safe in them.
@@ -47,6 +50,14 @@ def blob_id(thread: Any, ns: str, channel: str, version: Any) -> str:
 
 def write_id(thread: Any, ns: str, checkpoint: str, task: str, idx: int) -> str:
     return record_id("write", thread, ns, checkpoint, task, idx)
+
+
+def head_id(thread: Any, ns: str) -> str:
+    return record_id("head", thread, ns)
+
+
+def head_metadata(thread: Any, ns: str, checkpoint: str) -> dict[str, Any]:
+    return {"kind": "head", "thread": thread, "ns": ns, "checkpoint": checkpoint}
 
 
 def pack(typed: tuple[str, bytes]) -> list[str]:

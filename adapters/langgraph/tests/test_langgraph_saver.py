@@ -149,3 +149,24 @@ def test_a_config_without_a_thread_is_refused_and_nothing_is_written(memory: Mem
 def test_writes_without_a_saved_checkpoint_are_refused(memory: Memory) -> None:
     with pytest.raises(InvalidInputError, match="checkpoint_id"):
         OmegaSaver(memory).put_writes({"configurable": {"thread_id": "t"}}, [("ch", 1)], "task")
+
+
+def test_the_latest_checkpoint_is_the_newest_even_when_its_run_is_deleted(memory: Memory) -> None:
+    from langgraph.checkpoint.base.id import uuid6
+
+    saver = OmegaSaver(memory)
+    config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    ids = [str(uuid6(clock_seq=i)) for i in range(4)]
+    for n, checkpoint_id in enumerate([ids[0], ids[2], ids[1]]):  # one put out of order
+        saver.put(config, {**empty_checkpoint(), "id": checkpoint_id}, {"run_id": f"run-{n}"}, {})
+    latest = saver.get_tuple(config)
+    assert latest is not None and latest.checkpoint["id"] == ids[2]  # the newest, not the last put
+    assert latest.checkpoint["id"] == next(saver.list(config)).checkpoint["id"]
+    saver.delete_for_runs(["run-1"])  # the newest goes: the head names a checkpoint that is gone
+    after = saver.get_tuple(config)
+    assert after is not None and after.checkpoint["id"] == ids[1]
+    saver.put(config, {**empty_checkpoint(), "id": ids[3]}, {}, {})
+    assert saver.get_tuple(config).checkpoint["id"] == ids[3]  # type: ignore[union-attr]
+    saver.prune(["t"])
+    assert [t.checkpoint["id"] for t in saver.list(config)] == [ids[3]]
+    assert saver.get_tuple(config).checkpoint["id"] == ids[3]  # type: ignore[union-attr]
