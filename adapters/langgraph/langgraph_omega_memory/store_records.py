@@ -4,7 +4,9 @@ embedded text.
 * The item record (collection ``items``) holds the value exactly, as JSON in the memory's text,
   and in its metadata what reads need: the namespace (labels, and every prefix for prefix
   searches), the key, the filterable copy of the value (:mod:`.json_fields`), the times and the
-  expiry. Its vector is a constant: items are found by key and filter, never by it.
+  TTL in minutes (to refresh it). The expiry itself is the event's (omega's own, so every read
+  leaves an expired item out). Its vector is a constant: items are found by key and filter,
+  never by it.
 * A vector record (collection ``vectors``) holds one embedded text (a field of the value, one per
   list element, as LangGraph embeds them) with the filterable copy too, so that a semantic search
   filters in the index; hits are grouped by item, keeping each item's best score.
