@@ -34,8 +34,9 @@ from .validation import check_id
 _NAMESPACE = uuid.UUID("8f0c8f3e-6f53-4e57-9d1e-0b7c7c1f5a21")  # of omega-memory-plugin's idempotency ids
 
 
-def check_key(key: object) -> str:
-    return check_id(key, "idempotency_key")
+def check_key(key: object) -> str | None:
+    """An idempotency key as given (any non-empty string), or None for none."""
+    return None if key is None else check_id(key, "idempotency_key")
 
 
 def event_id(write: StagedWrite, key: str, index: int) -> uuid.UUID:

@@ -397,7 +397,12 @@ class Memory:
         embedding_model: str | None = None,
         ttl: float | timedelta | None = None,
         expires_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        index: int = 0,
     ) -> StagedWrite:
+        """Stage one upsert. Without an ``id``, a dedup collection derives it from the text, and
+        a keyed write (the ``index``-th of its commit) from the key, so its retry names the same
+        memory; else it is random."""
         namespace, collection = self._scope(namespace, collection)
         write = stage_upsert(
             text,
@@ -413,6 +418,8 @@ class Memory:
         )
         if write.generated_id and self._dedup(collection):
             write.memory_id = content_id(namespace, write.text)
+        elif write.generated_id and idempotency_key is not None:
+            write.memory_id = keyed_memory_id(collection, namespace, idempotency_key, index)
         return write
 
     def _upsert(
@@ -447,11 +454,7 @@ class Memory:
 
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
-        key = check_key(idempotency_key) if idempotency_key is not None else None
-        if key is not None and id is None:
-            scope = self._scope(namespace, collection)
-            if not self._dedup(scope[1]):  # a dedup collection derives it from the text
-                id = keyed_memory_id(scope[1], scope[0], key, 0)
+        key = check_key(idempotency_key)
         write = self._stage_upsert(
             text,
             id=id,
@@ -463,6 +466,7 @@ class Memory:
             embedding_model=embedding_model,
             ttl=ttl,
             expires_at=expires_at,
+            idempotency_key=key,
         )
         embed_missing([write], self.embedder_for(write.collection))
 
@@ -486,7 +490,7 @@ class Memory:
         ``idempotency_key``, a retry deletes nothing more and returns the first answer."""
         namespace, collection = self._scope(namespace, collection)
         writes = [stage_delete(i, namespace, collection) for i in ([ids] if isinstance(ids, str) else ids)]
-        key = check_key(idempotency_key) if idempotency_key is not None else None
+        key = check_key(idempotency_key)
 
         async def run() -> int:
             return len(await self._commit(writes, key))
@@ -502,7 +506,7 @@ class Memory:
         With an ``idempotency_key``, a retry erases nothing more and returns the first answer."""
         namespace, collection = self._scope(namespace, collection)
         write = stage_erase(namespace, collection)
-        key = check_key(idempotency_key) if idempotency_key is not None else None
+        key = check_key(idempotency_key)
 
         async def run() -> int:
             return len(await self._commit([write], key))
@@ -592,7 +596,7 @@ class Memory:
         ``tx.events`` are the first commit's; other writes under the key raise
         :class:`~omega_memory_plugin.errors.IdempotencyKeyError`.
         """
-        return Transaction(self, check_key(idempotency_key) if idempotency_key is not None else None)
+        return Transaction(self, check_key(idempotency_key))
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work``, a coroutine that awaits this Memory's async methods, on the Memory's

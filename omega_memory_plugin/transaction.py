@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .events import CollectionCreated
-from .idempotency import memory_id as keyed_memory_id
 from .staging import (
     DEFAULT_VECTOR,
     StagedWrite,
@@ -33,15 +32,12 @@ class _Stager:
     def __init__(self, memory: Memory) -> None:
         self._memory = memory
         self._writes: list[StagedWrite] = []
+        self.idempotency_key: str | None = None  # a Transaction's, if it was given one
         # Dimensions of collections first written by this batch, so a mismatch raises when staged.
         self._dimensions: dict[str, CollectionCreated] = {}
 
     def _add(self, write: StagedWrite) -> None:
         self._writes.append(write)
-
-    def _id_for(self, memory_id: str | None, namespace: str | None, collection: str | None) -> str | None:
-        """The id an upsert is staged with (a transaction with an idempotency key derives one)."""
-        return memory_id
 
     def _check_dimensions(self, write: StagedWrite) -> None:
         """Raise now, at the line that staged it, if the write's vectors cannot fit its collection
@@ -73,7 +69,7 @@ class _Stager:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
             text,
-            id=self._id_for(id, namespace, collection),
+            id=id,
             vectors=vectors,
             metadata=metadata,
             namespace=namespace,
@@ -82,6 +78,8 @@ class _Stager:
             embedding_model=embedding_model,
             ttl=ttl,
             expires_at=expires_at,
+            idempotency_key=self.idempotency_key,
+            index=len(self._writes),
         )
         self._check_dimensions(write)
         self._add(write)
@@ -114,14 +112,6 @@ class Transaction(_Stager):
         super().__init__(memory)
         self.events: list[Event] = []
         self.idempotency_key = idempotency_key
-
-    def _id_for(self, memory_id: str | None, namespace: str | None, collection: str | None) -> str | None:
-        if memory_id is not None or self.idempotency_key is None:
-            return memory_id
-        namespace, collection = self._memory._scope(namespace, collection)
-        if self._memory._dedup(collection):
-            return None  # derived from the text instead
-        return keyed_memory_id(collection, namespace, self.idempotency_key, len(self._writes))
 
     def __len__(self) -> int:
         return len(self._writes)
