@@ -188,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     _scope_options(delete)
     delete.set_defaults(run=cmd_delete)
 
+    forget = sub.add_parser(
+        "forget",
+        parents=[common],
+        help="erase a subject for good, from the index and the log (crypto-shredding)",
+        description="Delete every memory sealed under SUBJECT's data key (a namespace, or the subject its "
+        "writes named), destroy the key so that no replay or 'replay --until' can show their content again, "
+        "and rebuild an index whose files keep deleted points. The log keeps that they existed, not what they said.",
+    )
+    forget.add_argument("subject", metavar="SUBJECT")
+    forget.add_argument("--no-compact", action="store_true", help="do not rebuild the index now ('replay' later)")
+    forget.add_argument("--json", action="store_true", help="print one JSON object")
+    forget.set_defaults(run=cmd_forget)
+
     export = sub.add_parser(
         "export",
         parents=[common],
@@ -520,12 +533,15 @@ def cmd_history(memory: Memory, args: argparse.Namespace) -> int:
         return 0
     print_table(
         ["version", "position", "recorded at (UTC)", "event", "text"],
-        [
-            (f"v{e.version}", f"@{e.position}", _time(e.recorded_at), e.type, getattr(e.data, "text", ""))
-            for e in events
-        ],
+        [(f"v{e.version}", f"@{e.position}", _time(e.recorded_at), e.type, _event_text(e)) for e in events],
     )
     return 0
+
+
+def _event_text(event: Event) -> str:
+    if getattr(event.data, "forgotten", False):
+        return "(forgotten)"
+    return getattr(event.data, "text", "")
 
 
 def cmd_get(memory: Memory, args: argparse.Namespace) -> int:
@@ -552,6 +568,22 @@ def cmd_scan(memory: Memory, args: argparse.Namespace) -> int:
 def cmd_delete(memory: Memory, args: argparse.Namespace) -> int:
     deleted = memory.delete(args.memory_ids, namespace=args.namespace, collection=args.collection)
     print(f"deleted {_memories(deleted)} of {len(set(args.memory_ids))} asked")
+    return 0
+
+
+def cmd_forget(memory: Memory, args: argparse.Namespace) -> int:
+    report = memory.forget(args.subject, compact_index=not args.no_compact)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report)))
+        return 0
+    if not report.keys:
+        print(f"nothing to forget: no data key of subject {args.subject!r} exists (never written, or forgotten)")
+        return 0
+    print(f"forgot {_memories(report.memories)}: destroyed {report.keys} data key(s) of subject {args.subject!r}")
+    if not report.keys_scrubbed:
+        print("warning: a reader held the log's WAL open; the key's old bytes are overwritten at its next checkpoint")
+    if not report.index_compacted and memory.projection.keeps_deleted:
+        print("the index still holds the deleted points in its files until 'replay' rebuilds it")
     return 0
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .embeddings import Embedder
 from .errors import InvalidInputError
+from .forgetting import shred
 from .records import MemoryRecord
 from .staging import StagedWrite, embed_missing, stage_delete, stage_erase
 from .twins import twins
@@ -67,6 +68,9 @@ class Conversation:
         self.key, self.collection = memory._scope(key, collection)
         self._registry = registry_collection(self.collection)
         self._registered = False
+        # Its messages are sealed under a key of their own, so that clear() can shred them
+        # without touching memories of the same namespace in other collections.
+        self.subject = f"chat:{self.collection}:{self.key}"
 
     def _ready_engine(self) -> Engine:
         return self.memory._ready_engine()
@@ -86,6 +90,7 @@ class Conversation:
             metadata={PAYLOAD: dict(payload)},
             namespace=self.key,
             collection=self.collection,
+            subject=self.subject,
         )
 
     def _stage(self, items: Sequence[Item]) -> list[StagedWrite]:
@@ -166,12 +171,16 @@ class Conversation:
     replace, areplace = twins(_replace)
 
     def _clear(self) -> Coroutine[Any, Any, None]:
-        """Forget every message (one ``namespace.erased`` event) and unlist the conversation."""
+        """Forget every message (one ``namespace.erased`` event), unlist the conversation, and
+        destroy the key that sealed its messages in the log (:func:`~.forgetting.shred`): no
+        replay or ``as_of`` view shows them again. The index's files may keep the deleted points
+        until the next ``rebuild()`` (``Memory.forget`` of the subject rebuilds at once)."""
 
         async def run() -> None:
             erase = stage_erase(self.key, self.collection)
             await self.memory._commit([erase, stage_delete(self.key, _REGISTRY_NAMESPACE, self._registry)])
             self._registered = False
+            await shred(self.memory, self.subject)
 
         return run()
 

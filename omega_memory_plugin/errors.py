@@ -119,3 +119,8 @@ class EmbedderError(OmegaMemoryError):
 
 class EventLogError(OmegaMemoryError):
     """The event log failed to read or write; the message says what the backend reported."""
+
+
+class KeyStoreError(OmegaMemoryError):
+    """The data keys that seal memory content cannot be read or written (:mod:`.keys`): no plugin
+    provides a key store for this log, or the store failed. Nothing was written."""

@@ -70,6 +70,20 @@ class MemoryUpserted(_Frozen):
     origin: str | None = None  # who wrote it (omega_memory_plugin.origin); None in events older than it
     #: when it leaves every read (omega_memory_plugin.expiry); None: never
     expires_at: datetime | None = None
+    #: whose data key seals the content in the log (:mod:`omega_memory_plugin.sealing`); None: the
+    #: namespace. Only on the way in: the log records the key's id, never the subject.
+    subject: str | None = None
+    #: the id of the data key that seals the content in the log; None: the content is stored in clear
+    key: str | None = None
+    #: the content (text, metadata, vectors) as the log stores it, sealed; in an event read back it
+    #: is set only when the content can no longer be opened (its subject was forgotten, or
+    #: compaction dropped it), and then text, metadata and vectors are empty
+    sealed: bytes | None = None
+
+    @property
+    def forgotten(self) -> bool:
+        """The content is gone for good: this event only says that a memory was written."""
+        return self.sealed is not None
 
 
 class MemoryDeleted(_Frozen):
@@ -134,11 +148,28 @@ class MemoryReembedded(_Frozen):
     embedding_model: str | None = None
     origin: str | None = None
     expires_at: datetime | None = None  # the re-embedded version's, kept in the new space
+    key: str | None = None  # as in MemoryUpserted: the re-embedded memory's key, which seals these too
+    sealed: bytes | None = None
+
+    @property
+    def forgotten(self) -> bool:
+        return self.sealed is not None
+
+
+class SubjectForgotten(_Frozen):
+    """The data keys of one subject were destroyed (``memory.forget``): every event sealed under
+    them is unreadable from then on. Holds the keys' random ids only, never the subject."""
+
+    keys: list[str]
+    origin: str | None = None
 
 
 #: The stream id of the events that re-embed a collection's memories: ``(collection, "", REEMBED_STREAM)``.
 #: No memory can have it, since the facade refuses the empty namespace.
 REEMBED_STREAM = "~reembedded"
+#: The stream of ``subject.forgotten`` events: ``(collection, "", FORGOTTEN_STREAM)``, in the
+#: collection of the Memory that forgot (a subject's keys span collections).
+FORGOTTEN_STREAM = "~forgotten"
 
 
 class _Envelope(_Frozen):
@@ -192,6 +223,12 @@ class MemoryReembeddedEvent(_Envelope):
     data: MemoryReembedded
 
 
+class SubjectForgottenEvent(_Envelope):
+    type: Literal["subject.forgotten"] = "subject.forgotten"
+    memory_id: str = FORGOTTEN_STREAM
+    data: SubjectForgotten
+
+
 Event: TypeAlias = Annotated[
     MemoryUpsertedEvent
     | MemoryDeletedEvent
@@ -199,7 +236,8 @@ Event: TypeAlias = Annotated[
     | CollectionCreatedEvent
     | ModelAddedEvent
     | ModelSwitchedEvent
-    | MemoryReembeddedEvent,
+    | MemoryReembeddedEvent
+    | SubjectForgottenEvent,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -212,6 +250,7 @@ EVENT_CLASSES: dict[str, type[_Envelope]] = {
     "collection.model_added": ModelAddedEvent,
     "collection.model_switched": ModelSwitchedEvent,
     "memory.reembedded": MemoryReembeddedEvent,
+    "subject.forgotten": SubjectForgottenEvent,
 }
 #: Events whose data carries ``vectors`` (name -> float32 bytes), which logs store as binary.
 VECTOR_EVENTS = frozenset({"memory.upserted", "memory.reembedded"})
@@ -223,6 +262,7 @@ _DATA_CLASSES: dict[str, type[_Frozen]] = {
     "collection.model_added": ModelAdded,
     "collection.model_switched": ModelSwitched,
     "memory.reembedded": MemoryReembedded,
+    "subject.forgotten": SubjectForgotten,
 }
 
 # (event type, schema version it upgrades FROM) -> function turning that data dict into the next

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .embeddings import Embedder
     from .events import Event
     from .index.base import Projection
+    from .keys import KeyStore
     from .log.base import EventLog
     from .settings import Settings
 
@@ -39,6 +40,15 @@ def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
 
     Built-ins: ``sqlite:///path`` (embedded default), ``mongodb://host/db`` (production),
     ``memory://`` (tests).
+    """
+
+
+@hookspec(firstresult=True)
+def omega_memory_key_store(log: EventLog, settings: Settings) -> KeyStore | None:
+    """Return the store of the data keys that seal memory content in ``log``
+    (:mod:`omega_memory_plugin.keys`), or ``None`` to leave it to another plugin. Plugins are
+    asked last-registered first, so an application's KMS-backed store overrides the built-ins,
+    which keep the keys in the log's own storage (SQLite file, MongoDB database, memory).
     """
 
 

@@ -17,7 +17,8 @@ records them once and returns the stored copies to the second, which are compare
 An upsert without an id, keyed, gets an id derived from the key too, so its retry names the same
 memory. The key identifies each write by its place in the commit: a retry whose writes differ, or
 that adds a write the keyed commit did not make, is refused; a retry of only the first writes of
-the commit is answered with theirs.
+the commit is answered with theirs. The retry of a write whose content was forgotten since
+(``Memory.forget``) is answered too, and writes nothing: it must not bring the content back.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def same_write(event: Event, write: StagedWrite) -> bool:
         return False
     if isinstance(event, MemoryUpsertedEvent):
         data = event.data
+        if data.forgotten:  # cannot be compared any more; its retry must not bring it back: done
+            return True
         if (data.text, data.metadata) != (write.text, write.metadata):
             return False
         # Vectors the caller gave must match; vectors the Memory made from the text may come from
@@ -114,6 +117,8 @@ def same_event(stored: Event, wanted: Event) -> bool:
     if (stored.type, stored.stream) != (wanted.type, wanted.stream):
         return False
     if isinstance(stored, MemoryUpsertedEvent) and isinstance(wanted, MemoryUpsertedEvent):
+        if stored.data.forgotten:
+            return True
         return (stored.data.text, stored.data.metadata, stored.data.vectors) == (
             wanted.data.text,
             wanted.data.metadata,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import InvalidInputError, InvalidVectorError, TimeOrderError
-from .events import REEMBED_STREAM, SCHEMA_VERSION, Event, vector_array
+from .events import FORGOTTEN_STREAM, REEMBED_STREAM, SCHEMA_VERSION, Event, vector_array
 from .log.base import as_utc
 from .spaces import CollectionState, advance
 from .staging import check_dimensions, check_model, stage_delete, stage_erase, stage_upsert, vector_sizes
@@ -92,6 +92,12 @@ def pending_event(
         )
     collection = check_collection(event.collection)
     state = states.get(collection)
+    if event.type == "subject.forgotten":  # names keys of the exporting memory: a record, nothing to check
+        if event.namespace or event.memory_id != FORGOTTEN_STREAM:
+            raise InvalidInputError(
+                f"event {event.event_id}: a subject.forgotten event belongs to stream {FORGOTTEN_STREAM!r}"
+            )
+        return _pending(event, keep_time, states)
     if event.type == "collection.created":
         if event.namespace or event.memory_id:
             raise InvalidInputError(f"event {event.event_id}: a collection.created event has no namespace or memory id")
@@ -137,6 +143,9 @@ def pending_event(
             namespace, memory_id = event.data.namespace, event.data.memory_id
         else:
             namespace, memory_id = event.namespace, event.memory_id
+        if data.forgotten:  # its content is gone for good: only the fact that it was written is imported
+            stage_delete(memory_id, namespace, collection)  # the ids must still be valid
+            return _pending(event, keep_time, states)
         write = stage_upsert(
             data.text,
             memory_id=memory_id,
@@ -150,12 +159,18 @@ def pending_event(
         )
         check_dimensions(vector_sizes(write), schema, collection, write.memory_id)
         check_model(schema, data.embedding_model, collection, f"memory {write.memory_id!r}'s vectors")
+        # The exporting memory's key ids mean nothing here: this log seals the content under its own.
+        event = event.model_copy(update={"data": data.model_copy(update={"key": None})})
     elif event.type == "memory.deleted":
         stage_delete(event.memory_id, event.namespace, collection)
     else:
         if event.memory_id:
             raise InvalidInputError(f"event {event.event_id}: a namespace.erased event has no memory id")
         stage_erase(event.namespace, collection)
+    return _pending(event, keep_time, states)
+
+
+def _pending(event: Event, keep_time: bool, states: MutableMapping[str, CollectionState]) -> Event:
     pending = event.model_copy(
         update={"position": 0, "version": 0, "recorded_at": event.recorded_at if keep_time else None}
     )

@@ -52,9 +52,10 @@ class Explanation:
         for event in self.history:
             marker = "*" if any(e.event_id == event.event_id for e in self.events) else " "
             origin = getattr(event.data, "origin", None) or "unknown"
+            forgotten = " (content forgotten)" if getattr(event.data, "forgotten", False) else ""
             out.append(
                 f" {marker} #{event.position} {event.type} v{event.version} at {event.recorded_at:%Y-%m-%d %H:%M:%S} "
-                f"by {origin} (event {event.event_id})"
+                f"by {origin} (event {event.event_id}){forgotten}"
             )
         for event in self.events:
             if isinstance(event, MemoryReembeddedEvent):

@@ -65,6 +65,7 @@ from .events import (
 from .expiry import expired, expiry, unexpired
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
+from .forgetting import ForgetReport, forget
 from .idempotency import check_key, check_recorded, event_id, replayed
 from .idempotency import memory_id as keyed_memory_id
 from .importing import ImportReport, commits, pending_event
@@ -73,11 +74,13 @@ from .index.bm25 import query_terms
 from .index.memory import InMemoryProjection
 from .lineage import Explanation, explain
 from .log.base import EventLog, as_utc
+from .log.sealed import SealedLog, portable
 from .log.versioning import memory_history
 from .plugins import Plugins, kind, plugin_manager
 from .projector import IndexNeedsRebuild, Projector
 from .records import MemoryRecord
 from .reembedding import ReembedReport, reembed
+from .retention import CompactReport, compact
 from .settings import Settings
 from .spaces import CollectionState, advance, space_name
 from .staging import (
@@ -102,6 +105,7 @@ from .validation import (
     check_id,
     check_namespace,
     check_string,
+    check_subject,
     check_vector,
     check_vector_sizes,
 )
@@ -285,7 +289,13 @@ class Memory:
     async def _open(self, log: EventLog | None, index: Projection | None) -> None:
         self._index_lock = asyncio.Lock()
         self._rebuild_lock = asyncio.Lock()
-        self.log: EventLog = log or self.plugins.event_log(self.settings.resolved_log_url())
+        raw = log or self.plugins.event_log(self.settings.resolved_log_url())
+        # Every event in and out passes here: content is sealed under its subject's key (log/sealed.py).
+        self.log: SealedLog = (
+            raw
+            if isinstance(raw, SealedLog)
+            else SealedLog(raw, self.plugins.key_store(raw), encrypt=self.settings.encryption)
+        )
         try:
             await self.log.open()
             await self._load_states()
@@ -397,6 +407,7 @@ class Memory:
         embedding_model: str | None = None,
         ttl: float | timedelta | None = None,
         expires_at: datetime | None = None,
+        subject: str | None = None,
         idempotency_key: str | None = None,
         index: int = 0,
     ) -> StagedWrite:
@@ -415,6 +426,7 @@ class Memory:
             max_text_bytes=self.settings.max_text_bytes,
             embedding_model=embedding_model,
             expires_at=expiry(ttl, expires_at, datetime.now(UTC)),
+            subject=subject,
         )
         if write.generated_id and self._dedup(collection):
             write.memory_id = content_id(namespace, write.text)
@@ -436,6 +448,7 @@ class Memory:
         idempotency_key: str | None = None,
         ttl: float | timedelta | None = None,
         expires_at: datetime | None = None,
+        subject: str | None = None,
     ) -> Coroutine[Any, Any, str]:
         """Write one memory and return its id; the index reflects it when this returns.
 
@@ -450,7 +463,9 @@ class Memory:
         (the same id, also when none was given); the same key with other content raises
         :class:`~omega_memory_plugin.errors.IdempotencyKeyError` (see :mod:`.idempotency`).
         ``ttl`` (seconds or a ``timedelta``) or ``expires_at`` (a datetime) make the memory leave
-        every read at that time, decided from the log (:mod:`.expiry`).
+        every read at that time, decided from the log (:mod:`.expiry`). ``subject`` names whose
+        data key seals the content in the log (default: the namespace), for :meth:`forget`: e.g. a
+        user id whose memories span namespaces.
 
         Example: ``memory.upsert("likes tea", id="p1", metadata={"topic": "drinks"})``
         """
@@ -466,6 +481,7 @@ class Memory:
             embedding_model=embedding_model,
             ttl=ttl,
             expires_at=expires_at,
+            subject=subject,
             idempotency_key=key,
         )
         embed_missing([write], self.embedder_for(write.collection))
@@ -514,6 +530,46 @@ class Memory:
         return run()
 
     erase_namespace, aerase_namespace = twins(_erase_namespace)
+
+    def _forget(self, subject: str, *, compact_index: bool = True) -> Coroutine[Any, Any, ForgetReport]:
+        """Erase a subject for good, from the index *and* the log (crypto-shredding, :mod:`.forgetting`):
+        its memories are deleted, the data key sealing their content in the log is destroyed, and
+        an index that keeps deleted points in its files is rebuilt without them. A subject is a
+        namespace, or what writes named with ``upsert(..., subject=...)``. Afterwards no read,
+        replay, rebuild or ``as_of`` view (at any position) shows the content again, and no file of
+        the memory holds it; what was written stays visible as a fact (ids, versions, times).
+        Pass ``compact_index=False`` to skip the rebuild (then ``rebuild()`` later).
+
+        Example: ``memory.forget("user-42")`` returns ``ForgetReport(memories=12, keys=1, ...)``
+        """
+        checked = check_subject(subject)
+
+        async def run() -> ForgetReport:
+            self._check_writable()
+            return await forget(self, checked, compact_index=compact_index)
+
+        return run()
+
+    forget, aforget = twins(_forget)
+
+    def _compact(self, *, grace: timedelta = timedelta(days=30)) -> Coroutine[Any, Any, CompactReport]:
+        """Retention (:mod:`.retention`): drop from the log's storage the content nothing may read
+        any more, once ``grace`` has passed: what forgotten subjects' keys sealed, and memories that
+        expired (a memory still alive whose current version expired is deleted first, as an
+        event). The log's structure stays; replays of everything else are unchanged.
+
+        Example: ``memory.compact(grace=timedelta(days=7))`` returns ``CompactReport(expired=3, dropped=41, ...)``
+        """
+        if not isinstance(grace, timedelta) or grace < timedelta(0):
+            raise InvalidInputError(f"grace is a timedelta of 0 or more, got {grace!r}")
+
+        async def run() -> CompactReport:
+            self._check_writable()
+            return await compact(self, grace, datetime.now(UTC))
+
+        return run()
+
+    compact, acompact = twins(_compact)
 
     def _create_collection(
         self,
@@ -719,6 +775,7 @@ class Memory:
                     space=state.serving if state is not None else 0,
                     origin=w.origin,
                     expires_at=w.expires_at,
+                    subject=w.subject,
                 )
                 events.append(
                     MemoryUpsertedEvent(
@@ -1148,6 +1205,8 @@ class Memory:
         """Every event of the log in position order, from position ``after + 1`` up to ``until``
         (a position or a time; default the end), read ``batch`` at a time, so that a log of any
         length streams in constant memory. For exports and audits; the index is not involved.
+        Content comes opened (in clear), without the id of the key that sealed it, which means
+        nothing outside this memory; forgotten content stays sealed (``data.forgotten``).
 
         Example::
 
@@ -1165,7 +1224,7 @@ class Memory:
 
         try:
             while (chunk := engine.run(next_batch())) is not None:
-                yield from chunk
+                yield from map(portable, chunk)
         finally:  # a reader that stops early ends the read at once (a MongoDB cursor, a SQLite statement)
             close = getattr(batches, "aclose", None)  # every built-in log's read() is an async generator
             if close is not None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .embeddings import Embedder
     from .events import Event
     from .index.base import Projection
+    from .keys import KeyStore
     from .log.base import EventLog
     from .settings import Settings
 
@@ -83,6 +84,10 @@ class Plugins:
         if log is None:
             raise UnsupportedBackendError(_missing("event log", url))
         return log
+
+    def key_store(self, log: EventLog) -> KeyStore | None:
+        store: KeyStore | None = self.hook.omega_memory_key_store(log=log, settings=self.settings)
+        return store
 
     def projection(self, url: str) -> Projection:
         projection: Projection | None = self.hook.omega_memory_projection(url=url, settings=self.settings)

@@ -58,6 +58,7 @@ VECTOR = "vector"
 EMBEDDING_MODEL = "embedding_model"  # with a vector: the model that made it
 IDEMPOTENCY_KEY = "idempotency_key"  # a retry with the same key and content writes nothing
 TTL = "ttl"  # seconds until the record leaves every read
+SUBJECT = "subject"  # whose data key seals the record in the log (default: the provider's namespace)
 SCORE = "score"
 LIMIT_KEYS = ("limit", "top_k")
 #: Query keys that say how to rank, not what to match: every other key is a metadata filter.
@@ -191,7 +192,8 @@ class MemoryProvider:
         is embedded by the memory's embedder, whose model is recorded. A record with an
         ``"idempotency_key"`` can be stored again safely (a retry): the same key and content
         write nothing and return the first id. A ``"ttl"`` (seconds) makes the record leave
-        every query then (decided from the log: ``memory.as_of`` still shows it as it was).
+        every query then (decided from the log: ``memory.as_of`` still shows it as it was). A
+        ``"subject"`` (e.g. a user id) names whose data key seals it, for :meth:`forget`.
         """
         table = _table(table)
         memory_id, text, vector, metadata = _split_record(record)
@@ -206,6 +208,7 @@ class MemoryProvider:
             embedding_model=model,
             idempotency_key=metadata.pop(IDEMPOTENCY_KEY, None),
             ttl=metadata.pop(TTL, None),
+            subject=metadata.pop(SUBJECT, None),
         )
 
     async def query(
@@ -246,6 +249,14 @@ class MemoryProvider:
             raise InvalidIdError("delete needs a record id (a string or an integer)")
         deleted = await self.memory.adelete(memory_id, namespace=self.namespace, collection=table)
         return deleted > 0
+
+    @writes_as(PROVIDER_ORIGIN)
+    async def forget(self, subject: str | None = None) -> int:
+        """Erase a subject for good, in every table, from the index and the log
+        (:meth:`Memory.forget`): by default this provider's namespace, else the ``"subject"`` its
+        records named. Returns how many records were deleted."""
+        report = await self.memory.aforget(self.namespace if subject is None else subject)
+        return report.memories
 
     async def close(self) -> None:
         """Flush and close the Memory. Safe to call twice."""

@@ -27,3 +27,5 @@ class MemoryRecord:
     vectors: dict[str, list[float]] | None = field(default=None, repr=False)
     #: when it leaves every read (None: never); set by ``upsert(..., ttl=...)`` / ``expires_at=``
     expires_at: datetime | None = None
+    #: the random id of the data key that seals it in the log (:mod:`.keys`); None: stored in clear
+    key: str | None = field(default=None, repr=False, compare=False)

@@ -218,6 +218,7 @@ class _Run:
                     embedding_model=self.embedder.name,
                     origin=current_origin(),
                     expires_at=r.expires_at,
+                    key=r.key,  # sealed under the memory's own key: forgetting its subject reaches these too
                 ),
             )
             for r in records

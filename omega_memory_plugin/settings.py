@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
     plugins: str | None = Field(None, description="Comma-separated modules to load as plugins.")
     load_entrypoints: bool = Field(True, description="Load plugins from the 'omega_memory' entry-point group.")
+    encryption: bool = Field(
+        True,
+        description="Seal memory content in the log under per-subject keys, so that forget() erases it from the "
+        "log too (crypto-shredding); off: new content is stored in clear and forget() cannot reach the log.",
+    )
     max_text_bytes: int = Field(1_000_000, gt=0, description="Largest text a memory may hold, in UTF-8 bytes.")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite durability level.")
     checkpoint_every: int = Field(10_000, gt=0, description="Flush the index and checkpoint after this many events.")

@@ -25,6 +25,7 @@ from .validation import (
     check_metadata,
     check_namespace,
     check_string,
+    check_subject,
     check_text,
     check_vector,
     check_vector_name,
@@ -55,6 +56,8 @@ class StagedWrite:
     generated_id: bool = False
     #: when the memory leaves every read (:mod:`.expiry`)
     expires_at: datetime | None = None
+    #: whose data key seals it in the log (None: its namespace's; :mod:`.log.sealed`)
+    subject: str | None = None
 
 
 def named_vectors(vectors: VectorsInput) -> dict[str, np.ndarray]:
@@ -78,6 +81,7 @@ def stage_upsert(
     max_text_bytes: int,
     embedding_model: str | None = None,
     expires_at: datetime | None = None,
+    subject: str | None = None,
 ) -> StagedWrite:
     if expected_version is not None:
         check_version(expected_version)
@@ -97,6 +101,7 @@ def stage_upsert(
         expected_version=expected_version,
         generated_id=memory_id is None,
         expires_at=expires_at,
+        subject=None if subject is None else check_subject(subject),
     )
 
 

@@ -65,6 +65,7 @@ class _Stager:
         embedding_model: str | None = None,
         ttl: float | timedelta | None = None,
         expires_at: datetime | None = None,
+        subject: str | None = None,
     ) -> str:
         """Stage a memory write (same arguments as :meth:`Memory.upsert`); return its id."""
         write = self._memory._stage_upsert(
@@ -78,6 +79,7 @@ class _Stager:
             embedding_model=embedding_model,
             ttl=ttl,
             expires_at=expires_at,
+            subject=subject,
             idempotency_key=self.idempotency_key,
             index=len(self._writes),
         )

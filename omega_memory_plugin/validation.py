@@ -67,6 +67,11 @@ def check_namespace(namespace: object) -> str:
     return check_id(namespace, "namespace")
 
 
+def check_subject(subject: object) -> str:
+    """Whose data key seals a memory (``upsert(..., subject=...)``, ``forget(subject)``): an id."""
+    return check_id(subject, "subject")
+
+
 def check_collection(name: object) -> str:
     if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
         raise InvalidIdError(

@@ -8,6 +8,7 @@ are registered on an open memory as plain objects, which lets a test keep what t
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 import textwrap
 import uuid
@@ -116,8 +117,8 @@ def test_hook_omega_memory_event_log(
     with Memory(tmp_path / "mem", log_url="myscheme://audit-log", embedder="hash:32") as memory:
         plugin = sys.modules[name]
         assert plugin.ASKED == [("log", "myscheme://audit-log", name)]
-        assert memory.log is plugin.MADE[0]
-        assert isinstance(memory.log, InMemoryEventLog)
+        assert memory.log.inner is plugin.MADE[0]  # behind the sealing every log gets (log/sealed.py)
+        assert isinstance(memory.log.inner, InMemoryEventLog)
         memory.upsert("Ada prefers green tea", id="tea")
         assert [e.type for e in memory.history("tea")] == ["memory.upserted"]
         assert log_position(memory) == 2  # collection.created, then the memory
@@ -373,3 +374,32 @@ def test_hook_omega_memory_progress(tmp_path: Path) -> None:
         assert observer.progress[-1] == ("replay", 4, 4)
         memory.reembed("hash:16", progress=False)
         assert ("reembed", 3, 3) in observer.progress
+
+
+KEY_STORE_PLUGIN = """
+from omega_memory_plugin import hookimpl
+from omega_memory_plugin.keys import InMemoryKeyStore
+
+STORE = InMemoryKeyStore()  # stands for a KMS: the keys never reach the log's file
+
+
+@hookimpl
+def omega_memory_key_store(log, settings):
+    return STORE
+"""
+
+
+def test_hook_omega_memory_key_store(
+    plugin_module: WritePlugin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = plugin_module(KEY_STORE_PLUGIN)
+    monkeypatch.setenv("OMEGA_PLUGINS", name)
+    root = tmp_path / "m"
+    with Memory(root, embedder="hash:16") as memory:
+        memory.upsert("likes tea", id="a", namespace="n")
+        assert [r.text for r in memory.get("a", namespace="n")] == ["likes tea"]
+        assert memory.log.keys is sys.modules[name].STORE
+        tables = {row[0] for row in sqlite3.connect(root / "log.db").execute("SELECT name FROM sqlite_master")}
+        assert "data_keys" not in tables  # the built-in store in the log's file was never made
+        assert memory.forget("n").keys == 1
+        assert memory.get("a", namespace="n") == []

@@ -137,8 +137,9 @@ def read_log(memory: Memory) -> list[Event]:
 
 
 def commit_count(memory: Memory) -> int:
-    assert isinstance(memory.log, MongoEventLog)
-    return memory._engine.run(memory.log.chain.count_documents({}))
+    log = memory.log.inner  # behind the sealing (log/sealed.py)
+    assert isinstance(log, MongoEventLog)
+    return memory._engine.run(log.chain.count_documents({}))
 
 
 def test_four_writer_processes_and_a_projector_lose_skip_and_repeat_nothing(mongo_url: str, tmp_path: Path) -> None:

@@ -113,6 +113,10 @@ class Projection(abc.ABC):
     blocking: bool = False
     #: The point layout this projection writes (recorded in :class:`IndexState` at flush).
     layout: int = LAYOUT
+    #: True when a deleted point's payload stays in the engine's storage files until the engine
+    #: compacts them (Qdrant's segments do): ``Memory.forget`` then rebuilds the index, so that
+    #: no file holds a forgotten memory's text.
+    keeps_deleted: bool = False
 
     async def apply(self, events: Sequence[Event]) -> None:
         """Apply events in position order, skipping those at or below ``applied_position``."""

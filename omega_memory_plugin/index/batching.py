@@ -100,7 +100,10 @@ def plan_writes(events: Sequence[Event], held: Callable[[str], Iterable[str]] = 
 
     for event in events:
         if event.type == "memory.upserted" or event.type == "memory.deleted":
-            target = space_name(event.collection, event.data.space) if event.type == "memory.upserted" else None
+            # An upsert whose content was forgotten (log/sealed.py) ends the memory everywhere: no
+            # replay may show it again.
+            live = event.type == "memory.upserted" and not event.data.forgotten
+            target = space_name(event.collection, event.data.space) if live else None  # type: ignore[union-attr]
             physicals = of(event.collection)
             if target is not None and target not in physicals:
                 physicals = [*physicals, target]  # a space the index lacks: its write fails, loudly
@@ -112,7 +115,8 @@ def plan_writes(events: Sequence[Event], held: Callable[[str], Iterable[str]] = 
                     yield from add("delete", physical, ended)
             continue
         if event.type == "memory.reembedded":
-            yield from add("upsert", space_name(event.collection, event.data.space), _as_upsert(event))
+            if not event.data.forgotten:  # else its memory's upsert is forgotten too, and ended it
+                yield from add("upsert", space_name(event.collection, event.data.space), _as_upsert(event))
             continue
         yield from pending.values()
         pending.clear()
@@ -150,6 +154,7 @@ def _as_upsert(event: MemoryReembeddedEvent) -> MemoryUpsertedEvent:
         embedding_model=d.embedding_model,
         space=d.space,
         expires_at=d.expires_at,
+        key=d.key,
     )
     return _derived(MemoryUpsertedEvent, event, data, d.namespace, d.memory_id, d.version)
 

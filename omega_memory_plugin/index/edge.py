@@ -140,6 +140,8 @@ class EdgeProjection(Projection):
         index = EdgeProjection("/tmp/memory/index")
     """
 
+    keeps_deleted = True  # segments keep deleted points until an optimizer rewrites them
+
     # Every method works in the calling thread and holds no event-loop state, and Edge shards are
     # not bound to the thread that opened them (tests/test_edge_index.py runs each from a worker).
     blocking = True

@@ -55,6 +55,9 @@ POSITION = "position"
 EMBEDDING_MODEL = "embedding_model"
 #: when the memory leaves every read, in seconds since the epoch (absent: never; :mod:`..expiry`)
 EXPIRES_AT = "expires_at"
+#: the id of the data key sealing the memory in the log (absent: in clear), so that a re-embedding
+#: seals the new vectors under the same key
+KEY = "key"
 
 # Fixed so that point ids are the same in every index ever built from the same log.
 _POINT_NAMESPACE = uuid.UUID("6f6d6567-612d-6d65-6d6f-72792d706c75")
@@ -134,6 +137,8 @@ def to_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     }
     if event.data.expires_at is not None:
         payload[EXPIRES_AT] = event.data.expires_at.timestamp()
+    if event.data.key is not None:
+        payload[KEY] = event.data.key
     strings = lowered(event.data.metadata)
     if strings is not None:
         payload[METADATA_LOWER] = strings
@@ -172,4 +177,5 @@ def to_record(
         embedding_model=payload.get(EMBEDDING_MODEL),
         vectors=vectors,
         expires_at=None if (expires := payload.get(EXPIRES_AT)) is None else datetime.fromtimestamp(expires, UTC),
+        key=payload.get(KEY),
     )

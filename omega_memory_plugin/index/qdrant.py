@@ -149,6 +149,8 @@ class QdrantProjection(Projection):
     :meth:`fresh` share the client without owning it; :meth:`promote` hands ownership over.
     """
 
+    keeps_deleted = True  # segments keep deleted points until an optimizer rewrites them
+
     def __init__(
         self,
         client: AsyncQdrantClient,

@@ -11,18 +11,29 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from ..errors import UnsupportedBackendError
 from ..events import Event, StreamKey
 from .versioning import Envelope, StreamHead
 
-__all__ = ["POLL_SECONDS", "Envelope", "EventLog", "StreamHead", "as_utc"]
+__all__ = ["CONTENT_EVENTS", "POLL_SECONDS", "Envelope", "EventLog", "StreamHead", "as_utc", "without_content"]
 
 #: How often :meth:`EventLog.wait_for_append` looks at the log when nothing can tell it of an
 #: append: often enough that a projector worker adds little to read-your-writes, rarely enough
 #: that an idle worker costs the log a few cheap queries a second.
 POLL_SECONDS = 0.1
+
+
+def without_content(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A content event's stored data once :meth:`EventLog.redact` dropped its content."""
+    return {**data, "text": "", "metadata": {}, "vectors": {}}
+
+
+#: the event types whose data carries memory content
+CONTENT_EVENTS = ("memory.upserted", "memory.reembedded")
 
 
 def as_utc(when: datetime) -> datetime:
@@ -144,6 +155,18 @@ class EventLog(abc.ABC):
             if last > after or remaining <= 0:
                 return last
             await asyncio.sleep(min(poll, remaining))
+
+    async def redact(self, positions: Collection[int]) -> int:
+        """Retention (``Memory.compact``): drop from storage, for good, the content (text, metadata,
+        vectors, sealed body) of the ``memory.upserted`` and ``memory.reembedded`` events at
+        ``positions``, keeping the rest of them (ids, versions, positions, times, key id, expiry);
+        other events are left alone. Return how many events were changed. Reads then return them
+        with their content empty and ``data.sealed == b""`` (forgotten). Storage that keeps
+        deleted bytes (a WAL, freed pages) must overwrite them before this returns.
+
+        The one operation that changes a recorded event: a log that cannot raises
+        :class:`~omega_memory_plugin.errors.UnsupportedBackendError` (this default)."""
+        raise UnsupportedBackendError(f"the log {self.name} cannot drop content from storage (retention)")
 
     async def open(self) -> None:
         """Connect and prepare storage (create tables, indexes). Called once before any other

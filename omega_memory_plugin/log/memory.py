@@ -12,9 +12,10 @@ from uuid import UUID
 
 from ..events import Event, StreamKey
 from ..hookspecs import hookimpl
+from ..keys import InMemoryKeyStore, KeyStore
 from ..settings import Settings
 from ..urls import scheme
-from .base import EventLog, StreamHead, as_utc
+from .base import CONTENT_EVENTS, EventLog, StreamHead, as_utc, without_content
 from .versioning import Envelope, Head, LiveState, NamespaceKey, plan_commit, stream_heads
 
 
@@ -67,6 +68,22 @@ class InMemoryEventLog(EventLog):
             yield chunk
             position = chunk[-1].position
 
+    async def redact(self, positions: Collection[int]) -> int:
+        changed = 0
+        for position in positions:
+            if not 0 < position <= len(self._events):
+                continue
+            event = self._events[position - 1]
+            if event.type not in CONTENT_EVENTS:
+                continue
+            data = event.data.model_copy(update={**without_content({}), "sealed": b""})
+            dropped = event.model_copy(update={"data": data})
+            self._events[position - 1] = self._by_id[event.event_id] = dropped
+            stream = self._streams[event.stream]
+            stream[stream.index(event)] = dropped
+            changed += 1
+        return changed
+
     async def _until_position(self, until: int | datetime | None) -> int:
         if until is None:
             return len(self._events)
@@ -104,3 +121,8 @@ class InMemoryEventLog(EventLog):
 @hookimpl
 def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
     return InMemoryEventLog() if scheme(url) == "memory" else None
+
+
+@hookimpl
+def omega_memory_key_store(log: EventLog, settings: Settings) -> KeyStore | None:
+    return InMemoryKeyStore() if isinstance(log, InMemoryEventLog) else None

@@ -58,6 +58,7 @@ from .mongo_codec import (
     encode_event,
     now_ms,
     position_id,
+    redacted_fields,
     scope_key,
     start_of,
     stream_key,
@@ -151,6 +152,7 @@ class MongoEventLog(EventLog):
         hosts: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.db = database
+        self.prefix = prefix
         self.chain = database[f"{prefix}chain"]
         self.commits = database[f"{prefix}commits"]
         self.meta = database[f"{prefix}meta"]
@@ -726,6 +728,36 @@ class MongoEventLog(EventLog):
 
         result: int | None = await self._retrying("reading the log", find)
         return result
+
+    async def redact(self, positions: Collection[int]) -> int:
+        by_commit: dict[int, list[int]] = {}
+        for position in sorted(positions):
+            start = self._start_holding(position)
+            if start == position:  # not a commit this instance knows the bounds of: ask the chain
+                start = await self._commit_start(position) or position
+            by_commit.setdefault(start, []).append(position - start)
+        changed = 0
+        for start, offsets in by_commit.items():
+            doc = await self._commit_at(start)
+            if doc is None:
+                continue
+            fields = redacted_fields(doc, offsets)
+            if not fields:
+                continue
+            await self._drop_content(doc["_id"], slot_id(start), fields)
+            changed += len(fields) // 3
+        self._recent.clear()  # whole commits this instance kept to serve reads
+        return changed
+
+    async def _drop_content(self, commit_id: str, slot: str, fields: dict[str, Any]) -> None:
+        # The chain is the truth; the ring copy (if the slot still holds this commit) follows, so
+        # that no reader is served the content from it.
+        await self._retrying("dropping content", lambda: self.chain.update_one({"_id": commit_id}, {"$set": fields}))
+        in_ring = {f"commit.{name}": value for name, value in fields.items()}
+        await self._retrying(
+            "dropping content",
+            lambda: self.recent.update_one({"_id": slot, "commit._id": commit_id}, {"$set": in_ring}),
+        )
 
     async def stream(self, key: StreamKey) -> list[Event]:
         docs = await self._retrying("reading the log", lambda: self._find({"keys": stream_key(key)}))

@@ -27,7 +27,7 @@ from uuid import UUID
 from bson import Binary
 
 from ..events import Event, StreamKey, decode_event
-from .base import Envelope, as_utc
+from .base import CONTENT_EVENTS, Envelope, as_utc, without_content
 from .versioning import Head
 
 WIDTH = 20  # digits of a position _id: 2**63 - 1 has 19
@@ -44,7 +44,7 @@ ENVELOPE_FIELDS: dict[str, int] = {
     "events.v": 1,
 }
 #: What ``envelopes()`` reads: everything but the data and the vectors.
-WITHOUT_DATA: dict[str, int] = {"events.vec": 0, "events.data": 0, "events.json": 0}
+WITHOUT_DATA: dict[str, int] = {"events.vec": 0, "events.data": 0, "events.json": 0, "events.sealed": 0}
 
 
 def position_id(position: int) -> str:
@@ -91,9 +91,11 @@ def encode_event(event: Event) -> dict[str, Any]:
             data["origin"] = event.data.origin
         if event.data.expires_at is not None:
             data["expires_at"] = event.data.expires_at.isoformat()
+        if event.data.key is not None:
+            data["key"] = event.data.key
         vectors = event.data.vectors
     elif event.type == "memory.reembedded":
-        data = event.data.model_dump(mode="json", exclude={"vectors"})
+        data = event.data.model_dump(mode="json", exclude={"vectors", "sealed"})
         vectors = event.data.vectors
     else:
         data = event.data.model_dump(mode="json")
@@ -112,6 +114,8 @@ def encode_event(event: Event) -> dict[str, Any]:
     }
     if vectors is not None:
         doc["vec"] = {name: Binary(raw) for name, raw in vectors.items()}
+        if event.data.sealed is not None:  # type: ignore[union-attr]
+            doc["sealed"] = Binary(event.data.sealed)  # type: ignore[union-attr]
     return doc
 
 
@@ -153,6 +157,8 @@ def decode_commit(doc: Mapping[str, Any], keep: Callable[[Mapping[str, Any]], bo
         data = json.loads(item["json"]) if "json" in item else dict(item["data"])
         if "vec" in item:
             data["vectors"] = {name: bytes(raw) for name, raw in item["vec"].items()}
+        if "sealed" in item:
+            data["sealed"] = bytes(item["sealed"])
         events.append(
             decode_event(
                 type=item["type"],
@@ -186,3 +192,22 @@ def commit_heads(doc: Mapping[str, Any]) -> list[tuple[StreamKey, Head, UUID]]:
         ((item["c"], item["ns"], item["m"]), Head(item["v"], item["type"], start + offset), event_uuid(item["id"]))
         for offset, item in enumerate(doc["events"])
     ]
+
+
+def redacted_fields(doc: Mapping[str, Any], offsets: Iterable[int]) -> dict[str, Any]:
+    """The ``$set`` that drops the content of a commit's events at ``offsets`` (three fields per
+    content event: its data without content, no vectors, an empty sealed body)."""
+    fields: dict[str, Any] = {}
+    for offset in offsets:
+        if not 0 <= offset < len(doc["events"]):
+            continue
+        item = doc["events"][offset]
+        if item["type"] not in CONTENT_EVENTS:
+            continue
+        data = json.loads(item["json"]) if "json" in item else dict(item["data"])
+        data = without_content(data)
+        data.pop("vectors")  # in "vec", not in the JSON
+        fields[f"events.{offset}.json"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        fields[f"events.{offset}.vec"] = {}
+        fields[f"events.{offset}.sealed"] = Binary(b"")
+    return fields

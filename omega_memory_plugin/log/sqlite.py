@@ -25,9 +25,11 @@ from uuid import UUID
 from ..errors import EventLogError
 from ..events import Event, StreamKey, decode_event
 from ..hookspecs import hookimpl
+from ..keys import KeyStore
 from ..settings import Settings
 from ..urls import scheme, url_path
-from .base import Envelope, EventLog, StreamHead, as_utc
+from .base import Envelope, EventLog, StreamHead, as_utc, without_content
+from .sqlite_keys import SQLiteKeyStore
 from .versioning import Head, NamespaceKey, plan_commit, stream_heads
 
 _SCHEMA = """
@@ -99,14 +101,20 @@ def _encode(event: Event) -> tuple[Any, ...]:
             data["origin"] = event.data.origin
         if event.data.expires_at is not None:
             data["expires_at"] = event.data.expires_at.isoformat()
+        if event.data.key is not None:
+            data["key"] = event.data.key
         blob = b"".join(vectors.values())
     elif event.type == "memory.reembedded":
         vectors = event.data.vectors
-        data = event.data.model_dump(mode="json", exclude={"vectors"})
+        data = event.data.model_dump(mode="json", exclude={"vectors", "sealed"})
         data["vectors"] = {name: len(raw) // 4 for name, raw in vectors.items()}
         blob = b"".join(vectors.values())
     else:
         data = event.data.model_dump(mode="json")
+    if blob is not None and event.data.sealed is not None:  # type: ignore[union-attr]
+        # Sealed content (sealing.py) has no vectors of its own: the blob column holds the box.
+        data["sealed"] = True
+        blob = event.data.sealed  # type: ignore[union-attr]
     return (
         event.position,
         event.event_id.bytes,
@@ -125,7 +133,9 @@ def _encode(event: Event) -> tuple[Any, ...]:
 def _decode(row: sqlite3.Row | tuple[Any, ...]) -> Event:
     position, event_id, type_, collection, namespace, memory_id, version, micros, schema, data, blob = row
     payload: dict[str, Any] = json.loads(data)
-    if blob is not None:
+    if payload.get("sealed"):
+        payload["sealed"] = bytes(blob)
+    elif blob is not None:
         offset = 0
         vectors = {}
         for name, dim in payload["vectors"].items():
@@ -308,6 +318,44 @@ class SQLiteEventLog(EventLog):
             (name, position),
         )
 
+    async def redact(self, positions: Collection[int]) -> int:
+        wanted = sorted(positions)
+        db = self._db
+        changed = 0
+        try:
+            # Zero what the updates free, then move the zeroed pages into the file and empty the
+            # WAL, which still holds the pages as they were.
+            db.execute("PRAGMA secure_delete=ON")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(
+                        f"SELECT position, data FROM events WHERE position IN ({marks}) "
+                        "AND type IN ('memory.upserted', 'memory.reembedded')",
+                        chunk,
+                    ).fetchall()
+                    updates = [
+                        (
+                            json.dumps({**without_content(json.loads(data)), "sealed": True}, separators=(",", ":")),
+                            position,
+                        )
+                        for position, data in rows
+                    ]
+                    db.executemany("UPDATE events SET data = ?, vectors = x'' WHERE position = ?", updates)
+                    changed += len(updates)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            finally:
+                db.execute("PRAGMA secure_delete=OFF")  # appends need not pay for it
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise EventLogError(f"dropping content from {self.path} failed: {exc}") from exc
+        return changed
+
     async def close(self) -> None:
         self._db.close()
 
@@ -317,3 +365,8 @@ def omega_memory_event_log(url: str, settings: Settings) -> EventLog | None:
     if scheme(url) != "sqlite":
         return None
     return SQLiteEventLog(url_path(url), synchronous=settings.sqlite_synchronous)
+
+
+@hookimpl
+def omega_memory_key_store(log: EventLog, settings: Settings) -> KeyStore | None:
+    return SQLiteKeyStore(log.path) if isinstance(log, SQLiteEventLog) else None

@@ -22,6 +22,8 @@ from ..events import (
     ModelSwitchedEvent,
     NamespaceErasedEvent,
     StreamKey,
+    SubjectForgotten,
+    SubjectForgottenEvent,
     pack_vector,
 )
 
@@ -45,6 +47,7 @@ def upserted(
     name: str = "dense",
     space: int = 0,
     model: str | None = None,
+    expires_at: datetime | None = None,
 ) -> Event:
     data = MemoryUpserted(
         text=text or f"text of {memory_id}",
@@ -52,6 +55,7 @@ def upserted(
         metadata=metadata or {},
         space=space,
         embedding_model=model,
+        expires_at=expires_at,
     )
     return MemoryUpsertedEvent(collection=collection, namespace=namespace, memory_id=memory_id, data=data)
 
@@ -93,6 +97,10 @@ def deleted(memory_id: str, *, namespace: str = "ns", collection: str = "c") -> 
 
 def erased(namespace: str = "ns", collection: str = "c") -> Event:
     return NamespaceErasedEvent(collection=collection, namespace=namespace)
+
+
+def subject_forgotten(keys: Sequence[str], collection: str = "c") -> Event:
+    return SubjectForgottenEvent(collection=collection, data=SubjectForgotten(keys=list(keys)))
 
 
 class Recorder:

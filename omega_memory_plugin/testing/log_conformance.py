@@ -23,7 +23,16 @@ from ..errors import ConcurrencyError, InvalidInputError, TimeOrderError
 from ..events import CollectionCreatedEvent, Event, MemoryUpsertedEvent, StreamKey, vector_array
 from ..log.base import Envelope, EventLog
 from ..log.versioning import LiveState, memory_history
-from .builders import created, deleted, erased, model_added, model_switched, reembedded, upserted
+from .builders import (
+    created,
+    deleted,
+    erased,
+    model_added,
+    model_switched,
+    reembedded,
+    subject_forgotten,
+    upserted,
+)
 
 
 async def read_all(log: EventLog, **kwargs: object) -> list[Event]:
@@ -417,3 +426,48 @@ class EventLogConformance:
         with pytest.raises(ConcurrencyError):
             await log.append([model_added(1, 3), reembedded(first, [1, 1, 1])], {first.stream: 1})
         assert await log.last_position() == 3
+
+    async def test_sealed_events_and_forgetting_round_trip(self, log: EventLog) -> None:
+        box = bytes(range(256)) * 3  # a sealed body: any bytes, stored and read back exactly
+        event = upserted("a", [1, 0, 0, 0], expires_at=datetime(2031, 1, 1, tzinfo=UTC))
+        sealed = event.model_copy(
+            update={
+                "data": event.data.model_copy(
+                    update={"text": "", "metadata": {}, "vectors": {}, "key": "k1", "sealed": box}
+                )
+            }
+        )
+        (_, stored, forgotten) = await log.append([created(), sealed, subject_forgotten(["k1", "k2"])])
+        read = await read_all(log)
+        assert read[1:] == [stored, forgotten]
+        assert read[1].data.sealed == box and read[1].data.key == "k1" and read[1].data.vectors == {}  # type: ignore[union-attr]
+        assert read[1].data.expires_at == event.data.expires_at  # type: ignore[union-attr]
+        assert read[2].data.keys == ["k1", "k2"] and read[2].memory_id == "~forgotten"  # type: ignore[union-attr]
+        assert await log.stream(stored.stream) == [stored]
+
+    async def test_redact_drops_content_and_keeps_structure(self, log: EventLog) -> None:
+        (_, a1, b1) = await log.append(
+            [created(), upserted("a", [1, 0, 0, 0], text="secret a"), upserted("b", [0, 1, 0, 0], text="keep b")]
+        )
+        (a2,) = await log.append([upserted("a", [0, 0, 1, 0], text="secret a2", metadata={"k": "v"})])
+        await log.append([model_added(1, 3)])
+        (copy,) = await log.append([reembedded(a2, [1, 1, 1])], {a2.stream: 2})
+        assert await log.redact([a1.position, copy.position, b1.position - 2, 10_000]) == 2
+        read = {e.position: e for e in await read_all(log)}
+        for position in (a1.position, copy.position):
+            dropped = read[position].data
+            assert (dropped.text, dropped.metadata, dropped.vectors, dropped.sealed) == ("", {}, {}, b"")  # type: ignore[union-attr]
+            assert dropped.forgotten  # type: ignore[union-attr]
+        was = {e.position: e for e in [a1, copy]}
+        for position, event in was.items():  # everything but the content is as recorded
+            assert (
+                read[position].event_id,
+                read[position].version,
+                read[position].recorded_at,
+                read[position].type,
+            ) == (event.event_id, event.version, event.recorded_at, event.type)
+        assert read[b1.position] == b1 and read[a2.position] == a2  # the others are untouched
+        assert [e.data.forgotten for e in await log.stream(a1.stream)] == [True, False]  # type: ignore[union-attr]
+        assert await alive(log, a1.stream) == {a1.stream: (2, True)}
+        (again,) = await log.append([a1.model_copy(update={"position": 0, "version": 0})])
+        assert again.position == a1.position  # its event id is still known: no second write

@@ -1,0 +1,119 @@
+"""``Memory.forget(subject)``: crypto-shredding, erasure that reaches the log.
+
+Memory content is sealed in the log under its subject's data key (:mod:`.log.sealed`). Forgetting
+a subject, in this order, each step safe to repeat if the process dies half-way:
+
+1. one commit: a ``memory.deleted`` for each memory whose current version is sealed under the
+   subject's keys (found by reading the stored log, which needs no key), and a
+   ``subject.forgotten`` event that names the keys' random ids and nothing else;
+2. the keys are destroyed in the key store (and, for the SQLite store, overwritten on disk);
+3. an index whose storage keeps deleted points (Qdrant's segments) is rebuilt from the log, so
+   no index file holds the text any more.
+
+From step 2 on, every earlier event of the subject opens as *forgotten*: replays, rebuilds,
+``as_of`` at any position and ``history()`` see that a memory was written and when, never what.
+The log's structure (positions, versions, event ids, times, expiries) is untouched, so the chain,
+checkpoints and idempotency keys keep working.
+
+Example::
+
+    memory.upsert("Ana's phone is 555-0100", namespace="ana")
+    report = memory.forget("ana")  # the namespace is the default subject
+    report.memories, report.keys   # (1, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ConcurrencyError
+from .events import (
+    MemoryDeleted,
+    MemoryDeletedEvent,
+    MemoryUpserted,
+    StreamKey,
+    SubjectForgotten,
+    SubjectForgottenEvent,
+)
+from .origin import current_origin
+
+if TYPE_CHECKING:
+    from .log.base import EventLog
+    from .memory import Memory
+
+_ATTEMPTS = 5  # a memory of the subject written between the scan and the commit: scan again
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetReport:
+    """What ``forget`` did: memories deleted, keys destroyed, and whether the key bytes were also
+    overwritten in the key store's files (``keys_scrubbed``) and the index's files rewritten
+    without the memories (``index_compacted``; False when this process does not apply the index,
+    or ``compact_index=False`` was asked for: run ``rebuild()`` later)."""
+
+    memories: int
+    keys: int
+    keys_scrubbed: bool
+    index_compacted: bool
+
+
+async def sealed_memories(log: EventLog, keys: Collection[str]) -> dict[StreamKey, int]:
+    """Memory streams whose last upsert is sealed under one of ``keys``, with that upsert's
+    version. Reads the stored log (no key is needed to see which key sealed an event)."""
+    last: dict[StreamKey, tuple[int, bool]] = {}
+    async for events in log.read():
+        for event in events:
+            if isinstance(event.data, MemoryUpserted):
+                last[event.stream] = (event.version, event.data.key in keys)
+    return {stream: version for stream, (version, mine) in last.items() if mine}
+
+
+def forgotten_event(memory: Memory, keys: list[str]) -> SubjectForgottenEvent:
+    return SubjectForgottenEvent(
+        collection=memory.collection, data=SubjectForgotten(keys=keys, origin=current_origin())
+    )
+
+
+async def shred(memory: Memory, subject: str) -> int:
+    """Steps 1 and 2 without looking for memories: for a caller that has just ended them itself
+    (a chat history's ``clear()`` erased its namespace). Returns how many keys were destroyed."""
+    store = memory.log.keys
+    keys = await store.key_ids(subject) if store is not None else []
+    if store is None or not keys:
+        return 0
+    await memory._append([forgotten_event(memory, keys)], {})
+    await store.destroy(subject)
+    return len(keys)
+
+
+async def forget(memory: Memory, subject: str, *, compact_index: bool) -> ForgetReport:
+    log, store = memory.log, memory.log.keys
+    keys = await store.key_ids(subject) if store is not None else []
+    if store is None or not keys:
+        return ForgetReport(0, 0, True, False)
+    deleted = 0
+    for attempt in range(_ATTEMPTS):
+        owned = await sealed_memories(log.inner, set(keys))
+        heads = await log.heads(list(owned)) if owned else {}
+        alive = {stream: version for stream, version in owned.items() if heads[stream].current_version == version}
+        events = [
+            MemoryDeletedEvent(collection=c, namespace=ns, memory_id=m, data=MemoryDeleted(origin=current_origin()))
+            for c, ns, m in alive
+        ]
+        try:
+            recorded = await memory._append([*events, forgotten_event(memory, keys)], alive)
+        except ConcurrencyError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            continue  # written since the scan: scan again
+        deleted = sum(e.type == "memory.deleted" for e in recorded)
+        break
+    await store.destroy(subject)
+    compacted = False
+    if compact_index and memory.projection.keeps_deleted and not memory._external:
+        async with memory._rebuild_lock:
+            await memory._replay_into_fresh(progress=None, offload=True)
+        compacted = True
+    return ForgetReport(deleted, len(keys), store.scrubbed, compacted)
