@@ -39,7 +39,7 @@ def test_sessions_persist_across_reopening(tmp_path: Path) -> None:
         assert OmegaChatMessageHistory("s1", memory).messages == CONVERSATION
 
 
-def test_clear_is_one_event_and_the_log_keeps_the_past(memory: Memory) -> None:
+def test_clear_erases_the_session_and_shreds_its_messages_in_the_log(memory: Memory) -> None:
     history = OmegaChatMessageHistory("s1", memory)
     history.add_messages(CONVERSATION)
     other = OmegaChatMessageHistory("s2", memory)
@@ -49,10 +49,12 @@ def test_clear_is_one_event_and_the_log_keeps_the_past(memory: Memory) -> None:
     assert history.messages == []
     assert other.messages == [HumanMessage("a different session")]
     new_events = memory._engine.run(_read_after(memory, events_before))
-    # one namespace.erased for the messages, one delete unlisting the session
-    assert [e.type for e in new_events] == ["namespace.erased", "memory.deleted"]
+    # one namespace.erased for the messages, one delete unlisting the session, then the session's
+    # key is destroyed: the log keeps that the messages were written, not what they said
+    assert [e.type for e in new_events] == ["namespace.erased", "memory.deleted", "subject.forgotten"]
     with memory.as_of(events_before) as past:
-        assert OmegaChatMessageHistory("s1", past).messages == CONVERSATION
+        assert OmegaChatMessageHistory("s1", past).messages == []
+        assert OmegaChatMessageHistory("s2", past).messages == [HumanMessage("a different session")]
     history.add_user_message("starting over")
     assert history.messages == [HumanMessage("starting over")]
 

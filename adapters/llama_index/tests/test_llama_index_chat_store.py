@@ -101,7 +101,8 @@ def test_delete_messages_erases_the_key(store: OmegaChatStore) -> None:
     assert store.get_keys() == ["ada", "bob"]
     before = log_position(store.memory)
     assert store.delete_messages("ada") == conversation()
-    assert log_position(store.memory) == before + 2  # one erase event, one key unlisted
+    # one erase event, one key unlisted, and the messages' key destroyed (subject.forgotten)
+    assert log_position(store.memory) == before + 3
     assert store.get_messages("ada") == [] and store.get_keys() == ["bob"]
     assert [m.content for m in store.get_messages("bob")] == ["hello"]
 
