@@ -59,6 +59,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/llama_index_bench.py
 	$(PY) benchmarks/langgraph_bench.py
 	$(PY) benchmarks/integrity.py
+	$(PY) benchmarks/lifecycle.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache

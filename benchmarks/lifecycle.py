@@ -14,13 +14,14 @@ alternate on and off within each repetition, so that a busy machine weighs on bo
 
 Run::
 
-    .venv/bin/python benchmarks/lifecycle.py                       # 20,000 memories, 3 runs
+    .venv/bin/python benchmarks/lifecycle.py                       # 20,000 memories, 5 runs
     .venv/bin/python benchmarks/lifecycle.py --items 2000 --single 200 --forget 1000 --repeat 1  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -83,8 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=20_000, help="memories for batched ingest and replay")
     parser.add_argument("--single", type=int, default=2_000, help="memories for one upsert() per memory")
     parser.add_argument("--forget", type=int, default=10_000, help="memories of the forgotten subject")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row (the median is reported)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # forget() draws a bar for its long rebuild
 
     print_header("Encryption on and off (AES-256-GCM per subject), and forget(), embedded default")
     vectors = random_vectors(max(args.items, 2 * args.forget))

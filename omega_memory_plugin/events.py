@@ -19,10 +19,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -55,6 +55,22 @@ def vector_array(blob: bytes) -> np.ndarray:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def replaced(model: M, changes: Mapping[str, Any]) -> M:
+    """A shallow copy of ``model`` with ``changes``, unvalidated: ``model_copy(update=...)`` at a
+    fifth of its cost (it copies the fields-set and private state through ``copy.copy``), for the
+    paths that run once per event (sealing on append, opening on every replay). The values come
+    from a model of the same type, so they need no validation."""
+    copy = model.__class__.__new__(model.__class__)
+    object.__setattr__(copy, "__dict__", {**model.__dict__, **changes})
+    object.__setattr__(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
+    object.__setattr__(copy, "__pydantic_extra__", None)
+    object.__setattr__(copy, "__pydantic_private__", None)
+    return copy
 
 
 class MemoryUpserted(_Frozen):

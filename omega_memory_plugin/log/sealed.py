@@ -22,7 +22,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import KeyStoreError
-from ..events import Event, MemoryReembedded, MemoryUpserted, StreamKey
+from ..events import Event, MemoryReembedded, MemoryUpserted, StreamKey, replaced
 from ..keys import KeyStore
 from ..sealing import cipher, seal, unseal
 from .base import POLL_SECONDS, Envelope, EventLog, StreamHead
@@ -82,7 +82,7 @@ class SealedLog(EventLog):
             # The copy this commit sealed comes back as its plain twin; an event id recorded before
             # (a retry) comes back as stored then, and is opened like any read.
             if mine is not None and isinstance(event.data, _Content) and event.data.sealed is mine[1]:
-                event = event.model_copy(update={"data": mine[0]})
+                event = replaced(event, {"data": mine[0]})
             else:
                 unknown = True
             opened.append(event)
@@ -100,17 +100,15 @@ class SealedLog(EventLog):
             never = {"subject": None} if isinstance(data, MemoryUpserted) else {}  # the subject is never stored
             if not self.encrypt:
                 if never and data.subject is not None:  # type: ignore[union-attr]
-                    event = event.model_copy(update={"data": data.model_copy(update=never)})
+                    event = replaced(event, {"data": replaced(data, never)})
                 stored.append(event)
                 continue
             key_id, box = await self._key(data, event.namespace, keys)
             body = b"" if box is None else seal(box, event.event_id, data.text, data.metadata, data.vectors)
-            sealed = data.model_copy(
-                update={"text": "", "metadata": {}, "vectors": {}, "key": key_id, "sealed": body, **never}
-            )
-            stored.append(event.model_copy(update={"data": sealed}))
+            sealed = replaced(data, {"text": "", "metadata": {}, "vectors": {}, "key": key_id, "sealed": body, **never})
+            stored.append(replaced(event, {"data": sealed}))
             if box is not None:  # else the stored form (forgotten) is what reads will show
-                plain[event.event_id] = (data.model_copy(update={"key": key_id, **never}), body)
+                plain[event.event_id] = (replaced(data, {"key": key_id, **never}), body)
         return stored, plain
 
     async def _key(
@@ -149,7 +147,7 @@ class SealedLog(EventLog):
             if isinstance(data, _Content) and data.sealed and data.key is not None and data.key in ciphers:
                 text, metadata, vectors = unseal(ciphers[data.key], event.event_id, data.sealed)
                 content = {"text": text, "metadata": metadata, "vectors": vectors, "sealed": None}
-                event = event.model_copy(update={"data": data.model_copy(update=content)})
+                event = replaced(event, {"data": replaced(data, content)})
             opened.append(event)
         return opened
 
@@ -196,5 +194,5 @@ def portable(event: Event) -> Event:
     """``event`` as it leaves the memory (an export): opened content without its key's id."""
     data = event.data
     if isinstance(data, _Content) and data.sealed is None and data.key is not None:
-        return event.model_copy(update={"data": data.model_copy(update={"key": None})})
+        return replaced(event, {"data": replaced(data, {"key": None})})
     return event
