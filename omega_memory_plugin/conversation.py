@@ -26,7 +26,7 @@ import numpy as np
 
 from .embeddings import Embedder
 from .errors import InvalidInputError
-from .forgetting import shred
+from .forgetting import forget
 from .records import MemoryRecord
 from .staging import StagedWrite, embed_missing, stage_delete, stage_erase
 from .twins import twins
@@ -172,7 +172,7 @@ class Conversation:
 
     def _clear(self) -> Coroutine[Any, Any, None]:
         """Forget every message (one ``namespace.erased`` event), unlist the conversation, and
-        destroy the key that sealed its messages in the log (:func:`~.forgetting.shred`): no
+        destroy the key that sealed its messages in the log (:mod:`.forgetting`): no
         replay or ``as_of`` view shows them again. The index's files may keep the deleted points
         until the next ``rebuild()`` (``Memory.forget`` of the subject rebuilds at once)."""
 
@@ -180,7 +180,7 @@ class Conversation:
             erase = stage_erase(self.key, self.collection)
             await self.memory._commit([erase, stage_delete(self.key, _REGISTRY_NAMESPACE, self._registry)])
             self._registered = False
-            await shred(self.memory, self.subject)
+            await forget(self.memory, self.subject, compact_index=False, look=False)
 
         return run()
 

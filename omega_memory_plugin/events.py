@@ -73,7 +73,25 @@ def replaced(model: M, changes: Mapping[str, Any]) -> M:
     return copy
 
 
-class MemoryUpserted(_Frozen):
+class Sealable(_Frozen):
+    """Data that carries memory content (text, metadata, vectors), which the log stores sealed
+    (:mod:`omega_memory_plugin.log.sealed`)."""
+
+    #: the id of the data key that seals the content in the log (a re-embedding: its memory's
+    #: key); None: the content is stored in clear
+    key: str | None = None
+    #: the content as the log stores it, sealed; in an event read back it is set only when the
+    #: content can no longer be opened (its subject was forgotten, or compaction dropped it), and
+    #: then text, metadata and vectors are empty
+    sealed: bytes | None = Field(default=None, repr=False)
+
+    @property
+    def forgotten(self) -> bool:
+        """The content is gone for good: this event only says that a memory was written."""
+        return self.sealed is not None
+
+
+class MemoryUpserted(Sealable):
     """A memory was written (created, or replaced as a whole). ``space`` is the embedding space
     of its collection whose model made ``vectors``: 0, the collection's first, until a
     re-embedding switches the collection to another (:mod:`omega_memory_plugin.spaces`)."""
@@ -89,17 +107,6 @@ class MemoryUpserted(_Frozen):
     #: whose data key seals the content in the log (:mod:`omega_memory_plugin.sealing`); None: the
     #: namespace. Only on the way in: the log records the key's id, never the subject.
     subject: str | None = None
-    #: the id of the data key that seals the content in the log; None: the content is stored in clear
-    key: str | None = None
-    #: the content (text, metadata, vectors) as the log stores it, sealed; in an event read back it
-    #: is set only when the content can no longer be opened (its subject was forgotten, or
-    #: compaction dropped it), and then text, metadata and vectors are empty
-    sealed: bytes | None = None
-
-    @property
-    def forgotten(self) -> bool:
-        """The content is gone for good: this event only says that a memory was written."""
-        return self.sealed is not None
 
 
 class MemoryDeleted(_Frozen):
@@ -146,7 +153,7 @@ class ModelSwitched(_Frozen):
     to_model: str | None = None
 
 
-class MemoryReembedded(_Frozen):
+class MemoryReembedded(Sealable):
     """Vectors of another embedding space for one memory at one version: the memory as its
     ``version`` (written at log position ``of_position``) holds it, with ``vectors`` made by
     ``embedding_model`` for space ``space``. Recorded only while the memory is still at that
@@ -164,12 +171,6 @@ class MemoryReembedded(_Frozen):
     embedding_model: str | None = None
     origin: str | None = None
     expires_at: datetime | None = None  # the re-embedded version's, kept in the new space
-    key: str | None = None  # as in MemoryUpserted: the re-embedded memory's key, which seals these too
-    sealed: bytes | None = None
-
-    @property
-    def forgotten(self) -> bool:
-        return self.sealed is not None
 
 
 class SubjectForgotten(_Frozen):

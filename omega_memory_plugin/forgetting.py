@@ -24,12 +24,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ConcurrencyError
 from .events import (
+    Event,
     MemoryDeleted,
     MemoryDeletedEvent,
     MemoryUpserted,
@@ -76,44 +77,57 @@ def forgotten_event(memory: Memory, keys: list[str]) -> SubjectForgottenEvent:
     )
 
 
-async def shred(memory: Memory, subject: str) -> int:
-    """Steps 1 and 2 without looking for memories: for a caller that has just ended them itself
-    (a chat history's ``clear()`` erased its namespace). Returns how many keys were destroyed."""
-    store = memory.log.keys
-    keys = await store.key_ids(subject) if store is not None else []
-    if store is None or not keys:
-        return 0
-    await memory._append([forgotten_event(memory, keys)], {})
-    await store.destroy(subject)
-    return len(keys)
+async def end_memories(
+    memory: Memory, find: Callable[[], Awaitable[dict[StreamKey, int]]], also: Sequence[Event] = ()
+) -> list[Event]:
+    """Delete, in one commit with ``also``, the memories ``find()`` names that are still alive at
+    the version it names; a memory written in between makes it look again. Returns what was recorded."""
+    for attempt in range(_ATTEMPTS):
+        wanted = await find()
+        heads = await memory.log.heads(list(wanted)) if wanted else {}
+        alive = {
+            stream: version
+            for stream, version in wanted.items()
+            if heads.get(stream) and heads[stream].current_version == version
+        }
+        origin = current_origin()
+        events: list[Event] = [
+            MemoryDeletedEvent(collection=c, namespace=ns, memory_id=m, data=MemoryDeleted(origin=origin))
+            for c, ns, m in alive
+        ]
+        if not events and not also:
+            return []
+        try:
+            return await memory._append([*events, *also], alive)
+        except ConcurrencyError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    return []
 
 
-async def forget(memory: Memory, subject: str, *, compact_index: bool) -> ForgetReport:
+async def forget(memory: Memory, subject: str, *, compact_index: bool, look: bool = True) -> ForgetReport:
+    """``Memory.forget``. ``look=False`` skips step 1's search for the subject's memories, for a
+    caller that has just ended them itself (a chat history's ``clear()`` erased its namespace)."""
     log, store = memory.log, memory.log.keys
     keys = await store.key_ids(subject) if store is not None else []
     if store is None or not keys:
         return ForgetReport(0, 0, True, False)
-    deleted = 0
-    for attempt in range(_ATTEMPTS):
-        owned = await sealed_memories(log.inner, set(keys))
-        heads = await log.heads(list(owned)) if owned else {}
-        alive = {stream: version for stream, version in owned.items() if heads[stream].current_version == version}
-        events = [
-            MemoryDeletedEvent(collection=c, namespace=ns, memory_id=m, data=MemoryDeleted(origin=current_origin()))
-            for c, ns, m in alive
-        ]
-        try:
-            recorded = await memory._append([*events, forgotten_event(memory, keys)], alive)
-        except ConcurrencyError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            continue  # written since the scan: scan again
-        deleted = sum(e.type == "memory.deleted" for e in recorded)
-        break
+
+    async def theirs() -> dict[StreamKey, int]:
+        return await sealed_memories(log.inner, set(keys)) if look else {}
+
+    recorded = await end_memories(memory, theirs, [forgotten_event(memory, keys)])
     await store.destroy(subject)
-    compacted = False
-    if compact_index and memory.projection.keeps_deleted and not memory._external:
-        async with memory._rebuild_lock:
-            await memory._replay_into_fresh(progress=None, offload=True)
-        compacted = True
-    return ForgetReport(deleted, len(keys), store.scrubbed, compacted)
+    compacted = await rewrite_index(memory) if compact_index else False
+    return ForgetReport(sum(e.type == "memory.deleted" for e in recorded), len(keys), store.scrubbed, compacted)
+
+
+async def rewrite_index(memory: Memory) -> bool:
+    """Rebuild an index whose files keep deleted points, so that none holds what was just
+    deleted; False if it keeps none, or if this process does not apply the index (external
+    projector mode: ``omega-memory replay`` does it there)."""
+    if not memory.projection.keeps_deleted or memory._external:
+        return False
+    async with memory._rebuild_lock:
+        await memory._replay_into_fresh(progress=None, offload=True)
+    return True

@@ -30,15 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import ConcurrencyError
-from .events import MemoryDeleted, MemoryDeletedEvent, MemoryReembedded, MemoryUpserted, StreamKey, SubjectForgotten
-from .origin import current_origin
+from .events import MemoryReembedded, MemoryUpserted, StreamKey, SubjectForgotten
+from .forgetting import end_memories, rewrite_index
 
 if TYPE_CHECKING:
     from .log.base import EventLog
     from .memory import Memory
-
-_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,32 +82,13 @@ async def survey(log: EventLog, cutoff: datetime) -> _Survey:
 
 
 async def compact(memory: Memory, grace: timedelta, now: datetime) -> CompactReport:
-    cutoff = now - grace
-    swept = 0
-    for attempt in range(_ATTEMPTS):
-        found = await survey(memory.log.inner, cutoff)
-        heads = await memory.log.heads(list(found.expired_alive)) if found.expired_alive else {}
-        alive = {
-            stream: version
-            for stream, version in found.expired_alive.items()
-            if stream in heads and heads[stream].current_version == version
-        }
-        if not alive:
-            break
-        sweep = [
-            MemoryDeletedEvent(collection=c, namespace=ns, memory_id=m, data=MemoryDeleted(origin=current_origin()))
-            for c, ns, m in alive
-        ]
-        try:
-            swept = len(await memory._append(sweep, alive))
-            break
-        except ConcurrencyError:
-            if attempt == _ATTEMPTS - 1:
-                raise
+    found = _Survey([], {})
+
+    async def expired_alive() -> dict[StreamKey, int]:
+        nonlocal found
+        found = await survey(memory.log.inner, now - grace)
+        return found.expired_alive
+
+    swept = await end_memories(memory, expired_alive)
     dropped = await memory.log.redact(found.droppable) if found.droppable else 0
-    compacted = False
-    if dropped and memory.projection.keeps_deleted and not memory._external:
-        async with memory._rebuild_lock:
-            await memory._replay_into_fresh(progress=None, offload=True)
-        compacted = True
-    return CompactReport(swept, dropped, compacted)
+    return CompactReport(len(swept), dropped, await rewrite_index(memory) if dropped else False)

@@ -40,7 +40,7 @@ from uuid import UUID
 
 from bson import Binary, encode
 from pymongo import AsyncMongoClient, IndexModel
-from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import ConcurrencyError, EventLogError, InvalidInputError
@@ -64,7 +64,7 @@ from .mongo_codec import (
     stream_key,
     to_ms,
 )
-from .mongo_errors import SETTING, Backoff, check_hosts_resolve, first_reason, retrying, translate
+from .mongo_errors import SETTING, Backoff, check_hosts_resolve, ensure_indexes, first_reason, retrying, translate
 from .mongo_migration import migrate_if_needed
 from .mongo_ring import SLOTS, copy_in, copy_of, is_marker, is_whole, overtaken, ring_update, slot_id
 from .mongo_state import ChainCache, StateView
@@ -102,7 +102,6 @@ CHAIN_LOOKUPS_BEFORE_RANGE = 4  # commits learned by exact lookups (the ring lag
 LEARNED_STARTS = 256  # starts of the latest commits learned, to find where a read's first commit begins
 LOSER_RING_READS = 5  # times a loser looks for the winner's commit in the ring before reading the chain
 LOSER_FIRST_PAUSE = 0.006  # seconds before its first look until it has timed its own copies; doubled each time
-_INDEX_RACE_CODES = {68, 85, 86}  # already exists / options conflict: another process won the race
 
 # Kept for benchmarks/mongo.py, which encodes raw documents the way the log does.
 _encode_event = encode_event
@@ -193,7 +192,7 @@ class MongoEventLog(EventLog):
 
     async def open(self) -> None:
         await check_hosts_resolve(self._hosts)
-        await self._retrying("creating indexes", self._create_indexes)
+        await self._retrying("creating indexes", lambda: ensure_indexes(self.chain, CHAIN_INDEXES))
         await self._retrying("migrating the log", lambda: migrate_if_needed(self.commits, self.chain, self.meta))
         async with self._lock:
             last = await self._latest_copied()
@@ -205,20 +204,6 @@ class MongoEventLog(EventLog):
                 self._skip_to(start_of(last))
                 await self._learn_entry(last)
             await self._advance("chain end")
-
-    async def _create_indexes(self) -> None:
-        # One round trip when they exist. Missing ones are created one per command: FerretDB 1.24
-        # drops the connection (a server-side panic) on a createIndexes of several indexes that
-        # already exist, which a concurrent opener can make happen.
-        existing = await self.chain.index_information()
-        for model in CHAIN_INDEXES:
-            if model.document["name"] in existing:
-                continue
-            try:
-                await self.chain.create_indexes([model])
-            except OperationFailure as exc:
-                if exc.code not in _INDEX_RACE_CODES:
-                    raise
 
     async def _ring(self) -> list[Mapping[str, Any]]:
         """Every commit copied in the ring (at most :data:`~.mongo_ring.SLOTS` small documents)."""

@@ -22,8 +22,9 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from pymongo import IndexModel
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
@@ -157,3 +158,23 @@ async def check_hosts_resolve(hosts: Sequence[tuple[str, int]], wait: float = 5.
     reason = failures[0].strerror if failures else "unknown host"
     names = names if len(names) <= 60 else names[:59] + "…"
     raise EventLogError(f"cannot resolve the MongoDB host {names} ({reason}): fix the host in {SETTING}")
+
+
+_INDEX_RACE_CODES = {68, 85, 86}  # already exists / options conflict: another process won the race
+
+
+async def ensure_indexes(collection: Any, models: Sequence[IndexModel]) -> None:
+    """Create the indexes of ``models`` that ``collection`` lacks, tolerating a concurrent creator.
+
+    One round trip when they exist. Missing ones are created one per command: FerretDB 1.24 drops
+    the connection (a server-side panic) on a createIndexes of several indexes that already exist,
+    which a concurrent opener can make happen."""
+    existing = await collection.index_information()
+    for model in models:
+        if model.document["name"] in existing:
+            continue
+        try:
+            await collection.create_indexes([model])
+        except OperationFailure as exc:
+            if exc.code not in _INDEX_RACE_CODES:
+                raise

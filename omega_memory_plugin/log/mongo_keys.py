@@ -15,15 +15,14 @@ from typing import Any
 
 from bson import Binary
 from pymongo import IndexModel
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from ..errors import KeyStoreError
 from ..keys import DataKey, KeyStore
 from ..sealing import new_key
-from .mongo_errors import retrying
+from .mongo_errors import ensure_indexes, retrying
 
 _SUBJECT_INDEX = IndexModel("subject", name="subject", unique=True)
-_INDEX_RACE_CODES = {68, 85, 86}  # exists (with other options), a concurrent creator won
 
 
 class MongoKeyStore(KeyStore):
@@ -34,16 +33,9 @@ class MongoKeyStore(KeyStore):
         self.timeout = timeout
 
     async def open(self) -> None:
-        async def create() -> None:
-            if "subject" in await self.keys.index_information():
-                return
-            try:
-                await self.keys.create_indexes([_SUBJECT_INDEX])
-            except OperationFailure as exc:
-                if exc.code not in _INDEX_RACE_CODES:
-                    raise
-
-        await retrying("creating the data keys' index", create, self.timeout)
+        await retrying(
+            "creating the data keys' index", lambda: ensure_indexes(self.keys, [_SUBJECT_INDEX]), self.timeout
+        )
 
     async def key_for(self, subject: str) -> DataKey:
         for _ in range(3):  # found, or made and found; a forget in between deletes it: again

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import KeyStoreError
-from ..events import Event, MemoryReembedded, MemoryUpserted, StreamKey, replaced
+from ..events import Event, MemoryReembedded, MemoryUpserted, Sealable, StreamKey, replaced
 from ..keys import KeyStore
 from ..sealing import cipher, seal, unseal
 from .base import POLL_SECONDS, Envelope, EventLog, StreamHead
 
-_Content = (MemoryUpserted, MemoryReembedded)  # the data that carries memory content
+_Key: TypeAlias = tuple[str, "AESGCM | None"]  # a key's id, and its cipher (None: destroyed)
 
 
 class SealedLog(EventLog):
@@ -81,9 +81,9 @@ class SealedLog(EventLog):
             mine = plain.get(event.event_id)
             # The copy this commit sealed comes back as its plain twin; an event id recorded before
             # (a retry) comes back as stored then, and is opened like any read.
-            if mine is not None and isinstance(event.data, _Content) and event.data.sealed is mine[1]:
+            if mine is not None and isinstance(event.data, Sealable) and event.data.sealed is mine[1]:
                 event = replaced(event, {"data": mine[0]})
-            else:
+            elif isinstance(event.data, Sealable):
                 unknown = True
             opened.append(event)
         return await self._open(opened) if unknown else opened
@@ -91,10 +91,10 @@ class SealedLog(EventLog):
     async def _seal(self, events: Sequence[Event]) -> tuple[list[Event], dict[UUID, tuple[Any, bytes | None]]]:
         stored: list[Event] = []
         plain: dict[UUID, tuple[Any, bytes | None]] = {}
-        keys: dict[str, tuple[str, AESGCM | None]] = {}  # subject or key id -> (key id, its cipher)
+        keys: dict[tuple[str, str], _Key] = {}
         for event in events:
             data = event.data
-            if not isinstance(data, _Content) or data.sealed is not None:
+            if not isinstance(data, Sealable) or data.sealed is not None:
                 stored.append(event)
                 continue
             never = {"subject": None} if isinstance(data, MemoryUpserted) else {}  # the subject is never stored
@@ -112,30 +112,29 @@ class SealedLog(EventLog):
         return stored, plain
 
     async def _key(
-        self, data: MemoryUpserted | MemoryReembedded, namespace: str, keys: dict[str, tuple[str, AESGCM | None]]
-    ) -> tuple[str, AESGCM | None]:
+        self, data: MemoryUpserted | MemoryReembedded, namespace: str, keys: dict[tuple[str, str], _Key]
+    ) -> _Key:
         """The key a content event is sealed under: a re-embedding under its memory's key (None
         if that was destroyed meanwhile: the new vectors are then stored as forgotten), an upsert
-        under its subject's (the namespace's unless it names one)."""
+        under its subject's (the namespace's unless it names one). ``keys`` remembers them for
+        the rest of the call, by ``("id", key id)`` or ``("subject", subject)``."""
         assert self.keys is not None
         if isinstance(data, MemoryReembedded) and data.key is not None:
-            if data.key not in keys:
+            if ("id", data.key) not in keys:
                 secret = (await self.keys.secrets([data.key])).get(data.key)
-                keys[data.key] = (data.key, None if secret is None else cipher(secret))
-            return keys[data.key]
-        subject = (data.subject if isinstance(data, MemoryUpserted) else None) or (
-            data.namespace if isinstance(data, MemoryReembedded) else namespace
-        )
-        if subject not in keys:
+                keys["id", data.key] = (data.key, None if secret is None else cipher(secret))
+            return keys["id", data.key]
+        subject = data.namespace if isinstance(data, MemoryReembedded) else data.subject or namespace
+        if ("subject", subject) not in keys:
             key = await self.keys.key_for(subject)
-            keys[subject] = (key.id, cipher(key.secret))
-        return keys[subject]
+            keys["subject", subject] = (key.id, cipher(key.secret))
+        return keys["subject", subject]
 
     # -- reading -------------------------------------------------------------------------------
 
     async def _open(self, events: list[Event]) -> list[Event]:
         """``events`` with their sealed content opened where its key still exists."""
-        wanted = {e.data.key for e in events if isinstance(e.data, _Content) and e.data.sealed and e.data.key}
+        wanted = {e.data.key for e in events if isinstance(e.data, Sealable) and e.data.sealed and e.data.key}
         if not wanted or self.keys is None:
             return events
         ciphers = {key_id: cipher(secret) for key_id, secret in (await self.keys.secrets(wanted)).items()}
@@ -144,7 +143,7 @@ class SealedLog(EventLog):
         opened = []
         for event in events:
             data = event.data
-            if isinstance(data, _Content) and data.sealed and data.key is not None and data.key in ciphers:
+            if isinstance(data, Sealable) and data.sealed and data.key is not None and data.key in ciphers:
                 text, metadata, vectors = unseal(ciphers[data.key], event.event_id, data.sealed)
                 content = {"text": text, "metadata": metadata, "vectors": vectors, "sealed": None}
                 event = replaced(event, {"data": replaced(data, content)})
@@ -193,6 +192,6 @@ class SealedLog(EventLog):
 def portable(event: Event) -> Event:
     """``event`` as it leaves the memory (an export): opened content without its key's id."""
     data = event.data
-    if isinstance(data, _Content) and data.sealed is None and data.key is not None:
+    if isinstance(data, Sealable) and data.sealed is None and data.key is not None:
         return replaced(event, {"data": replaced(data, {"key": None})})
     return event
