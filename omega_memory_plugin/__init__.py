@@ -19,6 +19,7 @@ from .errors import (
     InvalidMetadataError,
     InvalidTextError,
     InvalidVectorError,
+    KeyStoreError,
     MemoryClosedError,
     MissingExtraError,
     OmegaMemoryError,
@@ -29,6 +30,7 @@ from .errors import (
     UnsupportedFilterError,
 )
 from .events import Distance, Event
+from .forgetting import ForgetReport
 from .hookspecs import hookimpl
 from .importing import ImportReport
 from .lineage import Explanation
@@ -36,11 +38,13 @@ from .memory import Memory
 from .origin import writing_as
 from .records import MemoryRecord
 from .reembedding import ReembedReport
+from .retention import CompactReport
 from .settings import Settings
 from .verification import VerifyReport
 
 __all__ = [
     "AppendVetoedError",
+    "CompactReport",
     "ConcurrencyError",
     "DirectoryLockedError",
     "Distance",
@@ -50,6 +54,7 @@ __all__ = [
     "Explanation",
     "EventLogError",
     "FilterError",
+    "ForgetReport",
     "IdempotencyKeyError",
     "ImportReport",
     "IndexUnavailableError",
@@ -58,6 +63,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidTextError",
     "InvalidVectorError",
+    "KeyStoreError",
     "Memory",
     "MemoryClosedError",
     "MissingExtraError",
