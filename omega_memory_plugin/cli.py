@@ -576,10 +576,15 @@ def cmd_forget(memory: Memory, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(dataclasses.asdict(report)))
         return 0
-    if not report.keys:
-        print(f"nothing to forget: no data key of subject {args.subject!r} exists (never written, or forgotten)")
+    if not report.keys and not report.memories:
+        print(f"nothing to forget: no memory of subject {args.subject!r} (never written, or forgotten)")
         return 0
     print(f"forgot {_memories(report.memories)}: destroyed {report.keys} data key(s) of subject {args.subject!r}")
+    if report.in_clear:
+        print(
+            f"warning: {_memories(report.in_clear)} had been stored in clear (encryption off, or written before it "
+            "existed): deleted from every read, but their text stays in the log"
+        )
     if not report.keys_scrubbed:
         print("warning: a reader held the log's WAL open; the key's old bytes are overwritten at its next checkpoint")
     if not report.index_compacted and memory.projection.keeps_deleted:

@@ -58,17 +58,25 @@ class ForgetReport:
     keys: int
     keys_scrubbed: bool
     index_compacted: bool
+    #: of ``memories``, those of the subject's namespace stored in clear (``encryption=False``, or
+    #: written before encryption existed): deleted from every read, but their text stays in the log
+    in_clear: int = 0
 
 
-async def sealed_memories(log: EventLog, keys: Collection[str]) -> dict[StreamKey, int]:
-    """Memory streams whose last upsert is sealed under one of ``keys``, with that upsert's
-    version. Reads the stored log (no key is needed to see which key sealed an event)."""
-    last: dict[StreamKey, tuple[int, bool]] = {}
+async def subject_memories(log: EventLog, keys: Collection[str], namespace: str) -> dict[StreamKey, tuple[int, bool]]:
+    """Memory streams whose last upsert belongs to the subject: sealed under one of ``keys``, or
+    stored in clear in the subject's namespace; with that upsert's version and whether it is in
+    clear. Reads the stored log (no key is needed to see which key sealed an event)."""
+    last: dict[StreamKey, tuple[int, str | None]] = {}
     async for events in log.read():
         for event in events:
             if isinstance(event.data, MemoryUpserted):
-                last[event.stream] = (event.version, event.data.key in keys)
-    return {stream: version for stream, (version, mine) in last.items() if mine}
+                last[event.stream] = (event.version, event.data.key)
+    return {
+        stream: (version, key is None)
+        for stream, (version, key) in last.items()
+        if key in keys or (key is None and stream[1] == namespace)
+    }
 
 
 def forgotten_event(memory: Memory, keys: list[str]) -> SubjectForgottenEvent:
@@ -110,16 +118,25 @@ async def forget(memory: Memory, subject: str, *, compact_index: bool, look: boo
     caller that has just ended them itself (a chat history's ``clear()`` erased its namespace)."""
     log, store = memory.log, memory.log.keys
     keys = await store.key_ids(subject) if store is not None else []
-    if store is None or not keys:
-        return ForgetReport(0, 0, True, False)
+    found: dict[StreamKey, tuple[int, bool]] = {}
 
     async def theirs() -> dict[StreamKey, int]:
-        return await sealed_memories(log.inner, set(keys)) if look else {}
+        nonlocal found
+        found = await subject_memories(log.inner, set(keys), subject) if look else {}
+        return {stream: version for stream, (version, _) in found.items()}
 
-    recorded = await end_memories(memory, theirs, [forgotten_event(memory, keys)])
-    await store.destroy(subject)
-    compacted = await rewrite_index(memory) if compact_index else False
-    return ForgetReport(sum(e.type == "memory.deleted" for e in recorded), len(keys), store.scrubbed, compacted)
+    recorded = await end_memories(memory, theirs, [forgotten_event(memory, keys)] if keys else [])
+    if store is not None and keys:
+        await store.destroy(subject)
+    ended = [e.stream for e in recorded if e.type == "memory.deleted"]
+    compacted = await rewrite_index(memory) if compact_index and (ended or keys) else False
+    return ForgetReport(
+        memories=len(ended),
+        keys=len(keys),
+        keys_scrubbed=store.scrubbed if store is not None else True,
+        index_compacted=compacted,
+        in_clear=sum(found[stream][1] for stream in ended if stream in found),
+    )
 
 
 async def rewrite_index(memory: Memory) -> bool:

@@ -210,7 +210,7 @@ def test_the_cli_forgets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         write_people(memory)
     assert main(["--path", str(path), "forget", "ana", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == {"memories": 3, "keys": 1, "keys_scrubbed": True, "index_compacted": True}
+    assert report == {"memories": 3, "keys": 1, "keys_scrubbed": True, "index_compacted": True, "in_clear": 0}
     assert main(["--path", str(path), "forget", "ana"]) == 0
     assert "nothing to forget" in capsys.readouterr().out
 
@@ -251,7 +251,9 @@ def test_with_encryption_off_content_is_in_clear_and_sealed_content_still_opens(
         assert {r.text for r in memory.scan(namespace="n", limit=None)} == {"sealed before", "in clear after"}
         memory.rebuild(progress=False)
         assert {r.text for r in memory.scan(namespace="n", limit=None)} == {"sealed before", "in clear after"}
-        assert memory.forget("n").memories == 1  # only what a key sealed can be shredded
+        report = memory.forget("n")  # both leave every read; only what a key sealed is shredded
+        assert (report.memories, report.keys, report.in_clear) == (2, 1, 1)
+        assert memory.scan(namespace="n", limit=None) == []
     hits = scan_files(root, [b"sealed before", b"in clear after"])
     assert [found for path, found in hits.items() if path.startswith("log.db")] == [[b"in clear after"]]
 
@@ -283,8 +285,9 @@ def test_a_log_without_a_key_store_is_refused_unless_encryption_is_off() -> None
         Memory(log=SealedLog(InMemoryEventLog(), None), index_url="memory://", embedder="hash:16")
     with Memory(log=SealedLog(InMemoryEventLog(), None, encrypt=False), index_url="memory://") as memory:
         memory.upsert("in clear", vectors=[1.0, 0.0], id="a")
-        report = memory.forget("default")  # nothing was sealed, so nothing can be shredded: said plainly
-        assert (report.memories, report.keys) == (0, 0)
+        report = memory.forget("default")  # nothing was sealed, so nothing is shredded: said plainly
+        assert (report.memories, report.keys, report.in_clear) == (1, 0, 1)
+        assert memory.get("a") == []
 
 
 def test_clearing_a_chat_history_shreds_its_messages_in_the_log(tmp_path: Path) -> None:
