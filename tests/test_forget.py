@@ -309,3 +309,19 @@ def test_clearing_a_chat_history_shreds_its_messages_in_the_log(tmp_path: Path) 
         assert [r.text for r in memory.get("note", namespace="ana")] == ["Ana's own note"]  # untouched
         history.add_messages([HumanMessage("hello again")])  # the conversation goes on, under a new key
         assert [m.content for m in history.messages] == ["hello again"]
+
+
+def test_a_bad_subject_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from omega_memory_plugin import InvalidIdError
+
+    with Memory(tmp_path / "m", embedder="hash:16") as memory:
+        memory.upsert("kept", id="a", namespace="n")
+        position = log_position(memory)
+        for bad in ("", None, 42, "x" * 10_000):
+            with pytest.raises(InvalidIdError, match="subject"):
+                memory.forget(bad)  # type: ignore[arg-type]
+            if bad is not None:  # None is the default there: the namespace's key
+                with pytest.raises(InvalidIdError, match="subject"):
+                    memory.upsert("not written", namespace="n", subject=bad)  # type: ignore[arg-type]
+        assert log_position(memory) == position
+        assert [r.text for r in memory.get("a", namespace="n")] == ["kept"]
