@@ -13,6 +13,7 @@ library keeps beside it; filters address it as ``metadata.<key>``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ KEY = "key"
 
 # Fixed so that point ids are the same in every index ever built from the same log.
 _POINT_NAMESPACE = uuid.UUID("6f6d6567-612d-6d65-6d6f-72792d706c75")
+_POINT_PREFIX = _POINT_NAMESPACE.bytes
 
 
 def point_id(collection: str, namespace: str, memory_id: str) -> str:
@@ -74,7 +76,14 @@ def point_id(collection: str, namespace: str, memory_id: str) -> str:
     >>> point_id("c", "team", "a\x1fx") != point_id("c", "team\x1fa", "x")
     True
     """
-    return str(uuid.uuid5(_POINT_NAMESPACE, f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"))
+    # uuid.uuid5, written out: it runs once per point applied, and the UUID object it builds cost
+    # as much as the hash (10 µs a point against 3). Equal to uuid5 for every name (tested).
+    name = f"{len(collection)}:{collection}{len(namespace)}:{namespace}{memory_id}"
+    digest = bytearray(hashlib.sha1(_POINT_PREFIX + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
