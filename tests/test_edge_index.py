@@ -28,10 +28,9 @@ from hypothesis import strategies as st
 from omega_memory_plugin.errors import DirectoryLockedError, IndexUnavailableError
 from omega_memory_plugin.filters import parse_filter
 from omega_memory_plugin.index.base import Entry, IndexState, SearchQuery
-from omega_memory_plugin.index.edge import EdgeProjection
+from omega_memory_plugin.index.edge import EDGE_LAYOUT, EdgeProjection
 from omega_memory_plugin.index.edge_floats import edge_float as _edge_float
 from omega_memory_plugin.index.edge_floats import edge_read as _edge_read
-from omega_memory_plugin.index.payload import LAYOUT
 from omega_memory_plugin.testing.builders import Recorder, created, deleted, erased, upserted
 
 T = TypeVar("T")
@@ -207,9 +206,9 @@ async def test_the_recorded_state_survives_a_reopen(tmp_path: Path) -> None:
     await index.apply(record(upserted("b", vector(2))))  # applied but never flushed: not recorded
     await index.close()
     reopened = EdgeProjection(tmp_path)
-    assert await reopened.state() == IndexState(3, LAYOUT)
+    assert await reopened.state() == IndexState(3, EDGE_LAYOUT)
     await reopened.flush()  # before applying anything: the record must not go back to 0
-    assert await reopened.state() == IndexState(3, LAYOUT)
+    assert await reopened.state() == IndexState(3, EDGE_LAYOUT)
     await reopened.close()
 
 
@@ -257,7 +256,7 @@ def test_every_method_runs_on_worker_threads_inside_asyncio_run(tmp_path: Path) 
         lambda: index.apply(record(created(), upserted("a", vector(1), metadata={"x": 1.5}), upserted("b", vector(2))))
     )
     on_a_new_thread(index.flush)
-    assert on_a_new_thread(index.state) == IndexState(3, LAYOUT)
+    assert on_a_new_thread(index.state) == IndexState(3, EDGE_LAYOUT)
     assert sorted(on_a_new_thread(lambda: index.entries("c")), key=str) == [Entry("ns", "a", 1), Entry("ns", "b", 1)]
     on_a_new_thread(lambda: index.repair(record(deleted("b"))))
     query = SearchQuery("c", "ns", np.array(vector(1), np.float32), "dense", filter=None)

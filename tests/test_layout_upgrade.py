@@ -12,6 +12,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from omega_memory_plugin import Memory, Settings
+from omega_memory_plugin.index.edge import EDGE_LAYOUT
 from omega_memory_plugin.index.payload import LAYOUT
 from omega_memory_plugin.index.qdrant import SERVER_LAYOUT
 from omega_memory_plugin.index.qdrant_meta import QdrantMeta
@@ -31,9 +32,10 @@ def test_an_embedded_index_of_the_previous_layout_is_rebuilt(tmp_path: Path, cap
     generation = (index / "CURRENT").read_text().strip()
     state_file = index / generation / "STATE.json"
     state = json.loads(state_file.read_text())
-    state_file.write_text(json.dumps({**state, "layout": LAYOUT - 1}))  # as the previous version left it
+    assert state["layout"] == EDGE_LAYOUT
+    state_file.write_text(json.dumps({**state, "layout": LAYOUT}))  # as the previous version (unpacked payload) left it
     with caplog.at_level(logging.WARNING), Memory(tmp_path / "m") as memory:
-        assert f"built with point layout {LAYOUT - 1}" in caplog.text
+        assert f"built with point layout {LAYOUT}" in caplog.text
         assert (index / "CURRENT").read_text().strip() != generation  # a new generation, swapped in
         assert [h.id for h in memory.search(text="ORD-2291", mode="sparse")] == ["order"]
         assert memory.search(text="green tea", mode="hybrid", limit=1)[0].id == "tea"

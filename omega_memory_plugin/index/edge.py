@@ -45,11 +45,16 @@ from .bm25 import SPARSE, document_terms, own_vectors
 from .directory_lock import DirectoryLock, write_atomically
 from .edge_floats import edge_numbers
 from .payload import (
+    EMBEDDING_MODEL,
     EXPIRES_AT,
+    KEY,
     LAYOUT,
     MEMORY_ID,
     METADATA,
+    METADATA_JSON,
     NAMESPACE,
+    POSITION,
+    TEXT,
     VERSION,
     metadata_key,
     point_id,
@@ -103,13 +108,38 @@ def _range(key: str, **bounds: float) -> qe.FieldCondition:
     return qe.FieldCondition(key, range=qe.RangeFloat(**{op: edge_numbers(bound) for op, bound in bounds.items()}))
 
 
+# Edge's own packing of the shared payload (payload.LAYOUT): what the index only returns, never
+# filters on, travels as one JSON string, and empty metadata is left out (a missing object filters
+# as an empty one). qdrant-edge-py 0.9 converts a payload entry by entry at about 4 µs each (an
+# empty dict included): a point with the shared payload cost 56 µs, packed 30 µs, for a 150 µs apply.
+_RETURNED = "r"
+_PACKED = (TEXT, METADATA_JSON, POSITION, EMBEDDING_MODEL, KEY)
+#: the shared layout, then Edge's packing (1: the fields of _PACKED in _RETURNED)
+EDGE_LAYOUT = LAYOUT * 10 + 1
+
+
 def _edge_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     payload = to_payload(event)
-    payload[METADATA] = edge_numbers(event.data.metadata)
-    facts = _boolean_facts(event.data.metadata, METADATA)
-    if facts:
-        payload[_BOOLEANS] = facts
+    returned = {name: payload.pop(name) for name in _PACKED if name in payload}
+    payload[_RETURNED] = json.dumps(returned, separators=(",", ":"), ensure_ascii=False)
+    metadata = event.data.metadata
+    if metadata:
+        payload[METADATA] = edge_numbers(metadata)
+        facts = _boolean_facts(metadata, METADATA)
+        if facts:
+            payload[_BOOLEANS] = facts
+    else:
+        del payload[METADATA]
     return payload
+
+
+def _record(
+    collection: str, payload: dict[str, Any], score: float | None = None, vectors: dict[str, list[float]] | None = None
+) -> MemoryRecord:
+    """A record from a point's payload, the packed fields unpacked."""
+    packed = payload.get(_RETURNED)
+    full = payload if packed is None else {**payload, **json.loads(packed)}
+    return to_record(collection, full, score, vectors)
 
 
 VOCABULARY = FilterVocabulary(
@@ -141,6 +171,7 @@ class EdgeProjection(Projection):
     """
 
     keeps_deleted = True  # segments keep deleted points until an optimizer rewrites them
+    layout = EDGE_LAYOUT
 
     # Every method works in the calling thread and holds no event-loop state, and Edge shards are
     # not bound to the thread that opened them (tests/test_edge_index.py runs each from a worker).
@@ -268,8 +299,8 @@ class EdgeProjection(Projection):
         # recorded, and a flush before it applies anything must not erase that record.
         # The collections are recorded so that a shard deleted later is noticed (see state()).
         recorded = await self.state()
-        position = max(self.applied_position, recorded.position if recorded and recorded.layout == LAYOUT else 0)
-        state = {"position": position, "layout": LAYOUT, "collections": sorted(self._shards)}
+        position = max(self.applied_position, recorded.position if recorded and recorded.layout == EDGE_LAYOUT else 0)
+        state = {"position": position, "layout": EDGE_LAYOUT, "collections": sorted(self._shards)}
         write_atomically(self.dir / _STATE, json.dumps(state))
 
     async def state(self) -> IndexState | None:
@@ -348,7 +379,7 @@ class EdgeProjection(Projection):
                 params=params,
             )
         hits = shard.query(request)
-        return [to_record(query.collection, hit.payload or {}, hit.score, own_vectors(hit.vector)) for hit in hits]
+        return [_record(query.collection, hit.payload or {}, hit.score, own_vectors(hit.vector)) for hit in hits]
 
     async def get(
         self, collection: str, namespace: str, ids: Sequence[str], with_vectors: bool = False
@@ -361,7 +392,7 @@ class EdgeProjection(Projection):
         )
         by_id = {r.payload[MEMORY_ID]: r for r in records if r.payload}
         return [
-            to_record(collection, by_id[i].payload or {}, None, own_vectors(by_id[i].vector)) for i in ids if i in by_id
+            _record(collection, by_id[i].payload or {}, None, own_vectors(by_id[i].vector)) for i in ids if i in by_id
         ]
 
     async def scan(
@@ -371,7 +402,7 @@ class EdgeProjection(Projection):
         if shard is None:
             return []
         condition = self._filter(collection, namespace, filter)
-        records = [to_record(collection, payload) for payload in _scroll(shard, condition, True)]
+        records = [_record(collection, payload) for payload in _scroll(shard, condition, True)]
         records.sort(key=lambda r: r.id)
         return records[offset:] if limit is None else records[offset : offset + limit]
 
