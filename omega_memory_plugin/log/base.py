@@ -16,10 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import UnsupportedBackendError
-from ..events import Event, StreamKey
+from ..events import Event, MemoryUpserted, StreamKey
 from .versioning import Envelope, StreamHead
 
-__all__ = ["CONTENT_EVENTS", "POLL_SECONDS", "Envelope", "EventLog", "StreamHead", "as_utc", "without_content"]
+__all__ = [
+    "CONTENT_EVENTS",
+    "POLL_SECONDS",
+    "Envelope",
+    "EventLog",
+    "StreamHead",
+    "as_utc",
+    "upsert_fields",
+    "without_content",
+]
 
 #: How often :meth:`EventLog.wait_for_append` looks at the log when nothing can tell it of an
 #: append: often enough that a projector worker adds little to read-your-writes, rarely enough
@@ -34,6 +43,22 @@ def without_content(data: Mapping[str, Any]) -> dict[str, Any]:
 
 #: the event types whose data carries memory content
 CONTENT_EVENTS = ("memory.upserted", "memory.reembedded")
+
+
+def upsert_fields(data: MemoryUpserted) -> dict[str, Any]:
+    """A ``memory.upserted`` event's data as logs store it, without the vectors and the sealed
+    body (stored as binary) and without the subject (never stored). Built by hand rather than
+    with ``model_dump``: this runs once per memory written."""
+    fields: dict[str, Any] = {"text": data.text, "metadata": data.metadata, "embedding_model": data.embedding_model}
+    if data.space:
+        fields["space"] = data.space
+    if data.origin is not None:
+        fields["origin"] = data.origin
+    if data.expires_at is not None:
+        fields["expires_at"] = data.expires_at.isoformat()
+    if data.key is not None:
+        fields["key"] = data.key
+    return fields
 
 
 def as_utc(when: datetime) -> datetime:

@@ -27,7 +27,7 @@ from uuid import UUID
 from bson import Binary
 
 from ..events import Event, StreamKey, decode_event
-from .base import CONTENT_EVENTS, Envelope, as_utc, without_content
+from .base import CONTENT_EVENTS, Envelope, as_utc, upsert_fields, without_content
 from .versioning import Head
 
 WIDTH = 20  # digits of a position _id: 2**63 - 1 has 19
@@ -80,19 +80,7 @@ def now_ms() -> datetime:
 def encode_event(event: Event) -> dict[str, Any]:
     vectors = None
     if event.type == "memory.upserted":
-        data: dict[str, Any] = {
-            "text": event.data.text,
-            "metadata": event.data.metadata,
-            "embedding_model": event.data.embedding_model,
-        }
-        if event.data.space:
-            data["space"] = event.data.space
-        if event.data.origin is not None:
-            data["origin"] = event.data.origin
-        if event.data.expires_at is not None:
-            data["expires_at"] = event.data.expires_at.isoformat()
-        if event.data.key is not None:
-            data["key"] = event.data.key
+        data = upsert_fields(event.data)
         vectors = event.data.vectors
     elif event.type == "memory.reembedded":
         data = event.data.model_dump(mode="json", exclude={"vectors", "sealed"})

@@ -28,7 +28,7 @@ from ..hookspecs import hookimpl
 from ..keys import KeyStore
 from ..settings import Settings
 from ..urls import scheme, url_path
-from .base import Envelope, EventLog, StreamHead, as_utc, without_content
+from .base import Envelope, EventLog, StreamHead, as_utc, upsert_fields, without_content
 from .sqlite_keys import SQLiteKeyStore
 from .versioning import Head, NamespaceKey, plan_commit, stream_heads
 
@@ -87,22 +87,9 @@ def _time(micros: int) -> datetime:
 def _encode(event: Event) -> tuple[Any, ...]:
     blob = None
     if event.type == "memory.upserted":
-        # Built by hand rather than model_dump: this runs once per event on the ingest path.
         vectors = event.data.vectors
-        data: dict[str, Any] = {
-            "text": event.data.text,
-            "metadata": event.data.metadata,
-            "embedding_model": event.data.embedding_model,
-            "vectors": {name: len(raw) // 4 for name, raw in vectors.items()},
-        }
-        if event.data.space:
-            data["space"] = event.data.space
-        if event.data.origin is not None:
-            data["origin"] = event.data.origin
-        if event.data.expires_at is not None:
-            data["expires_at"] = event.data.expires_at.isoformat()
-        if event.data.key is not None:
-            data["key"] = event.data.key
+        data = upsert_fields(event.data)
+        data["vectors"] = {name: len(raw) // 4 for name, raw in vectors.items()}
         blob = b"".join(vectors.values())
     elif event.type == "memory.reembedded":
         vectors = event.data.vectors
