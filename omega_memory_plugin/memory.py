@@ -35,6 +35,7 @@ from .dedup import content_id
 from .embeddings import Embedder
 from .engine import Engine
 from .errors import (
+    AppendVetoedError,
     ConcurrencyError,
     EmbeddingModelError,
     IndexUnavailableError,
@@ -66,6 +67,7 @@ from .expiry import expired, expiry, unexpired
 from .external import catch_up_with_worker, check_shared, observe, refresh
 from .filters import parse_filter
 from .forgetting import ForgetReport, forget
+from .group_commit import CommitGroups, Waiting
 from .idempotency import check_key, check_recorded, event_id, replayed
 from .idempotency import memory_id as keyed_memory_id
 from .importing import ImportReport, commits, pending_event
@@ -116,6 +118,8 @@ logger = logging.getLogger(__name__)
 #: The built-in plugin that OMEGA_METRICS=true registers (needs the 'metrics' extra).
 METRICS_PLUGIN = "omega_memory_plugin.serve.metrics"
 _OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
+# Events whose commit never shares a group commit: what they do depends on what came before.
+_COMMITTED_ALONE = frozenset({"collection.created", "namespace.erased"})
 
 
 @atexit.register
@@ -214,6 +218,7 @@ class Memory:
         # position this Memory reads at; kept current by its own commits and by what its projector applies.
         self._states: dict[str, CollectionState] = {}
         self._engine = Engine()
+        self._groups = CommitGroups(self._commit_group)
         # recorded model name -> its embedder: the one given, the ones re-embeddings used, and
         # those a plugin provides for a model a collection records (None if none does)
         self._embedders: dict[str, Embedder | None] = {}
@@ -683,8 +688,18 @@ class Memory:
             raise ReadOnlyMemoryError(self._read_only)
 
     async def _commit(self, writes: Sequence[StagedWrite], idempotency_key: str | None = None) -> list[Event]:
-        """Turn staged writes into events and append them as one commit (engine thread). A keyed
-        commit that happened already returns its stored events and writes nothing (:mod:`.idempotency`)."""
+        """Turn staged writes into events and append them as one commit (engine thread); return
+        the events recorded. Commits that arrive while another is written share the next one
+        (:mod:`.group_commit`); a keyed one is committed alone, since its retry is found by
+        what it alone recorded (:mod:`.idempotency`)."""
+        self._check_writable()
+        if idempotency_key is None and writes:
+            return await self._groups.submit(writes)
+        return await self._commit_alone(writes, idempotency_key)
+
+    async def _commit_alone(self, writes: Sequence[StagedWrite], idempotency_key: str | None = None) -> list[Event]:
+        """One caller's writes as one commit. A keyed commit that happened already returns its
+        stored events and writes nothing."""
         self._check_writable()
         if any(w.collection not in self._states for w in writes):
             await self._load_states()  # another process may have created it since this one opened
@@ -718,6 +733,78 @@ class Memory:
         if idempotency_key is not None:  # another process may have used the key at the same moment
             check_recorded(recorded, events, idempotency_key)
         return [e for e in recorded if e.type != "collection.created"]  # what the caller's writes did
+
+    async def _commit_group(self, group: list[Waiting]) -> None:
+        """Commit the writes of several callers as one commit and settle each caller with its own
+        events or error.
+
+        Only independent commits share it: a caller's commit that creates a collection, erases a
+        namespace or touches a memory an earlier member touches is committed alone after it (its
+        outcome depends on what the others did). A shared commit the log or a plugin refuses
+        (a version conflict, a veto, too large) recorded nothing, so its members are then
+        committed one by one, each for its own answer: one bad write never fails its neighbours.
+        """
+        if len(group) > 1:
+            try:
+                self._check_writable()
+                if any(w.collection not in self._states for member in group for w in member.writes):
+                    await self._load_states()
+            except Exception as exc:
+                for member in group:
+                    member.settle(error=exc)
+                return
+            group = await self._commit_shared(group)
+        for member in group:
+            try:
+                member.settle(await self._commit_alone(member.writes))
+            except Exception as exc:
+                member.settle(error=exc)
+
+    async def _commit_shared(self, group: list[Waiting]) -> list[Waiting]:
+        """The shared commit of :meth:`_commit_group`; returns the members left to commit alone."""
+        shared: list[tuple[Waiting, list[Event]]] = []
+        alone: list[Waiting] = []
+        events: list[Event] = []
+        expected: dict[StreamKey, int] = {}
+        streams: set[StreamKey] = set()
+        for member in group:
+            try:
+                built, wanted = await self._build_events(member.writes)
+            except Exception as exc:
+                member.settle(error=exc)
+                continue
+            touched = {e.stream for e in built}
+            if (
+                touched & streams
+                or any(e.type in _COMMITTED_ALONE for e in built)
+                or any(expected.get(key, version) != version for key, version in wanted.items())
+            ):
+                alone.append(member)
+                continue
+            streams |= touched
+            expected.update(wanted)
+            events += built
+            shared.append((member, built))
+        if not shared:
+            return alone
+        try:
+            recorded = await self._record(events, expected)
+        except (ConcurrencyError, InvalidInputError, AppendVetoedError):
+            return [member for member, _ in shared] + alone
+        except Exception as exc:  # the log failed (disk, server): it fails every one alike
+            for member, _ in shared:
+                member.settle(error=exc)
+            return alone
+        try:
+            await self._apply(recorded)
+        except Exception as exc:
+            for member, _ in shared:
+                member.settle(error=exc)
+            return alone
+        by_id = {e.event_id: e for e in recorded}
+        for member, built in shared:
+            member.settle([by_id[e.event_id] for e in built if e.event_id in by_id])
+        return alone
 
     async def _load_states(self) -> None:
         """Read every collection's state from the log as it is now (a point-in-time view keeps
@@ -807,10 +894,20 @@ class Memory:
         return events, expected
 
     async def _append(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
+        recorded = await self._record(events, expected)
+        await self._apply(recorded)
+        return recorded
+
+    async def _record(self, events: Sequence[Event], expected: Mapping[StreamKey, int]) -> list[Event]:
+        """Append ``events`` to the log (after the plugins' veto); durable when this returns."""
         events = self.plugins.before_append(events)
         started = time.perf_counter()
         recorded = await self.log.append(events, expected)
         self.plugins.timed("append", time.perf_counter() - started, log=kind(self.log.name))
+        return recorded
+
+    async def _apply(self, recorded: list[Event]) -> None:
+        """What follows a recorded commit: observers, plugins, then the index (or the worker)."""
         self._observe(recorded)
         self.plugins.after_append(recorded)
         if self._external:
@@ -819,7 +916,6 @@ class Memory:
                 await self._await_worker()
         else:
             await self.projector.project(recorded)
-        return recorded
 
     # -- reading -----------------------------------------------------------------------------
 
