@@ -5,7 +5,11 @@ Ingest: 384-d memories with explicit vectors, spread over ten namespaces, writte
 - ``with memory.transaction()`` in batches of 1,000 (SQLite ``synchronous=FULL``, the default,
   and ``NORMAL`` via ``Settings(sqlite_synchronous="NORMAL")``);
 - ``memory.writer(batch_size=1000)``, the buffered writer;
-- one ``memory.upsert`` call per memory (fewer items: one commit, one fsync each).
+- one ``memory.upsert`` call per memory (fewer items; each call waits for the previous one);
+- concurrent single writes, which group commit gathers into shared commits: 500 concurrent
+  ``provider.store()`` coroutines (the OMEGA provider, vectors as lists, as a provider receives
+  them) and ``memory.upsert`` from 32 threads; beside them qdrant-client local mode (on disk)
+  upserting one point per call (one thread: it is not safe for concurrent calls).
 
 A write counts when its call returns: the events are committed to the log and applied to the index.
 
@@ -21,8 +25,10 @@ Run::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -38,6 +44,7 @@ from _common import (
 )
 
 from omega_memory_plugin import Memory
+from omega_memory_plugin.providers import MemoryProvider
 from omega_memory_plugin.settings import Settings
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -68,6 +75,58 @@ def one_by_one(memory: Memory, vectors: np.ndarray) -> None:
         memory.upsert(f"memory {i}", id=str(i), vectors=vector, namespace=namespace_of(i))
 
 
+def provider_concurrent(concurrency: int) -> Ingest:
+    def ingest(memory: Memory, vectors: np.ndarray) -> None:
+        provider = MemoryProvider(memory)
+        records = [{"id": str(i), "content": f"memory {i}", "vector": v} for i, v in enumerate(vectors.tolist())]
+
+        async def store_all() -> None:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def store(record: dict[str, object]) -> None:
+                async with gate:
+                    await provider.store("default", record)
+
+            await asyncio.gather(*(store(r) for r in records))
+
+        asyncio.run(store_all())
+
+    return ingest
+
+
+def threads_concurrent(threads: int) -> Ingest:
+    def ingest(memory: Memory, vectors: np.ndarray) -> None:
+        lists = vectors.tolist()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda i: memory.upsert(f"memory {i}", id=str(i), vectors=lists[i]), range(len(lists))))
+
+    return ingest
+
+
+def qdrant_local_one_by_one(vectors: np.ndarray) -> float:
+    """Seconds for qdrant-client local mode (on disk) to take one point per upsert call. One
+    thread: local mode is not safe for concurrent calls (its SQLite cursor fails)."""
+    from qdrant_client import QdrantClient, models
+
+    lists = vectors.tolist()
+    with scratch_dir("omega-bench-qdrant-local-") as path:
+        client = QdrantClient(path=path)
+        client.create_collection(
+            "bench", vectors_config=models.VectorParams(size=vectors.shape[1], distance=models.Distance.COSINE)
+        )
+
+        def upsert(i: int) -> None:
+            point = models.PointStruct(
+                id=i, vector=lists[i], payload={"text": f"memory {i}", "namespace": namespace_of(i)}
+            )
+            client.upsert("bench", [point])
+
+        try:
+            return timed(lambda: [upsert(i) for i in range(len(lists))])
+        finally:
+            client.close()
+
+
 def run_ingest(ingest: Ingest, vectors: np.ndarray, synchronous: Synchronous) -> float:
     """Seconds to write ``vectors`` into a fresh memory (opening and closing are not counted)."""
     with scratch_dir("omega-bench-ingest-") as path:
@@ -94,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=20_000, help="memories for the batched paths and replay")
     parser.add_argument("--single", type=int, default=2_000, help="memories for one-upsert-per-call")
     parser.add_argument("--batch", type=int, default=1000, help="transaction / writer batch size")
+    parser.add_argument("--concurrent", type=int, default=5_000, help="memories for the concurrent single writes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
     args = parser.parse_args(argv)
 
@@ -105,12 +165,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         (f"writer(batch_size={args.batch:,})", "FULL", by_writer(args.batch), vectors),
         ("upsert() one by one", "FULL", one_by_one, vectors[: args.single]),
         ("upsert() one by one", "NORMAL", one_by_one, vectors[: args.single]),
+        ("provider store(), 500 concurrent", "FULL", provider_concurrent(500), vectors[: args.concurrent]),
+        ("upsert() from 32 threads", "FULL", threads_concurrent(32), vectors[: args.concurrent]),
     ]
     rows = []
     for name, synchronous, ingest, data in paths:
         print(f"{name} ({synchronous}) ...", file=sys.stderr, flush=True)
         seconds = [run_ingest(ingest, data, synchronous) for _ in range(args.repeat)]
         rows.append(rate_row(name, synchronous, len(data), seconds, "memories/s"))
+    print("qdrant-client local ...", file=sys.stderr, flush=True)
+    seconds = [qdrant_local_one_by_one(vectors[: args.concurrent]) for _ in range(args.repeat)]
+    peer = "qdrant-client local (path), upsert() of one point per call"
+    rows.append(rate_row(peer, "–", args.concurrent, seconds, "points/s"))
     print("replay ...", file=sys.stderr, flush=True)
     events, seconds = run_replay(vectors, args.batch, args.repeat)
     rows.append(rate_row("rebuild() replay", "FULL", events, seconds, "events/s"))

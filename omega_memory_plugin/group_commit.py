@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from .events import Event
+from .gc_pause import collection_paused
 from .staging import StagedWrite
 
 #: The most writes one shared commit gathers: a bound on the latency of the writers in it and on
@@ -82,7 +83,8 @@ class CommitGroups:
                     self.groups += 1
                     self.largest = max(self.largest, len(group))
                 try:
-                    await self._together(group)
+                    with collection_paused():
+                        await self._together(group)
                 except BaseException as exc:  # a bug, or the engine stopping: nobody may wait forever
                     for waiting in group:
                         waiting.settle(error=exc)

@@ -1410,6 +1410,9 @@ class Memory:
             await projector.catch_up(progress=progress)
             await projector.catch_up()  # anything appended while the bar was drawing
             await projector.checkpoint()
+            # Build its search structures before it serves (a rebuilt 100k index searched in 5.2 ms
+            # against 3.7 ms optimized); meanwhile the old index keeps answering.
+            await projector._run(fresh.optimize)
         except BaseException:
             projector.stop_worker()
             await fresh.drop()

@@ -23,6 +23,7 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 from .events import Event
+from .gc_pause import collection_paused
 from .index.base import IndexState, Projection
 from .index.payload import LAYOUT
 from .log.base import EventLog
@@ -152,8 +153,13 @@ class Projector:
         applied = 0
         batch = OFFLOADED_READ_BATCH if self._worker else READ_BATCH
         with tqdm(total=total, unit="ev", desc="replay", disable=not progress) as bar:
-            async for events in self.log.read(self.position, until=until, batch=batch):
-                await self._apply(events)
+            batches = aiter(self.log.read(self.position, until=until, batch=batch))
+            while True:
+                with collection_paused():  # over the batch's read, decode and apply; resumed between
+                    events = await anext(batches, None)
+                    if events is None:
+                        break
+                    await self._apply(events)
                 applied += len(events)
                 bar.update(len(events))
                 if total:

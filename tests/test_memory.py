@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +160,26 @@ def test_rebuild_gives_the_same_answers(memory: Memory) -> None:
     assert position == log_position(memory)
     after = [[(h.id, round(h.score or 0, 4)) for h in memory.search(q, limit=5)] for q in queries]
     assert after == before and memory.count() == 18
+
+
+def test_rebuild_optimizes_the_new_index_before_it_serves(memory: Memory, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(30):
+        memory.upsert(f"m{i}", id=f"m{i}", vectors=vec(1, i, i % 3))
+    kind = type(memory.projection)
+    optimize = kind.optimize
+    seen: list[tuple[object, object]] = []
+
+    async def spy(self: Any) -> None:
+        seen.append((self, memory.projection))  # which index, and which one served then
+        await optimize(self)
+
+    monkeypatch.setattr(kind, "optimize", spy)
+    memory.rebuild(progress=False)
+
+    assert len(seen) == 1
+    optimized, serving = seen[0]
+    assert optimized is memory.projection and serving is not optimized  # the new one, before the swap
+    assert [r.id for r in memory.search(vec(1, 29, 2), limit=1)] == ["m29"]
 
 
 def test_as_of_position_and_time(memory: Memory) -> None:
