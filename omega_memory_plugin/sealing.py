@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from typing import Any
@@ -29,6 +28,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from . import json_text
 from .errors import EventLogError
 
 KEY_BYTES = 32  # AES-256
@@ -51,7 +51,7 @@ def seal(box: AESGCM, event_id: UUID, text: str, metadata: dict[str, Any], vecto
     layout is binary, not JSON, because this runs once per memory written: the vectors are the
     float32 bytes they already are, and empty metadata costs nothing."""
     text_bytes = text.encode()
-    meta_bytes = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode() if metadata else b""
+    meta_bytes = json_text.dumps_bytes(metadata) if metadata else b""
     parts = [_COUNTS.pack(len(text_bytes), len(meta_bytes), len(vectors))]
     for name, raw in vectors.items():
         name_bytes = name.encode()
@@ -81,7 +81,7 @@ def unseal(box: AESGCM, event_id: UUID, sealed: bytes) -> tuple[str, dict[str, A
         offset += name_size
     text = plain[offset : offset + text_size].decode()
     offset += text_size
-    metadata = json.loads(plain[offset : offset + meta_size]) if meta_size else {}
+    metadata = json_text.loads(plain[offset : offset + meta_size]) if meta_size else {}
     offset += meta_size
     vectors = {}
     for name, size in sizes:

@@ -32,6 +32,7 @@ from typing import Any, cast
 
 import qdrant_edge as qe
 
+from .. import json_text
 from ..errors import DirectoryLockedError, IndexUnavailableError
 from ..events import Distance, MemoryUpsertedEvent
 from ..filters import Node
@@ -121,7 +122,7 @@ EDGE_LAYOUT = LAYOUT * 10 + 1
 def _edge_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
     payload = to_payload(event)
     returned = {name: payload.pop(name) for name in _PACKED if name in payload}
-    payload[_RETURNED] = json.dumps(returned, separators=(",", ":"), ensure_ascii=False)
+    payload[_RETURNED] = json_text.dumps(returned)
     metadata = event.data.metadata
     if metadata:
         payload[METADATA] = edge_numbers(metadata)
@@ -138,7 +139,7 @@ def _record(
 ) -> MemoryRecord:
     """A record from a point's payload, the packed fields unpacked."""
     packed = payload.get(_RETURNED)
-    full = payload if packed is None else {**payload, **json.loads(packed)}
+    full = payload if packed is None else {**payload, **json_text.loads(packed)}
     return to_record(collection, full, score, vectors)
 
 

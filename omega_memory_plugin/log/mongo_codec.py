@@ -26,6 +26,7 @@ from uuid import UUID
 
 from bson import Binary
 
+from .. import json_text
 from ..events import Event, StreamKey, decode_event
 from .base import CONTENT_EVENTS, Envelope, as_utc, upsert_fields, without_content
 from .versioning import Head
@@ -98,7 +99,7 @@ def encode_event(event: Event) -> dict[str, Any]:
         # The data travels as JSON text, not as a BSON subdocument: every JSON value the facade
         # accepts must come back exactly, and Mongo-wire servers refuse some (FerretDB 1.24 refuses
         # nested arrays, e.g. {"grid": [[1, 2]]}). No query ever looks inside it.
-        "json": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        "json": json_text.dumps(data),
     }
     if vectors is not None:
         doc["vec"] = {name: Binary(raw) for name, raw in vectors.items()}
@@ -142,7 +143,7 @@ def decode_commit(doc: Mapping[str, Any], keep: Callable[[Mapping[str, Any]], bo
         if keep is not None and not keep(item):
             continue
         # Commits written before the data was stored as JSON text hold it as a subdocument.
-        data = json.loads(item["json"]) if "json" in item else dict(item["data"])
+        data = json_text.loads(item["json"]) if "json" in item else dict(item["data"])
         if "vec" in item:
             data["vectors"] = {name: bytes(raw) for name, raw in item["vec"].items()}
         if "sealed" in item:
@@ -192,7 +193,7 @@ def redacted_fields(doc: Mapping[str, Any], offsets: Iterable[int]) -> dict[str,
         item = doc["events"][offset]
         if item["type"] not in CONTENT_EVENTS:
             continue
-        data = json.loads(item["json"]) if "json" in item else dict(item["data"])
+        data = json_text.loads(item["json"]) if "json" in item else dict(item["data"])
         data = without_content(data)
         data.pop("vectors")  # in "vec", not in the JSON
         fields[f"events.{offset}.json"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)

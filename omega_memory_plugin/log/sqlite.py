@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from .. import json_text
 from ..errors import EventLogError
 from ..events import Event, StreamKey, decode_event
 from ..hookspecs import hookimpl
@@ -112,14 +113,14 @@ def _encode(event: Event) -> tuple[Any, ...]:
         event.version,
         _micros(event.recorded_at or datetime.now(UTC)),
         event.schema_version,
-        json.dumps(data, separators=(",", ":")),
+        json_text.dumps(data),
         blob,
     )
 
 
 def _decode(row: sqlite3.Row | tuple[Any, ...]) -> Event:
     position, event_id, type_, collection, namespace, memory_id, version, micros, schema, data, blob = row
-    payload: dict[str, Any] = json.loads(data)
+    payload: dict[str, Any] = json_text.loads(data)
     if payload.get("sealed"):
         payload["sealed"] = bytes(blob)
     elif blob is not None:
