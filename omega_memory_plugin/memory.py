@@ -986,6 +986,8 @@ class Memory:
         """The log's last position, or None if the log does not answer promptly: reads then go on
         from the index as it is (a log outage must not stop searches)."""
         try:
+            if self.log.local:
+                return await self.log.last_position()
             return await asyncio.wait_for(self.log.last_position(), self.settings.read_wait_seconds)
         except Exception:
             return None

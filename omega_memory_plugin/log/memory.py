@@ -21,6 +21,7 @@ from .versioning import Envelope, Head, LiveState, NamespaceKey, plan_commit, st
 
 class InMemoryEventLog(EventLog):
     name = "memory"
+    local = True
 
     def __init__(self) -> None:
         self._events: list[Event] = []

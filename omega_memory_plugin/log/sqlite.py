@@ -155,6 +155,7 @@ class SQLiteEventLog(EventLog):
     def __init__(self, path: str | Path, synchronous: str = "FULL", busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
         self.name = f"sqlite:{self.path}"
+        self.local = True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so we decide their span.
