@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 # pip's own upgrade check and a newer pip's build-backend banners add noise, not safety.
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo demo-langchain demo-langgraph demo-llama-index test lint format bench clean
+.PHONY: demo demo-langchain demo-langgraph demo-llama-index test lint format bench bench-million clean
 
 ADAPTERS := adapters/langchain adapters/langgraph adapters/llama_index
 
@@ -60,6 +60,9 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/langgraph_bench.py
 	$(PY) benchmarks/integrity.py
 	$(PY) benchmarks/lifecycle.py
+
+bench-million: $(STAMP)  ## 1,000,000 memories: ingest, optimize, search, reopen (about 15 minutes, 8 GB of disk)
+	$(PY) benchmarks/million.py
 
 clean:
 	rm -rf $(VENV) .omega-memory .pytest_cache

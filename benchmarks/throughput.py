@@ -13,6 +13,11 @@ Ingest: 384-d memories with explicit vectors, spread over ten namespaces, writte
 
 A write counts when its call returns: the events are committed to the log and applied to the index.
 
+Floors, in the same run: raw ``sqlite3`` inserting rows like the log's (a JSON body and the vector
+as a blob, commits of 1,000, WAL, ``synchronous=FULL``), and qdrant-edge-py upserting points with
+the vector and a namespace payload in batches of 1,000, prebuilt (the engine alone) and built in
+the loop (what any Python caller of Edge pays).
+
 Replay: ``memory.rebuild(progress=False)`` on the log the transaction run wrote; events/s counts
 every event replayed into the fresh index, including the final flush and the swap.
 
@@ -29,7 +34,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from _common import (
@@ -127,6 +132,77 @@ def qdrant_local_one_by_one(vectors: np.ndarray) -> float:
             client.close()
 
 
+def floor_sqlite(vectors: np.ndarray, batch: int) -> float:
+    """Seconds for raw ``sqlite3`` to store rows like the log's (id, stream, a JSON body, the
+    float32 vector as a blob) in WAL mode, ``synchronous=FULL``, one commit per ``batch``."""
+    import json
+    import sqlite3
+    import uuid
+
+    with scratch_dir("omega-bench-sqlite-") as path:
+        db = sqlite3.connect(f"{path}/floor.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(
+            "CREATE TABLE events (position INTEGER PRIMARY KEY, event_id BLOB UNIQUE, namespace TEXT, "
+            "memory_id TEXT, version INTEGER, data TEXT, vectors BLOB, UNIQUE (namespace, memory_id, version))"
+        )
+
+        def insert() -> None:
+            for start in range(0, len(vectors), batch):
+                rows = [
+                    (
+                        i + 1,
+                        uuid.uuid4().bytes,
+                        namespace_of(i),
+                        str(i),
+                        1,
+                        json.dumps({"text": f"memory {i}"}),
+                        vectors[i].tobytes(),
+                    )
+                    for i in range(start, min(start + batch, len(vectors)))
+                ]
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows)
+                db.execute("COMMIT")
+
+        try:
+            return timed(insert)
+        finally:
+            db.close()
+
+
+def floor_edge(vectors: np.ndarray, batch: int, prebuilt: bool) -> float:
+    """Seconds for qdrant-edge-py alone to upsert points (the dense vector, a namespace payload
+    with a tenant index) in batches of ``batch``. ``prebuilt``: the ``Point`` objects are made
+    before the clock starts, so only the engine's upsert is timed."""
+    import qdrant_edge as qe
+
+    with scratch_dir("omega-bench-edge-") as path:
+        config = qe.EdgeConfig(
+            vectors={"dense": qe.EdgeVectorParams(size=vectors.shape[1], distance=qe.Distance.Cosine)},
+            wal_enabled=False,
+        )
+        shard = qe.EdgeShard.create(path, config)
+        shard.update(qe.UpdateOperation.create_field_index("namespace", qe.KeywordIndexParams(is_tenant=True)))
+
+        def points(start: int) -> list[Any]:
+            end = min(start + batch, len(vectors))
+            return [qe.Point(i, vectors[i].tolist(), {"namespace": namespace_of(i)}) for i in range(start, end)]
+
+        built = [points(start) for start in range(0, len(vectors), batch)] if prebuilt else []
+
+        def upsert() -> None:
+            for n, start in enumerate(range(0, len(vectors), batch)):
+                shard.update(qe.UpdateOperation.upsert_points(built[n] if prebuilt else points(start)))
+            shard.flush()
+
+        try:
+            return timed(upsert)
+        finally:
+            shard.close()
+
+
 def run_ingest(ingest: Ingest, vectors: np.ndarray, synchronous: Synchronous) -> float:
     """Seconds to write ``vectors`` into a fresh memory (opening and closing are not counted)."""
     with scratch_dir("omega-bench-ingest-") as path:
@@ -173,6 +249,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name} ({synchronous}) ...", file=sys.stderr, flush=True)
         seconds = [run_ingest(ingest, data, synchronous) for _ in range(args.repeat)]
         rows.append(rate_row(name, synchronous, len(data), seconds, "memories/s"))
+    print("floors ...", file=sys.stderr, flush=True)
+    floors = [
+        ("floor: raw sqlite3 insert of the log's rows", "FULL", lambda: floor_sqlite(vectors, args.batch), "rows/s"),
+        (
+            "floor: qdrant-edge-py upsert of prebuilt points",
+            "–",
+            lambda: floor_edge(vectors, args.batch, True),
+            "points/s",
+        ),
+        (
+            "floor: qdrant-edge-py, building the points too",
+            "–",
+            lambda: floor_edge(vectors, args.batch, False),
+            "points/s",
+        ),
+    ]
+    for name, synchronous, run, unit in floors:
+        seconds = [run() for _ in range(args.repeat)]
+        rows.append(rate_row(name, synchronous, len(vectors), seconds, unit))
     print("qdrant-client local ...", file=sys.stderr, flush=True)
     seconds = [qdrant_local_one_by_one(vectors[: args.concurrent]) for _ in range(args.repeat)]
     peer = "qdrant-client local (path), upsert() of one point per call"
