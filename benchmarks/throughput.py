@@ -16,7 +16,10 @@ A write counts when its call returns: the events are committed to the log and ap
 Floors, in the same run: raw ``sqlite3`` inserting rows like the log's (a JSON body and the vector
 as a blob, commits of 1,000, WAL, ``synchronous=FULL``), and qdrant-edge-py upserting points with
 the vector and a namespace payload in batches of 1,000, prebuilt (the engine alone) and built in
-the loop (what any Python caller of Edge pays).
+the loop (what any Python caller of Edge pays). With ``--peers-python`` (an interpreter with
+``chromadb`` and ``lancedb``), Chroma's PersistentClient and LanceDB on the same data in the same
+run (benchmarks/_peers.py): their bulk ``add`` in batches of 1,000 and one item per call from 32
+threads.
 
 Replay: ``memory.rebuild(progress=False)`` on the log the transaction run wrote; events/s counts
 every event replayed into the fresh index, including the final flush and the swap.
@@ -31,9 +34,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -135,7 +142,6 @@ def qdrant_local_one_by_one(vectors: np.ndarray) -> float:
 def floor_sqlite(vectors: np.ndarray, batch: int) -> float:
     """Seconds for raw ``sqlite3`` to store rows like the log's (id, stream, a JSON body, the
     float32 vector as a blob) in WAL mode, ``synchronous=FULL``, one commit per ``batch``."""
-    import json
     import sqlite3
     import uuid
 
@@ -203,6 +209,24 @@ def floor_edge(vectors: np.ndarray, batch: int, prebuilt: bool) -> float:
             shard.close()
 
 
+def peer_rows(args: argparse.Namespace) -> list[list[object]]:
+    """Chroma and LanceDB measured by benchmarks/_peers.py in their own interpreter, in this run."""
+    script = Path(__file__).with_name("_peers.py")
+    flags = ["--items", str(args.items), "--concurrent", str(args.concurrent), "--batch", str(args.batch)]
+    done = subprocess.run(
+        [args.peers_python, str(script), *flags, "--repeat", str(args.repeat)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=script.parent,
+    )
+    rows = []
+    for line in done.stdout.splitlines():
+        row = json.loads(line)
+        rows.append(rate_row(row["path"], "–", row["items"], row["seconds"], row["unit"]))
+    return rows
+
+
 def run_ingest(ingest: Ingest, vectors: np.ndarray, synchronous: Synchronous) -> float:
     """Seconds to write ``vectors`` into a fresh memory (opening and closing are not counted)."""
     with scratch_dir("omega-bench-ingest-") as path:
@@ -231,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="transaction / writer batch size")
     parser.add_argument("--concurrent", type=int, default=5_000, help="memories for the concurrent single writes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
+    parser.add_argument(
+        "--peers-python",
+        default=os.environ.get("OMEGA_BENCH_PEERS_PYTHON"),
+        help="an interpreter with chromadb and lancedb installed, to measure them in the same run (benchmarks/_peers.py)",
+    )
     args = parser.parse_args(argv)
 
     print_header(f"Ingest and replay throughput: 384-d memories in 10 namespaces, batches of {args.batch:,}")
@@ -272,6 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = [qdrant_local_one_by_one(vectors[: args.concurrent]) for _ in range(args.repeat)]
     peer = "qdrant-client local (path), upsert() of one point per call"
     rows.append(rate_row(peer, "–", args.concurrent, seconds, "points/s"))
+    if args.peers_python:
+        print("chroma and lancedb ...", file=sys.stderr, flush=True)
+        rows += peer_rows(args)
+    else:
+        print("(no --peers-python: chroma and lancedb not measured)", file=sys.stderr)
     print("replay ...", file=sys.stderr, flush=True)
     events, seconds = run_replay(vectors, args.batch, args.repeat)
     rows.append(rate_row("rebuild() replay", "FULL", events, seconds, "events/s"))

@@ -785,7 +785,9 @@ class Memory:
             expected.update(wanted)
             events += built
             shared.append((member, built))
-        if not shared:
+        if not events:  # nothing to record (e.g. deletes in a collection that does not exist)
+            for member, _ in shared:
+                member.settle([])
             return alone
         try:
             recorded = await self._record(events, expected)

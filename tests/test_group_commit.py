@@ -122,6 +122,17 @@ async def test_a_writer_that_gives_up_while_waiting_writes_nothing(memory: Memor
     assert (await memory.averify()).ok
 
 
+async def test_a_group_of_writes_that_change_nothing_records_nothing(memory: Memory) -> None:
+    await memory.aupsert("kept", id="kept", vectors=vector(0))
+    before = len(list(memory.events()))
+    results = await concurrently(
+        memory,
+        [memory.adelete(f"missing-{i}") for i in range(5)] + [memory.adelete("x", collection="none")],
+    )
+    assert results == [0] * 6
+    assert len(list(memory.events())) == before
+
+
 def test_threads_writing_at_once_share_commits(memory: Memory) -> None:
     memory.upsert("start", id="start", vectors=vector(0))
     with engine_paused(memory):
