@@ -25,7 +25,11 @@ def write(memory: Memory) -> None:
         memory.upsert(text, id=memory_id)
 
 
-def test_an_embedded_index_of_the_previous_layout_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+# The layouts earlier releases wrote: the shared payload unpacked, then packed without quantization.
+@pytest.mark.parametrize("previous", [LAYOUT, EDGE_LAYOUT - 1])
+def test_an_embedded_index_of_the_previous_layout_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, previous: int
+) -> None:
     with Memory(tmp_path / "m", embedder="hash:16") as memory:
         write(memory)
     index = tmp_path / "m" / "index"
@@ -33,9 +37,9 @@ def test_an_embedded_index_of_the_previous_layout_is_rebuilt(tmp_path: Path, cap
     state_file = index / generation / "STATE.json"
     state = json.loads(state_file.read_text())
     assert state["layout"] == EDGE_LAYOUT
-    state_file.write_text(json.dumps({**state, "layout": LAYOUT}))  # as the previous version (unpacked payload) left it
+    state_file.write_text(json.dumps({**state, "layout": previous}))  # as that version left it
     with caplog.at_level(logging.WARNING), Memory(tmp_path / "m") as memory:
-        assert f"built with point layout {LAYOUT}" in caplog.text
+        assert f"built with point layout {previous}" in caplog.text
         assert (index / "CURRENT").read_text().strip() != generation  # a new generation, swapped in
         assert [h.id for h in memory.search(text="ORD-2291", mode="sparse")] == ["order"]
         assert memory.search(text="green tea", mode="hybrid", limit=1)[0].id == "tea"
