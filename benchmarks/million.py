@@ -2,7 +2,7 @@
 
 N random 384-d Gaussian vectors (the hardest case for HNSW: no cluster structure) in ``--namespaces``
 tenants, written with ``memory.writer(batch_size=1000)`` and explicit vectors (numpy rows). Then
-``memory.optimize()`` builds the HNSW graphs. Queries are new random vectors, query ``j`` scoped
+``memory.optimize()`` builds the index (quantized vectors, graphs for large tenants). Queries are new random vectors, query ``j`` scoped
 to one tenant, top 10; recall@10 against exact numpy cosine top-10 within that tenant, beside
 every latency. With ``--skew``, tenant sizes follow a Zipf law (a few large tenants, many small
 ones), as in a multi-user deployment; queries are spread over tenants by their size.
