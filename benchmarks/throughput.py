@@ -194,7 +194,9 @@ def floor_edge(vectors: np.ndarray, batch: int, prebuilt: bool) -> float:
 
         def points(start: int) -> list[Any]:
             end = min(start + batch, len(vectors))
-            return [qe.Point(i, vectors[i].tolist(), {"namespace": namespace_of(i)}) for i in range(start, end)]
+            return [
+                qe.Point(i, {"dense": vectors[i].tolist()}, {"namespace": namespace_of(i)}) for i in range(start, end)
+            ]
 
         built = [points(start) for start in range(0, len(vectors), batch)] if prebuilt else []
 
