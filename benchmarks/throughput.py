@@ -219,9 +219,10 @@ def peer_rows(args: argparse.Namespace) -> list[list[object]]:
         [args.peers_python, str(script), *flags, "--repeat", str(args.repeat)],
         capture_output=True,
         text=True,
-        check=True,
         cwd=script.parent,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmarks/_peers.py failed:\n{done.stderr}")
     rows = []
     for line in done.stdout.splitlines():
         row = json.loads(line)
