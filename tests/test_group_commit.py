@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_hooks import Veto  # refuses a memory that mentions a password
 
 from conftest import Opener
 from omega_memory_plugin import (
@@ -19,7 +20,6 @@ from omega_memory_plugin import (
     ConcurrencyError,
     InvalidVectorError,
     Memory,
-    hookimpl,
 )
 from omega_memory_plugin.events import Event, MemoryUpsertedEvent
 
@@ -147,14 +147,6 @@ def test_threads_writing_at_once_share_commits(memory: Memory) -> None:
         thread.join()
     assert len(commits(memory)) == 2  # the collection with "start", then the eight together
     assert memory.count() == 9
-
-
-class Veto:
-    @hookimpl
-    def omega_memory_before_append(self, events: Sequence[Event]) -> None:
-        for event in events:
-            if isinstance(event, MemoryUpsertedEvent) and "password" in event.data.text:
-                raise AppendVetoedError("memories must not contain passwords")
 
 
 # Concurrent writes to a few ids, some with an expected version: whatever is decided, each write
