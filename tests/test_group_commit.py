@@ -136,12 +136,14 @@ async def test_a_group_of_writes_that_change_nothing_records_nothing(memory: Mem
 def test_threads_writing_at_once_share_commits(memory: Memory) -> None:
     memory.upsert("start", id="start", vectors=vector(0))
     with engine_paused(memory):
+        ready = memory._engine.loop._ready  # type: ignore[attr-defined]  # the held loop's queue of callbacks
+        before = len(ready)
         threads = [
             threading.Thread(target=memory.upsert, args=(f"t{i}",), kwargs={"vectors": vector(i)}) for i in range(8)
         ]
         for thread in threads:
             thread.start()
-        while len(memory._engine.loop._ready) < 8:  # type: ignore[attr-defined]  # until every call is handed over
+        while len(ready) < before + 8:  # until every call is handed over
             threading.Event().wait(0.001)
     for thread in threads:
         thread.join()
