@@ -18,7 +18,6 @@ range queries still read commits in position order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -196,7 +195,7 @@ def redacted_fields(doc: Mapping[str, Any], offsets: Iterable[int]) -> dict[str,
         data = json_text.loads(item["json"]) if "json" in item else dict(item["data"])
         data = without_content(data)
         data.pop("vectors")  # in "vec", not in the JSON
-        fields[f"events.{offset}.json"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        fields[f"events.{offset}.json"] = json_text.dumps(data)
         fields[f"events.{offset}.vec"] = {}
         fields[f"events.{offset}.sealed"] = Binary(b"")
     return fields

@@ -14,7 +14,6 @@ and a reader can never miss one. A rolled-back commit leaves no gap.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -327,7 +326,7 @@ class SQLiteEventLog(EventLog):
                     ).fetchall()
                     updates = [
                         (
-                            json.dumps({**without_content(json.loads(data)), "sealed": True}, separators=(",", ":")),
+                            json_text.dumps({**without_content(json_text.loads(data)), "sealed": True}),
                             position,
                         )
                         for position, data in rows
