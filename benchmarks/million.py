@@ -1,8 +1,10 @@
 """One million memories on the embedded default: ingest, index build, tenant-filtered search, reopen.
 
-N random 384-d Gaussian vectors (the hardest case for HNSW: no cluster structure) in ``--namespaces``
-tenants, written with ``memory.writer(batch_size=1000)`` and explicit vectors (numpy rows). Then
-``memory.optimize()`` builds the index (quantized vectors, graphs for large tenants). Queries are new random vectors, query ``j`` scoped
+N 384-d vectors in ``--namespaces`` tenants: random Gaussian (the hardest case for HNSW: no
+structure at all) or, with ``--data embedding-like``, vectors of low intrinsic dimension as real
+text embeddings have (``_common.embedding_like_vectors``; no model can be loaded here). They are written with ``memory.writer(batch_size=1000)`` and explicit vectors (numpy rows). Then
+``memory.optimize()`` builds the index (quantized vectors, graphs for large tenants). Queries are
+new vectors of the same kind, query ``j`` scoped
 to one tenant, top 10; recall@10 against exact numpy cosine top-10 within that tenant, beside
 every latency. With ``--skew``, tenant sizes follow a Zipf law (a few large tenants, many small
 ones), as in a multi-user deployment; queries are spread over tenants by their size.
@@ -21,6 +23,7 @@ Run::
 
     .venv/bin/python benchmarks/million.py                          # 1,000,000 in 10 tenants
     .venv/bin/python benchmarks/million.py --namespaces 1000 --skew # 1,000 tenants, Zipf sizes
+    .venv/bin/python benchmarks/million.py --namespaces 1000 --skew --data embedding-like
     .venv/bin/python benchmarks/million.py --items 50000 --queries 50   # smoke run
 """
 
@@ -33,7 +36,15 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from _common import markdown_table, percentiles_ms, print_footer, print_header, random_vectors, scratch_dir
+from _common import (
+    embedding_like_vectors,
+    markdown_table,
+    percentiles_ms,
+    print_footer,
+    print_header,
+    random_vectors,
+    scratch_dir,
+)
 
 from omega_memory_plugin import Memory
 
@@ -68,14 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--skew", action="store_true", help="Zipf-distributed tenant sizes")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--data", choices=("random", "embedding-like"), default="random")
     args = parser.parse_args(argv)
 
     layout = f"{args.namespaces:,} tenants" + (" (Zipf sizes)" if args.skew else "")
-    print_header(f"{args.items:,} memories, 384-d, {layout}: ingest, optimize, filtered search, reopen")
-    vectors = random_vectors(args.items)
+    print_header(f"{args.items:,} {args.data} memories, 384-d, {layout}: ingest, optimize, filtered search, reopen")
+    make = random_vectors if args.data == "random" else embedding_like_vectors
+    vectors = make(args.items)
+    queries = make(args.queries, seed=11)
     tenant = tenants_of(args.items, args.namespaces, args.skew)
     rng = np.random.default_rng(11)
-    queries = rng.standard_normal((args.queries, vectors.shape[1]), dtype=np.float32)
     asked = rng.choice(tenant, size=args.queries)  # a tenant per query, in proportion to its size
     members = {int(t): np.flatnonzero(tenant == t) for t in set(asked.tolist())}
     # The floor gets each asked tenant's unit rows as one contiguous matrix, made before the clock.

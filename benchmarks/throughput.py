@@ -93,13 +93,16 @@ def provider_concurrent(concurrency: int) -> Ingest:
         records = [{"id": str(i), "content": f"memory {i}", "vector": v} for i, v in enumerate(vectors.tolist())]
 
         async def store_all() -> None:
-            gate = asyncio.Semaphore(concurrency)
+            # `concurrency` workers pulling from one queue: each holds one store() call in flight.
+            # (An asyncio.Semaphore over all the calls would cost the harness more than the
+            # writes: Python 3.11 scans its waiters on every release.)
+            pending = iter(records)
 
-            async def store(record: dict[str, object]) -> None:
-                async with gate:
+            async def worker() -> None:
+                for record in pending:
                     await provider.store("default", record)
 
-            await asyncio.gather(*(store(r) for r in records))
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
 
         asyncio.run(store_all())
 

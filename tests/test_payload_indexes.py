@@ -100,3 +100,11 @@ def test_a_rebuilt_index_answers_filters_the_same(tmp_path: Path) -> None:
         answers = {str(f): sorted(r.id for r in memory.scan(filter=f)) for f in FILTERS + MIXED_FILTERS}
         memory.rebuild(progress=False)
         assert {str(f): sorted(r.id for r in memory.scan(filter=f)) for f in FILTERS + MIXED_FILTERS} == answers
+
+
+async def test_a_new_collection_indexes_expiry_before_any_search(tmp_path: Path) -> None:
+    """Every search filters on expires_at (expiry.py): its index is made with the collection, so
+    the first search after an open never builds it inline (162 ms at 30,000 memories)."""
+    index = await loaded(tmp_path)
+    assert "expires_at" in index._shard("c").info().payload_schema
+    await index.close()

@@ -78,6 +78,13 @@ from .qdrant_filters import FilterVocabulary, scoped_filter
 _HNSW = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=200_000, payload_m=16)
 _QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, always_ram=True)
 _RESCORED = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
+# A namespace with a graph is searched with ef 128 (Qdrant's default is ef_construct, 100).
+# Measured on 150,000 embedding-like vectors in one namespace (a 32-d latent through a random
+# 384-d map, plus noise): recall@10 0.947 at the default in 1.04 ms, 0.972 at 128 in 1.05 ms,
+# 0.994 at 256 in 1.93 ms. On random Gaussian vectors no graph setting helps (0.09 at the
+# default, 0.35 at ef 512), which is why only namespaces past full_scan_threshold get one.
+_APPROXIMATE = qe.SearchParams(hnsw_ef=128, quantization=_RESCORED)
+_EXACT = qe.SearchParams(exact=True)
 
 # enable_hnsw=False: the graph is built per namespace only; a graph per indexed value as well
 # would multiply optimize() time for no gain, since filtered namespaces are searched exactly.
@@ -299,6 +306,9 @@ class EdgeProjection(Projection):
         where = self.dir / collection
         shard = self._open(lambda: qe.EdgeShard.create(str(where), config), where)
         shard.update(qe.UpdateOperation.create_field_index(NAMESPACE, qe.KeywordIndexParams(is_tenant=True)))
+        # Every search filters on expiry (see _filter): indexed from the start, not by the first
+        # search after an open. Points without an expiry are not in it, so writes barely pay.
+        shard.update(qe.UpdateOperation.create_field_index(EXPIRES_AT, _INDEX_PARAMS["float"]))
         self._shards[collection] = shard
 
     async def flush(self) -> None:
@@ -354,7 +364,7 @@ class EdgeProjection(Projection):
                 if query.diversity is None
                 else qe.Mmr(query.vector.tolist(), 1.0 - query.diversity, query.pools[0], using=query.using)
             )
-            dense = (nearest, qe.SearchParams(exact=query.exact, quantization=None if query.exact else _RESCORED))
+            dense = (nearest, _EXACT if query.exact else _APPROXIMATE)
         if query.mode != "dense":
             # IDF over the namespace only: one tenant's words never weigh on another's scores.
             corpus = scoped_filter(VOCABULARY, query.namespace, None)
