@@ -45,5 +45,15 @@ def unexpired(node: Node | None, now: float) -> Node:
     return live if node is None else And((node, live))
 
 
+def without_expiry(node: Node | None) -> Node | None:
+    """``node`` without the condition :func:`unexpired` added: for an index that knows it holds
+    no memory with an expiry, so has nothing to leave out."""
+    if isinstance(node, Unexpired):
+        return None
+    if isinstance(node, And) and len(node.items) == 2 and isinstance(node.items[1], Unexpired):
+        return node.items[0]
+    return node
+
+
 def expired(record: MemoryRecord, now: float) -> bool:
     return record.expires_at is not None and record.expires_at.timestamp() <= now

@@ -122,3 +122,14 @@ def test_sweeps_and_audits_can_read_expired_memories(memory: Memory) -> None:
     (record,) = memory.scan(namespace="ada", include_expired=True)
     assert record.expires_at is not None and record.expires_at < datetime.now(UTC)
     assert memory.get("short", namespace="ada", include_expired=True) == [record]
+
+
+def test_the_first_memory_with_an_expiry_is_left_out_after_reads_that_found_none(memory: Memory) -> None:
+    """An index may skip the expiry condition while it holds no memory with an expiry (Edge does):
+    the first one written must be left out at once, by every read."""
+    memory.upsert("green tea, long", id="long", namespace="ada")
+    assert visible(memory) == everywhere("long")
+    memory.upsert("green tea, short", id="short", namespace="ada", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert visible(memory) == everywhere("long")
+    memory.delete("short", namespace="ada")  # and none is left: reads are as before
+    assert visible(memory) == everywhere("long")

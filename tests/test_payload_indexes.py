@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 import qdrant_edge as qe
 
 from omega_memory_plugin import Memory
+from omega_memory_plugin.expiry import unexpired
 from omega_memory_plugin.filters import matches, parse_filter
 from omega_memory_plugin.index.base import SearchQuery
 from omega_memory_plugin.index.edge import EdgeProjection
@@ -108,3 +111,27 @@ async def test_a_new_collection_indexes_expiry_before_any_search(tmp_path: Path)
     index = await loaded(tmp_path)
     assert "expires_at" in index._shard("c").info().payload_schema
     await index.close()
+
+
+async def test_expired_points_are_left_out_with_or_without_the_expiry_index(tmp_path: Path) -> None:
+    """The expiry condition is skipped only where the expiry index says no point has an expiry; a
+    shard made before that index came with its collection still leaves expired points out, and
+    gets the index at its first read."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    projection = EdgeProjection(tmp_path)
+    await projection.open()
+    await projection.apply(
+        Recorder()(created(), upserted("old", vector(1)), upserted("gone", vector(2), expires_at=past))
+    )
+    shard = projection._shard("c")
+    for made_with_index in (True, False):
+        if not made_with_index:
+            shard.update(qe.UpdateOperation.delete_field_index("expires_at"))
+            projection._indexed.clear()
+        live = unexpired(None, time.time())
+        query = SearchQuery("c", "ns", np.array(vector(0), np.float32), "dense", limit=10, filter=live)
+        assert [h.id for h in await projection.search(query)] == ["old"]
+        assert [r.id for r in await projection.scan("c", "ns", live)] == ["old"]
+        assert await projection.count("c", "ns", live) == 1
+        assert "expires_at" in shard.info().payload_schema
+    await projection.close()

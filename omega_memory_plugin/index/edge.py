@@ -35,6 +35,7 @@ import qdrant_edge as qe
 from .. import json_text
 from ..errors import DirectoryLockedError, IndexUnavailableError
 from ..events import Distance, MemoryUpsertedEvent
+from ..expiry import without_expiry
 from ..filters import Node
 from ..hookspecs import hookimpl
 from ..records import MemoryRecord
@@ -253,15 +254,22 @@ class EdgeProjection(Projection):
 
     def _filter(self, collection: str, namespace: str | None, node: Node | None) -> Any:
         """The Qdrant filter for a query, after indexing the metadata keys it uses (see payload_indexes)."""
+        shard = self._shards[collection]
+        expiries = shard.info().payload_schema.get(EXPIRES_AT)  # info() costs about 4 µs
+        if expiries is not None and expiries.points == 0:
+            # Every read asks for unexpired memories (expiry.py), but a shard that holds no point
+            # with an expiry has none to leave out, and the condition is not free: it took a
+            # search of a 100,000-point tenant of a 1M shard from 5.8 to 8.6 ms.
+            node = without_expiry(node)
         wanted = {
             (_BOOLEANS if kind == "bool" else metadata_key(key)): kind for key, kind in wanted_indexes(node).items()
         }
-        if node is not None:
-            # Every read filters on it (expiry.py): from an index, a search costs what it did
-            # before expiry existed (0.85 ms at 10k); without one, three times as much.
+        if node is not None and expiries is None:
+            # A shard made before its collection indexed expiry from the start (_create): from an
+            # index, a search costs what it did before expiry existed (0.85 ms at 10k); without
+            # one, three times as much.
             wanted[EXPIRES_AT] = "float"
         if wanted:
-            shard = self._shards[collection]
             indexed = self._indexed.get(collection)
             if indexed is None:
                 indexed = self._indexed[collection] = set(shard.info().payload_schema)
