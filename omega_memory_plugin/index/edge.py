@@ -265,8 +265,8 @@ class EdgeProjection(Projection):
         expiries = shard.info().payload_schema.get(EXPIRES_AT)  # info() costs about 4 µs
         if expiries is not None and expiries.points == 0:
             # Every read asks for unexpired memories (expiry.py), but a shard that holds no point
-            # with an expiry has none to leave out, and the condition is not free: it took a
-            # search of a 100,000-point tenant of a 1M shard from 5.8 to 8.6 ms.
+            # with an expiry has none to leave out, and the condition is not free: at 1M memories
+            # in 10 tenants a search took 15.6-16.8 ms with it, 10.2-10.7 ms without.
             node = without_expiry(node)
         wanted = {
             (_BOOLEANS if kind == "bool" else metadata_key(key)): kind for key, kind in wanted_indexes(node).items()
