@@ -2,12 +2,13 @@
 
 N 384-d vectors in ``--namespaces`` tenants: random Gaussian (the hardest case for HNSW: no
 structure at all) or, with ``--data embedding-like``, vectors of low intrinsic dimension as real
-text embeddings have (``_common.embedding_like_vectors``; no model can be loaded here). They are written with ``memory.writer(batch_size=1000)`` and explicit vectors (numpy rows). Then
+text embeddings have (``_common.embedding_like_vectors``; no model can be loaded here). They are
+written with ``memory.writer(batch_size=1000)`` and explicit vectors (numpy rows). Then
 ``memory.optimize()`` builds the index (quantized vectors, graphs for large tenants). Queries are
-new vectors of the same kind, query ``j`` scoped
-to one tenant, top 10; recall@10 against exact numpy cosine top-10 within that tenant, beside
-every latency. With ``--skew``, tenant sizes follow a Zipf law (a few large tenants, many small
-ones), as in a multi-user deployment; queries are spread over tenants by their size.
+new vectors of the same kind, query ``j`` scoped to one tenant, top 10; recall@10 against exact
+numpy cosine top-10 within that tenant, beside every latency. With ``--skew``, tenant sizes
+follow a Zipf law (a few large tenants, many small ones), as in a multi-user deployment; queries
+are spread over tenants by their size.
 
 Rows:
 
