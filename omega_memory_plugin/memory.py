@@ -329,7 +329,7 @@ class Memory:
         every, seconds = s.checkpoint_every, s.checkpoint_seconds
         if offload:
             # A rebuild saves its checkpoint once, at the end: a half-built generation is thrown
-            # away anyway. (It still flushes along the way, in small steps: OFFLOADED_FLUSH_EVERY.)
+            # away anyway. (It may still flush along the way, in small steps: rebuild_flush_every.)
             every, seconds = sys.maxsize, math.inf
         projector = Projector(self.log, projection, self.plugins, every, seconds, persist=persist, offload=offload)
         projector.observe = self._observe
@@ -1406,7 +1406,7 @@ class Memory:
     rebuild, arebuild = twins(_rebuild)
 
     async def _replay_into_fresh(self, *, progress: bool | None, offload: bool) -> int:
-        fresh = await self.projection.fresh()
+        fresh = await self.projection.fresh(events=await self.log.last_position())
         projector = self._projector(fresh, offload=offload)
         try:
             await fresh.open()

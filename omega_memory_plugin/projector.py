@@ -40,10 +40,6 @@ READ_BATCH = 2000
 # holds the GIL for a whole call (about 150 µs a point): a chunk bounds how long a search waits.
 OFFLOADED_READ_BATCH = 250
 OFFLOADED_APPLY_CHUNK = 64
-# ...and flushes it every so many events: an Edge flush holds the GIL for a time that grows with
-# what it has to write (about 10 ms per 1,000 points of 384 dimensions), so one flush at the end
-# of a 100,000-memory rebuild would stall every search for a third of a second.
-OFFLOADED_FLUSH_EVERY = 2000
 
 
 class IndexNeedsRebuild(Exception):
@@ -195,7 +191,8 @@ class Projector:
                 chunk = events[start : start + OFFLOADED_APPLY_CHUNK]
                 await self._run(lambda chunk=chunk: self.projection.apply(chunk))  # type: ignore[misc]
             self._unflushed += len(events)
-            if self._unflushed >= OFFLOADED_FLUSH_EVERY:
+            every = self.projection.rebuild_flush_every
+            if every is not None and self._unflushed >= every:
                 await self._run(self.projection.flush)
                 self._unflushed = 0
         self.position = events[-1].position

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite durability level.")
     checkpoint_every: int = Field(10_000, gt=0, description="Flush the index and checkpoint after this many events.")
     checkpoint_seconds: float = Field(5.0, gt=0, description="...or after this many seconds with unflushed events.")
+    edge_build_process: bool = Field(
+        True,
+        description="Rebuild a large embedded (Qdrant Edge) index in a child process, on a second core.",
+    )
     mongo_timeout_seconds: float = Field(
         30.0, gt=0, description="How long the MongoDB log retries an unreachable server before raising."
     )

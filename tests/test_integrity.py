@@ -245,8 +245,8 @@ class _Gate:
 def _gated(memory: Memory, gate: _Gate) -> None:
     original = memory.projection.fresh
 
-    async def fresh() -> Any:
-        projection = await original()
+    async def fresh(**options: Any) -> Any:
+        projection = await original(**options)
         apply = projection.apply
 
         async def gated_apply(events: Sequence[Event]) -> None:
@@ -307,8 +307,8 @@ def test_a_generation_left_by_a_killed_rebuild_is_removed_at_the_next_open(tmp_p
         "for i in range(50): m.upsert(f'memory {i}', id=str(i), vectors=[1.0, float(i), 0.0, 0.0])\n"
         "m.flush()\n"
         "original = m.projection.fresh\n"
-        "async def fresh():\n"
-        "    projection = await original()\n"
+        "async def fresh(**options):\n"
+        "    projection = await original(**options)\n"
         "    apply = projection.apply\n"
         "    async def killed(events):\n"
         "        await apply(events); await projection.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -64,8 +64,8 @@ async def projection(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     index = await loaded(tmp_path)
     if request.param in INDEXES:
         for key in KEYS:
-            index._shard("c").update(qe.UpdateOperation.create_field_index(f"metadata.{key}", INDEXES[request.param]))
-        index._indexed["c"] = set(index._shard("c").info().payload_schema)  # so no other kind is added
+            index._shards["c"].update(qe.UpdateOperation.create_field_index(f"metadata.{key}", INDEXES[request.param]))
+        index._indexed["c"] = set(index._shards["c"].info().payload_schema)  # so no other kind is added
     yield index
     await index.close()
 
@@ -84,14 +84,14 @@ async def test_a_filter_indexes_its_keys_once_and_the_indexes_survive_a_reopen(t
     index = await loaded(tmp_path)
     node = parse_filter({"topic": "tea", "year": {"$gte": 2020}, "ok": True, "note": {"$text": "no"}})
     await index.count("c", "ns", node)
-    schema = index._shard("c").info().payload_schema
+    schema = index._shards["c"].info().payload_schema
     assert {"metadata.topic", "metadata.year", "_booleans"} <= set(schema)
     assert "metadata.note" not in schema  # $text is served by no payload index
     await index.flush()
     await index.close()
     reopened = EdgeProjection(tmp_path)
     await reopened.open()
-    assert {"metadata.topic", "metadata.year"} <= set(reopened._shard("c").info().payload_schema)
+    assert {"metadata.topic", "metadata.year"} <= set(reopened._shards["c"].info().payload_schema)
     assert await reopened.count("c", "ns", node) == sum(matches(node, m) for m in DATA)
     await reopened.close()
 
@@ -109,7 +109,7 @@ async def test_a_new_collection_indexes_expiry_before_any_search(tmp_path: Path)
     """Every search filters on expires_at (expiry.py): its index is made with the collection, so
     the first search after an open never builds it inline (162 ms at 30,000 memories)."""
     index = await loaded(tmp_path)
-    assert "expires_at" in index._shard("c").info().payload_schema
+    assert "expires_at" in index._shards["c"].info().payload_schema
     await index.close()
 
 
@@ -123,7 +123,7 @@ async def test_expired_points_are_left_out_with_or_without_the_expiry_index(tmp_
     await projection.apply(
         Recorder()(created(), upserted("old", vector(1)), upserted("gone", vector(2), expires_at=past))
     )
-    shard = projection._shard("c")
+    shard = projection._shards["c"]
     for made_with_index in (True, False):
         if not made_with_index:
             shard.update(qe.UpdateOperation.delete_field_index("expires_at"))

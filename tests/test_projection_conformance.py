@@ -60,6 +60,21 @@ class TestEdgeProjectionDot(TestEdgeProjection):
     distance = Distance.DOT
 
 
+class TestEdgeProjectionBuiltInAChildProcess(ProjectionConformance):
+    """A new generation as rebuild() makes a large one: written by a child process
+    (index/edge_build.py) until its first read, which takes its shards over; later writes land here."""
+
+    @pytest.fixture
+    async def projection(self, tmp_path: Path) -> AsyncIterator[Projection]:
+        owner = EdgeProjection(tmp_path / "index", child_build_at=0)
+        index = await owner.fresh(events=0)
+        assert index._build is not None
+        await index.open()
+        yield index
+        await index.close()
+        await owner.close()
+
+
 class TestQdrantLocalProjection(ProjectionConformance):
     """qdrant-client local mode runs the same code path as a Qdrant server."""
 

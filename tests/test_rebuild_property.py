@@ -7,10 +7,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omega_memory_plugin import Memory
+from omega_memory_plugin.index.edge import EdgeProjection
 
 IDS = st.sampled_from(["a", "b", "c", "d", "e", "1", "x#2"])
 NAMESPACES = st.sampled_from(["n1", "n2"])
@@ -53,11 +55,22 @@ def _answers(memory: Memory, queries: list[list[float]]) -> list[tuple[list[floa
     return answers
 
 
+def _embedded(path: Path, built_in: str) -> Memory:
+    """The embedded default; "a child process": every rebuild written by one (index/edge_build.py),
+    as a large one is, however small."""
+    if built_in == "this process":
+        return Memory(path)
+    return Memory(path, index=EdgeProjection(path / "index", child_build_at=0))
+
+
+@pytest.mark.parametrize("built_in", ["this process", "a child process"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations=OPERATIONS, queries=st.lists(VECTORS, min_size=1, max_size=3))
-def test_rebuilt_index_answers_like_the_live_one(operations: list[tuple], queries: list[list[float]]) -> None:
+def test_rebuilt_index_answers_like_the_live_one(
+    built_in: str, operations: list[tuple], queries: list[list[float]]
+) -> None:
     reference: dict[tuple[str, str], tuple[list[float], int]] = {}
-    with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp)) as memory:
+    with tempfile.TemporaryDirectory() as tmp, _embedded(Path(tmp), built_in) as memory:
         _apply(memory, operations, reference)
         live = _answers(memory, queries)
         memory.rebuild(progress=False)

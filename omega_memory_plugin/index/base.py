@@ -118,6 +118,12 @@ class Projection(abc.ABC):
     #: no file holds a forgotten memory's text.
     keeps_deleted: bool = False
 
+    @property
+    def rebuild_flush_every(self) -> int | None:
+        """A rebuild on a worker thread (a :attr:`blocking` projection) flushes the new projection
+        every so many events; None: only once it is built."""
+        return None
+
     async def apply(self, events: Sequence[Event]) -> None:
         """Apply events in position order, skipping those at or below ``applied_position``."""
         fresh = [e for e in events if e.position > self.applied_position]
@@ -175,8 +181,10 @@ class Projection(abc.ABC):
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int: ...
 
     @abc.abstractmethod
-    async def fresh(self) -> Projection:
-        """A new, empty projection of the same kind and settings, not yet the current one."""
+    async def fresh(self, *, events: int = 0) -> Projection:
+        """A new, empty projection of the same kind and settings, not yet the current one.
+        ``events``: about how many events it will be built from (an embedded index builds a large
+        one in a child process)."""
 
     @abc.abstractmethod
     async def promote(self, replaced: Projection) -> None:

@@ -22,19 +22,20 @@ removes, at open, every generation that is not the current one (left by a rebuil
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import qdrant_edge as qe
 
 from .. import json_text
 from ..errors import DirectoryLockedError, IndexUnavailableError
-from ..events import Distance, MemoryUpsertedEvent
+from ..events import Distance, MemoryUpsertedEvent, vector_array
 from ..expiry import without_expiry
 from ..filters import Node
 from ..hookspecs import hookimpl
@@ -45,6 +46,7 @@ from .base import RRF_K, Entry, IndexState, Projection, SearchQuery
 from .batching import WriteOp
 from .bm25 import SPARSE, document_terms, own_vectors
 from .directory_lock import DirectoryLock, write_atomically
+from .edge_build import CHILD_BUILD_AT, EdgeBuild
 from .edge_floats import edge_numbers
 from .payload import (
     EMBEDDING_MODEL,
@@ -62,10 +64,11 @@ from .payload import (
     point_id,
     to_payload,
     to_record,
-    to_vectors,
 )
 from .payload_indexes import IndexKind, wanted_indexes
 from .qdrant_filters import FilterVocabulary, scoped_filter
+
+logger = logging.getLogger(__name__)
 
 # Every query is scoped to one namespace. Vectors are also kept as int8 (scalar quantization, in
 # RAM: a quarter of their float32 size, built by optimize()), and a search scores its namespace's
@@ -182,6 +185,134 @@ _STATE = "STATE.json"  # a dot: never a collection name (validation.check_collec
 _GENERATION = re.compile(r"[0-9a-f]{12}")
 
 
+#: A write to the shards of one generation, as EdgeProjection.write hands it to EdgeShards here or
+#: to a child process building the generation (edge_build.py), hence plain picklable values:
+#: ("create", collection, {vector name: dimensions}, Distance), ("upsert", collection, [point
+#: parts]), ("delete", collection, [point ids]), ("erase", collection, namespace), and the calls
+#: ("flush",), ("optimize",), ("close",).
+EdgeWrite = tuple[Any, ...]
+#: What a point is made of before qdrant-edge-py converts it: the point id, the dense vectors as
+#: raw float32 bytes, the text's BM25 terms (indices, values), the payload. Everything but the
+#: conversion is done by the writer, so that a child process building a generation does only that.
+PointParts = tuple[str, dict[str, bytes], tuple[list[int], list[float]], dict[str, Any]]
+
+
+def edge_writes(ops: Iterable[WriteOp]) -> Iterator[EdgeWrite]:
+    """The writes that carry out ``ops`` (the planner's batches) on Edge shards."""
+    for op in ops:
+        if op.kind == "create":
+            yield ("create", op.collection, op.vectors, op.distance)
+        elif op.kind == "upsert":
+            parts = [
+                (pid, e.data.vectors, document_terms(e.data.text), _edge_payload(e)) for pid, e in op.by_point.items()
+            ]
+            yield ("upsert", op.collection, parts)
+        elif op.kind == "delete":
+            yield ("delete", op.collection, op.point_ids)
+        else:
+            yield ("erase", op.collection, op.namespace)
+
+
+def _point(
+    pid: str, vectors: dict[str, bytes], terms: tuple[list[int], list[float]], payload: dict[str, Any]
+) -> qe.Point:
+    dense: dict[str, Any] = {name: vector_array(raw).tolist() for name, raw in vectors.items()}
+    return qe.Point(pid, {**dense, SPARSE: qe.SparseVector(*terms)}, payload)
+
+
+def _opened(opener: Callable[[], qe.EdgeShard], where: Path) -> qe.EdgeShard:
+    try:
+        return opener()
+    except Exception as exc:  # the binding raises plain Exception
+        if "WouldBlock" in str(exc):  # Edge's own lock: a process that does not take ours
+            raise DirectoryLockedError(
+                f"the Qdrant Edge index at {where} is open in another process; Edge serves one "
+                "process at a time: close it there, open it read-only with Memory(path, read_only=True), "
+                "or share a memory between processes through a Qdrant server"
+            ) from exc
+        raise IndexUnavailableError(f"cannot open the Qdrant Edge index at {where}: {exc}") from exc
+
+
+class EdgeShards:
+    """The open shards of one generation directory (one per collection) and the writes to them:
+    what an EdgeProjection writes through in its own process, and what a child process building
+    a generation runs (edge_build.py). ``None``: no directory yet, no shards."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = directory
+        self.shards: dict[str, qe.EdgeShard] = {}
+        if directory is None:
+            return
+        try:
+            for shard_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+                self.shards[shard_dir.name] = _opened(partial(qe.EdgeShard.load, str(shard_dir)), shard_dir)
+        except BaseException:
+            self.close()
+            raise
+
+    def carry_out(self, write: EdgeWrite) -> None:
+        kind = write[0]
+        if kind == "create":
+            self._create(*write[1:])
+        elif kind == "upsert":
+            points = [_point(*parts) for parts in write[2]]
+            self._shard(write[1]).update(qe.UpdateOperation.upsert_points(points))
+        elif kind == "delete":
+            self._shard(write[1]).update(qe.UpdateOperation.delete_points([*write[2]]))
+        elif kind == "erase":
+            condition = qe.Filter(must=[qe.FieldCondition(NAMESPACE, match=qe.MatchValue(write[2]))])
+            self._shard(write[1]).update(qe.UpdateOperation.delete_points_by_filter(condition))
+        elif kind == "flush":
+            for shard in self.shards.values():
+                shard.flush()
+        elif kind == "optimize":
+            for shard in self.shards.values():
+                shard.optimize()
+        elif kind == "close":
+            self.carry_out(("flush",))
+            self.close()
+        else:
+            raise ValueError(f"unknown Edge write {kind!r}")
+
+    def close(self) -> None:
+        for shard in self.shards.values():
+            shard.close()
+        self.shards.clear()
+
+    def _shard(self, collection: str) -> qe.EdgeShard:
+        """The shard a write goes to. Reads of a collection without one answer empty instead."""
+        shard = self.shards.get(collection)
+        if shard is None:
+            raise IndexUnavailableError(
+                f"the Qdrant Edge index at {self.dir} has lost collection {collection!r} (its shard directory "
+                "is missing, or it was never flushed): rebuild the index from the log with Memory.rebuild() "
+                "or `omega-memory replay`"
+            )
+        return shard
+
+    def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
+        if collection in self.shards:
+            return
+        assert self.dir is not None
+        config = qe.EdgeConfig(
+            vectors={
+                name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
+            },
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=_HNSW,
+            quantization_config=_QUANTIZATION,
+            wal_enabled=False,
+            max_search_threads=_SEARCH_THREADS,
+        )
+        where = self.dir / collection
+        shard = _opened(lambda: qe.EdgeShard.create(str(where), config), where)
+        shard.update(qe.UpdateOperation.create_field_index(NAMESPACE, qe.KeywordIndexParams(is_tenant=True)))
+        # Every search filters on expiry (see _filter): indexed from the start, not by the first
+        # search after an open. Points without an expiry are not in it, so writes barely pay.
+        shard.update(qe.UpdateOperation.create_field_index(EXPIRES_AT, _INDEX_PARAMS["float"]))
+        self.shards[collection] = shard
+
+
 def _new_generation() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -201,13 +332,26 @@ class EdgeProjection(Projection):
     # not bound to the thread that opened them (tests/test_edge_index.py runs each from a worker).
     blocking = True
 
-    def __init__(self, root: str | Path, generation: str | None = None, *, _lock: DirectoryLock | None = None) -> None:
-        """Open (or create) the index at ``root``, taking its lock. ``generation`` and ``_lock`` are
-        for :meth:`fresh`: a new generation opened under the lock its owner already holds."""
+    def __init__(
+        self,
+        root: str | Path,
+        generation: str | None = None,
+        *,
+        child_build_at: int | None = CHILD_BUILD_AT,
+        _lock: DirectoryLock | None = None,
+    ) -> None:
+        """Open (or create) the index at ``root``, taking its lock. ``child_build_at``: from how
+        many events on :meth:`fresh` builds a generation in a child process (None: never).
+        ``generation`` and ``_lock`` are for :meth:`fresh`: a new generation opened under the lock
+        its owner already holds."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock: DirectoryLock | None = _lock.share() if _lock is not None else DirectoryLock.acquire(self.root)
-        self._shards: dict[str, qe.EdgeShard] = {}
+        self._local = EdgeShards(None)  # replaced below once the directory is known
+        #: a child process writing this generation (fresh(events=...)); None: written here
+        self._build: EdgeBuild | None = None
+        #: from this many events on, fresh() builds in a child process (None: never)
+        self.child_build_at = child_build_at
         self._indexed: dict[str, set[str]] = {}  # collection -> payload fields with an index
         try:
             current = self.root / _CURRENT
@@ -222,11 +366,8 @@ class EdgeProjection(Projection):
             self.dir.mkdir(exist_ok=True)
             self.name = f"edge:{self.dir}"
             self.applied_position = 0
-            for shard_dir in sorted(p for p in self.dir.iterdir() if p.is_dir()):
-                self._shards[shard_dir.name] = self._open(partial(qe.EdgeShard.load, str(shard_dir)), shard_dir)
+            self._local = EdgeShards(self.dir)
         except BaseException:  # a failed open leaves the directory as free as it found it
-            for shard in self._shards.values():
-                shard.close()
             self._release()
             raise
 
@@ -236,28 +377,30 @@ class EdgeProjection(Projection):
             if path.is_dir() and _GENERATION.fullmatch(path.name) and path.name not in keep:
                 shutil.rmtree(path)
 
-    def _open(self, opener: Callable[[], qe.EdgeShard], where: Path) -> qe.EdgeShard:
-        try:
-            return opener()
-        except Exception as exc:  # the binding raises plain Exception
-            if "WouldBlock" in str(exc):  # Edge's own lock: a process that does not take ours
-                raise DirectoryLockedError(
-                    f"the Qdrant Edge index at {where} is open in another process; Edge serves one "
-                    "process at a time: close it there, open it read-only with Memory(path, read_only=True), "
-                    "or share a memory between processes through a Qdrant server"
-                ) from exc
-            raise IndexUnavailableError(f"cannot open the Qdrant Edge index at {where}: {exc}") from exc
+    @property
+    def rebuild_flush_every(self) -> int | None:
+        # An Edge flush holds the GIL for a time that grows with what it has to write (about 10 ms
+        # per 1,000 points of 384 dimensions), so one flush at the end of a 100,000-memory rebuild
+        # would stall every search for a third of a second. A child process flushes only its own.
+        return None if self._build is not None else 2000
 
-    def _shard(self, collection: str) -> qe.EdgeShard:
-        """The shard a write goes to. Reads of a collection without one answer empty instead."""
-        shard = self._shards.get(collection)
-        if shard is None:
-            raise IndexUnavailableError(
-                f"the Qdrant Edge index at {self.dir} has lost collection {collection!r} (its shard directory "
-                "is missing, or it was never flushed): rebuild the index from the log with Memory.rebuild() "
-                "or `omega-memory replay`"
-            )
-        return shard
+    @property
+    def _shards(self) -> dict[str, qe.EdgeShard]:
+        """The shards, open in this process: a generation a child process is building is taken
+        over first (every read needs them here)."""
+        self._take_over()
+        return self._local.shards
+
+    def _take_over(self) -> None:
+        """End the child's build (it flushes and closes its shards) and load its shards here."""
+        if self._build is not None:
+            build, self._build = self._build, None
+            build.finish()
+            self._local = EdgeShards(self.dir)
+
+    def _collections(self) -> set[str]:
+        """The collections this generation holds a shard of, wherever it is being written."""
+        return set(self._build.collections) if self._build is not None else set(self._local.shards)
 
     def _filter(self, collection: str, namespace: str | None, node: Node | None) -> Any:
         """The Qdrant filter for a query, after indexing the metadata keys it uses (see payload_indexes)."""
@@ -287,56 +430,28 @@ class EdgeProjection(Projection):
         return scoped_filter(VOCABULARY, namespace, node)
 
     def held(self, collection: str) -> Iterable[str]:
-        return list(self._shards)
+        return sorted(self._collections())
 
     async def write(self, ops: Iterable[WriteOp]) -> None:
         """The one write routine of apply and repair: whether to write is decided by the caller."""
-        for op in ops:
-            if op.kind == "create":
-                self._create(op.collection, op.vectors, op.distance)
-            elif op.kind == "upsert":
-                points = [
-                    qe.Point(pid, cast(Any, _edge_vectors(e)), _edge_payload(e)) for pid, e in op.by_point.items()
-                ]
-                self._shard(op.collection).update(qe.UpdateOperation.upsert_points(points))
-            elif op.kind == "delete":
-                ids: list[int | uuid.UUID | str] = [*op.point_ids]
-                self._shard(op.collection).update(qe.UpdateOperation.delete_points(ids))
+        for write in edge_writes(ops):
+            if self._build is not None:
+                self._build.send(write)
             else:
-                condition = qe.Filter(must=[qe.FieldCondition(NAMESPACE, match=qe.MatchValue(op.namespace))])
-                self._shard(op.collection).update(qe.UpdateOperation.delete_points_by_filter(condition))
-
-    def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
-        if collection in self._shards:
-            return
-        config = qe.EdgeConfig(
-            vectors={
-                name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
-            },
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            hnsw_config=_HNSW,
-            quantization_config=_QUANTIZATION,
-            wal_enabled=False,
-            max_search_threads=_SEARCH_THREADS,
-        )
-        where = self.dir / collection
-        shard = self._open(lambda: qe.EdgeShard.create(str(where), config), where)
-        shard.update(qe.UpdateOperation.create_field_index(NAMESPACE, qe.KeywordIndexParams(is_tenant=True)))
-        # Every search filters on expiry (see _filter): indexed from the start, not by the first
-        # search after an open. Points without an expiry are not in it, so writes barely pay.
-        shard.update(qe.UpdateOperation.create_field_index(EXPIRES_AT, _INDEX_PARAMS["float"]))
-        self._shards[collection] = shard
+                self._local.carry_out(write)
 
     async def flush(self) -> None:
-        for shard in self._shards.values():
-            shard.flush()
+        if self._build is not None:
+            self._build.call(("flush",))
+        else:
+            self._local.carry_out(("flush",))
         # Only after the shards: the state must never claim a position the shards do not hold.
         # Never back: a reopened index starts at applied_position 0 but still holds what it
         # recorded, and a flush before it applies anything must not erase that record.
         # The collections are recorded so that a shard deleted later is noticed (see state()).
         recorded = await self.state()
         position = max(self.applied_position, recorded.position if recorded and recorded.layout == EDGE_LAYOUT else 0)
-        state = {"position": position, "layout": EDGE_LAYOUT, "collections": sorted(self._shards)}
+        state = {"position": position, "layout": EDGE_LAYOUT, "collections": sorted(self._collections())}
         write_atomically(self.dir / _STATE, json.dumps(state))
 
     async def state(self) -> IndexState | None:
@@ -350,7 +465,7 @@ class EdgeProjection(Projection):
             # Written atomically, so unreadable means damaged: report nothing, which gets the
             # index rebuilt from the log rather than trusted.
             return None
-        if not collections <= self._shards.keys():
+        if not collections <= self._collections():
             return None  # a collection the index held is gone: the index as a whole was lost
         return state
 
@@ -364,8 +479,12 @@ class EdgeProjection(Projection):
         ]
 
     async def optimize(self) -> None:
-        for shard in self._shards.values():
-            shard.optimize()
+        if self._build is None:
+            self._local.carry_out(("optimize",))
+            return
+        # A build's last step: optimized in the child, then taken over here to serve.
+        self._build.call(("optimize",))
+        self._take_over()
 
     async def search(self, query: SearchQuery) -> list[MemoryRecord]:
         shard = self._shards.get(query.collection)
@@ -448,13 +567,24 @@ class EdgeProjection(Projection):
             return 0
         return shard.count(qe.CountRequest(exact=True, filter=self._filter(collection, namespace, filter)))
 
-    async def fresh(self) -> EdgeProjection:
+    async def fresh(self, *, events: int = 0) -> EdgeProjection:
+        """A new generation; one to be built from at least ``child_build_at`` events is written by
+        a child process (edge_build.py) until its :meth:`optimize` or first read."""
         if self._lock is None:
             raise IndexUnavailableError(f"the Qdrant Edge index at {self.dir} is closed; open it again")
-        return EdgeProjection(self.root, generation=_new_generation(), _lock=self._lock)
+        fresh = EdgeProjection(
+            self.root, generation=_new_generation(), child_build_at=self.child_build_at, _lock=self._lock
+        )
+        if self.child_build_at is not None and events >= self.child_build_at:
+            try:
+                fresh._build = EdgeBuild.start(fresh.dir)
+            except OSError as exc:  # no interpreter to start (an embedded Python): build here
+                logger.warning("building the index in this process: cannot start a child process (%s)", exc)
+        return fresh
 
     async def promote(self, replaced: Projection) -> None:
         await self.flush()
+        self._take_over()  # it serves from now on
         write_atomically(self.root / _CURRENT, self.generation)
         await replaced.drop()
 
@@ -463,9 +593,10 @@ class EdgeProjection(Projection):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     async def close(self) -> None:
-        for shard in self._shards.values():
-            shard.close()
-        self._shards.clear()
+        if self._build is not None:  # closed while a child builds it: the build is abandoned
+            build, self._build = self._build, None
+            build.kill()
+        self._local.close()
         self._indexed.clear()
         self._release()
 
@@ -488,11 +619,8 @@ def _scroll(shard: qe.EdgeShard, condition: Any, with_payload: bool | list[str])
             return
 
 
-def _edge_vectors(event: MemoryUpsertedEvent) -> dict[str, Any]:
-    indices, values = document_terms(event.data.text)
-    return {**to_vectors(event), SPARSE: qe.SparseVector(indices, values)}
-
-
 @hookimpl
 def omega_memory_projection(url: str, settings: Settings) -> Projection | None:
-    return EdgeProjection(url_path(url)) if scheme(url) == "edge" else None
+    if scheme(url) != "edge":
+        return None
+    return EdgeProjection(url_path(url), child_build_at=CHILD_BUILD_AT if settings.edge_build_process else None)

@@ -181,7 +181,7 @@ class InMemoryProjection(Projection):
     async def count(self, collection: str, namespace: str | None = None, filter: Node | None = None) -> int:
         return len(self._matching(collection, namespace, filter))
 
-    async def fresh(self) -> InMemoryProjection:
+    async def fresh(self, *, events: int = 0) -> InMemoryProjection:
         return InMemoryProjection()
 
     async def promote(self, replaced: Projection) -> None:

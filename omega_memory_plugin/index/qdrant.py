@@ -553,7 +553,7 @@ class QdrantProjection(Projection):
 
     # -- generations -----------------------------------------------------------------------------
 
-    async def fresh(self) -> QdrantProjection:
+    async def fresh(self, *, events: int = 0) -> QdrantProjection:
         await self._ready()
         # Shares the client without owning it: closing either projection must not cut the other off.
         # Leased at open, before any of its collections exists: no collector can take it meanwhile.
