@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +162,17 @@ def test_the_child_exits_when_this_process_goes_away(tmp_path: Path) -> None:
     build._to.close()  # what the OS does to the pipe when this process dies
     assert build._process.wait(timeout=60) == 0
     build.kill()
+
+
+def test_without_an_interpreter_to_run_the_child_the_build_happens_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A frozen application's sys.executable is not a Python that can run `-m`: the child exits at
+    # once, before anything was sent to it, and this process builds the generation itself.
+    with _child_built(tmp_path) as memory:
+        _write(memory)
+        live = _answers(memory)
+        monkeypatch.setattr(sys, "executable", shutil.which("false"))
+        memory.rebuild(progress=False)
+        assert _answers(memory) == live
+    assert "its child process did not start" in caplog.text

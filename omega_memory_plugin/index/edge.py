@@ -395,10 +395,23 @@ class EdgeProjection(Projection):
 
     def _take_over(self) -> None:
         """End the child's build (it flushes and closes its shards) and load its shards here."""
-        if self._build is not None:
-            build, self._build = self._build, None
+        build = self._builder()
+        if build is not None:
+            self._build = None
             build.finish()
             self._local = EdgeShards(self.dir)
+
+    def _builder(self) -> EdgeBuild | None:
+        """The child process writing this generation, once it runs. One that could not start (no
+        interpreter to run it) has been sent nothing yet: this process writes the generation instead."""
+        build = self._build
+        if build is not None and not build.started():
+            logger.warning(
+                "building the Qdrant Edge index in this process: its child process did not start: %s", build.why
+            )
+            self._build = None
+            build.kill()
+        return self._build
 
     def _collections(self) -> set[str]:
         """The collections this generation holds a shard of, wherever it is being written."""
@@ -436,15 +449,17 @@ class EdgeProjection(Projection):
 
     async def write(self, ops: Iterable[WriteOp]) -> None:
         """The one write routine of apply and repair: whether to write is decided by the caller."""
+        build = self._builder()
         for write in edge_writes(ops):
-            if self._build is not None:
-                self._build.send(write)
+            if build is not None:
+                build.send(write)
             else:
                 self._local.carry_out(write)
 
     async def flush(self) -> None:
-        if self._build is not None:
-            self._build.call(("flush",))
+        build = self._builder()
+        if build is not None:
+            build.call(("flush",))
         else:
             self._local.carry_out(("flush",))
         # Only after the shards: the state must never claim a position the shards do not hold.
@@ -482,11 +497,12 @@ class EdgeProjection(Projection):
         return entries
 
     async def optimize(self) -> None:
-        if self._build is None:
+        build = self._builder()
+        if build is None:
             self._local.carry_out(("optimize",))
             return
         # A build's last step: optimized in the child, then taken over here to serve.
-        self._build.call(("optimize",))
+        build.call(("optimize",))
         self._take_over()
 
     async def search(self, query: SearchQuery) -> list[MemoryRecord]:

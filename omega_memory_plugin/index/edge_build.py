@@ -61,6 +61,9 @@ class EdgeBuild:
         self._to: IO[bytes] = process.stdin
         self._from: IO[bytes] = process.stdout
         self._unanswered = 0
+        self._started: bool | None = None
+        #: why the child did not start (see :meth:`started`)
+        self.why = ""
         #: the collections the child holds a shard of (what ``held()`` answers while it builds)
         self.collections: set[str] = set()
 
@@ -90,8 +93,23 @@ class EdgeBuild:
             fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         return cls(process, errors)
 
+    def started(self) -> bool:
+        """Whether the child runs (waiting, the first time, for it to say it has started): False
+        when ``sys.executable`` cannot run it (a frozen application, an embedded interpreter),
+        and then :attr:`why` says what it printed. Asked before the first message is sent."""
+        if self._started is None:
+            try:
+                self._started = pickle.load(self._from) is None
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self._process.wait()
+                self._started = False
+                self.why = self._said() or str(exc) or type(exc).__name__
+        return self._started
+
     def send(self, message: tuple[Any, ...]) -> None:
         """Hand one write to the child without waiting for it (beyond :data:`IN_FLIGHT` unanswered)."""
+        if not self.started():
+            raise IndexUnavailableError(f"the child process building the Qdrant Edge index did not start: {self.why}")
         if message[0] == "create":
             self.collections.add(message[1])
         try:
@@ -135,12 +153,15 @@ class EdgeBuild:
 
     def _failed(self, exc: BaseException) -> NoReturn:
         self._process.wait()
-        self._errors.seek(0)
-        said = self._errors.read().decode(errors="replace").strip().splitlines()[-20:]
         raise IndexUnavailableError(
             f"the child process building the Qdrant Edge index exited ({self._process.returncode}): "
-            + ("\n".join(said) or str(exc))
+            + (self._said() or str(exc))
         ) from exc
+
+    def _said(self) -> str:
+        """The last lines the child wrote to stderr (a traceback, when it failed)."""
+        self._errors.seek(0)
+        return "\n".join(self._errors.read().decode(errors="replace").strip().splitlines()[-20:])
 
 
 def serve(directory: Path, inbox: IO[bytes], outbox: IO[bytes]) -> None:
@@ -148,6 +169,8 @@ def serve(directory: Path, inbox: IO[bytes], outbox: IO[bytes]) -> None:
     from .edge import EdgeShards  # the child needs the shards, the parent only the protocol
 
     shards = EdgeShards(directory)
+    pickle.dump(None, outbox)  # started: the parent waits for this before it sends anything
+    outbox.flush()
     failure: str | None = None
     try:
         while True:
