@@ -176,3 +176,21 @@ def test_without_an_interpreter_to_run_the_child_the_build_happens_here(
         memory.rebuild(progress=False)
         assert _answers(memory) == live
     assert "its child process did not start" in caplog.text
+
+
+def test_the_child_imports_this_package_whatever_the_current_directory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another copy of the package in the current directory (a checkout of an older version) would
+    # otherwise come first on the child's path: this one is broken, and must not be the one used.
+    shadow = tmp_path / "cwd" / "omega_memory_plugin"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the copy in the current directory')\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    (tmp_path / "generation").mkdir()
+    build = EdgeBuild.start(tmp_path / "generation")
+    try:
+        build.call(("create", "c", {"dense": 4}, Distance.COSINE))
+        assert build.started()
+    finally:
+        build.kill()

@@ -17,6 +17,10 @@ held until ``close()``, so a second process (or a second EdgeProjection in this 
 :class:`~omega_memory_plugin.errors.DirectoryLockedError` naming the owner instead of writing
 beside it. Generations made by :meth:`EdgeProjection.fresh` share their owner's lock. The owner
 removes, at open, every generation that is not the current one (left by a rebuild that was killed).
+
+A large new generation is written by a child process (:mod:`.edge_build`) under that same lock:
+its shards are the child's until the build is optimized or first read, then this process loads
+them. Every write, here or there, goes through :class:`EdgeShards`.
 """
 
 from __future__ import annotations
@@ -205,7 +209,7 @@ def edge_writes(ops: Iterable[WriteOp]) -> Iterator[EdgeWrite]:
         if op.kind == "create":
             yield ("create", op.collection, op.vectors, op.distance)
         elif op.kind == "upsert":
-            parts = [
+            parts: list[PointParts] = [
                 (pid, e.data.vectors, document_terms(e.data.text), _edge_payload(e)) for pid, e in op.by_point.items()
             ]
             yield ("upsert", op.collection, parts)
@@ -238,13 +242,11 @@ def _opened(opener: Callable[[], qe.EdgeShard], where: Path) -> qe.EdgeShard:
 class EdgeShards:
     """The open shards of one generation directory (one per collection) and the writes to them:
     what an EdgeProjection writes through in its own process, and what a child process building
-    a generation runs (edge_build.py). ``None``: no directory yet, no shards."""
+    a generation runs (edge_build.py)."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.shards: dict[str, qe.EdgeShard] = {}
-        if directory is None:
-            return
         try:
             for shard_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
                 self.shards[shard_dir.name] = _opened(partial(qe.EdgeShard.load, str(shard_dir)), shard_dir)
@@ -295,7 +297,6 @@ class EdgeShards:
     def _create(self, collection: str, vectors: dict[str, int], distance: Distance) -> None:
         if collection in self.shards:
             return
-        assert self.dir is not None
         config = qe.EdgeConfig(
             vectors={
                 name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
@@ -349,7 +350,7 @@ class EdgeProjection(Projection):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock: DirectoryLock | None = _lock.share() if _lock is not None else DirectoryLock.acquire(self.root)
-        self._local = EdgeShards(None)  # replaced below once the directory is known
+        self._local: EdgeShards  # the shards open here, made once the directory is known
         #: a child process writing this generation (fresh(events=...)); None: written here
         self._build: EdgeBuild | None = None
         #: from this many events on, fresh() builds in a child process (None: never)

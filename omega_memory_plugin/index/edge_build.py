@@ -71,11 +71,12 @@ class EdgeBuild:
     def start(cls, directory: Path) -> EdgeBuild:
         """Start the child for the generation at ``directory`` (which it creates shards in)."""
         errors = tempfile.TemporaryFile()
-        # The child imports this very package, wherever this process found it.
+        # The child imports this very package, wherever this process found it: first on its path,
+        # and -P keeps the current directory (which may hold another copy) off it.
         path = os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(directory)],
+                [sys.executable, "-P", "-m", __name__, str(directory)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
