@@ -132,7 +132,8 @@ class EdgeBuild:
         """Have the child flush and close its shards and exit: they are then this process's to load."""
         self.call(("close",))
         self._process.wait()
-        self._errors.close()
+        for stream in (self._to, self._from, self._errors):
+            stream.close()
 
     def kill(self) -> None:
         """Stop the child now (a build that is dropped); what it wrote is the caller's to delete."""
