@@ -41,7 +41,7 @@ from ..errors import IndexUnavailableError
 
 #: A new generation built from at least this many events is built in a child process; below, the
 #: child's start (about a second, mostly imports) would cost more than it saves.
-#: ``Settings.edge_build_process=False`` builds every generation in its own process.
+#: ``Settings.edge_build_process=False`` builds every generation in the process that owns the index.
 CHILD_BUILD_AT = 20_000
 #: Writes sent and not yet answered before :meth:`EdgeBuild.send` waits for the oldest answer:
 #: enough for the child never to wait for the parent, few enough to bound what is buffered.
