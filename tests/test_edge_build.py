@@ -5,6 +5,7 @@ below the threshold or with the setting off stay in this process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 
 from omega_memory_plugin import IndexUnavailableError, Memory, Settings
 from omega_memory_plugin.events import Distance
-from omega_memory_plugin.index.edge import EdgeProjection, EdgeShards
+from omega_memory_plugin.index.edge import EDGE_LAYOUT, EdgeProjection, EdgeShards
 from omega_memory_plugin.index.edge_build import CHILD_BUILD_AT, EdgeBuild
 
 
@@ -194,3 +195,19 @@ def test_the_child_imports_this_package_whatever_the_current_directory_holds(
         assert build.started()
     finally:
         build.kill()
+
+
+def test_an_index_of_an_older_layout_is_rebuilt_at_open_in_a_child_process(
+    tmp_path: Path, builds: list[EdgeBuild]
+) -> None:
+    with _child_built(tmp_path) as memory:
+        _write(memory)
+        live = _answers(memory)
+    generation = (tmp_path / "index" / "CURRENT").read_text().strip()
+    state_file = tmp_path / "index" / generation / "STATE.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "layout": EDGE_LAYOUT - 1}))  # as the previous version left it
+    with _child_built(tmp_path) as memory:  # rebuilt from the log before it serves
+        assert len(builds) == 1 and builds[0]._process.returncode == 0
+        assert (tmp_path / "index" / "CURRENT").read_text().strip() != generation
+        assert _answers(memory) == live

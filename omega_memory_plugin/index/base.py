@@ -186,6 +186,13 @@ class Projection(abc.ABC):
         ``events``: about how many events it will be built from (an embedded index builds a large
         one in a child process)."""
 
+    async def copy(self, *, events: int = 0) -> Projection | None:
+        """A new projection holding what this one held at its last flush, not yet the current one
+        (``Memory.optimize()`` optimizes it while this one serves, then swaps it in); the caller
+        flushes first and applies nothing until this returns. ``events``: about how many events
+        it holds. None: ``optimize()`` works in place (not supported, or not worth a copy)."""
+        return None
+
     @abc.abstractmethod
     async def promote(self, replaced: Projection) -> None:
         """Make this projection the one future opens use, and drop ``replaced``."""

@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -356,6 +357,7 @@ class EdgeProjection(Projection):
         #: from this many events on, fresh() builds in a child process (None: never)
         self.child_build_at = child_build_at
         self._indexed: dict[str, set[str]] = {}  # collection -> payload fields with an index
+        self._copying = threading.Lock()  # held by copy() while it copies the shards' files
         try:
             current = self.root / _CURRENT
             if generation is None:
@@ -441,7 +443,8 @@ class EdgeProjection(Projection):
                 indexed = self._indexed[collection] = set(shard.info().payload_schema)
             for field, kind in wanted.items():
                 if field not in indexed:
-                    shard.update(qe.UpdateOperation.create_field_index(field, _INDEX_PARAMS[kind]))
+                    with self._copying:
+                        shard.update(qe.UpdateOperation.create_field_index(field, _INDEX_PARAMS[kind]))
                     indexed.add(field)
         return scoped_filter(VOCABULARY, namespace, node)
 
@@ -599,6 +602,28 @@ class EdgeProjection(Projection):
                 fresh._build = EdgeBuild.start(fresh.dir)
             except OSError as exc:  # no interpreter to start (an embedded Python): build here
                 logger.warning("building the index in this process: cannot start a child process (%s)", exc)
+        return fresh
+
+    async def copy(self, *, events: int = 0) -> EdgeProjection | None:
+        """A new generation holding this one's shards as last flushed, which a child process
+        optimizes while this one serves; None below ``child_build_at`` events: optimized in this
+        process, a copy would only add to the wait (Edge holds the GIL optimizing either way, and
+        the first flush of a loaded copy took 0.24 s at 3,000 memories that optimized in no time)."""
+        if self._lock is None:
+            raise IndexUnavailableError(f"the Qdrant Edge index at {self.dir} is closed; open it again")
+        if self.child_build_at is None or events < self.child_build_at:
+            return None
+        fresh = EdgeProjection(
+            self.root, generation=_new_generation(), child_build_at=self.child_build_at, _lock=self._lock
+        )
+        try:
+            with self._copying:  # no search adds a payload index to a shard while its files are copied
+                for name in self._shards:
+                    shutil.copytree(self.dir / name, fresh.dir / name)
+            fresh._build = EdgeBuild.start(fresh.dir)  # which loads the copies
+        except BaseException:
+            await fresh.drop()
+            raise
         return fresh
 
     async def promote(self, replaced: Projection) -> None:
