@@ -1,5 +1,5 @@
-"""Property: after any sequence of writes, a rebuilt index answers exactly like the live one, and
-both agree with an exact reference computed straight from the writes."""
+"""Property: after any sequence of writes, a rebuilt index, and then that index optimized, answer
+exactly like the live one, and both agree with an exact reference computed straight from the writes."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def _answers(memory: Memory, queries: list[list[float]]) -> list[tuple[list[floa
 
 
 def _embedded(path: Path, built_in: str) -> Memory:
-    """The embedded default; "a child process": every rebuild written by one (index/edge_build.py),
-    as a large one is, however small."""
+    """The embedded default; "a child process": every rebuild and optimize() written by one
+    (index/edge_build.py), as a large one is, however small."""
     if built_in == "this process":
         return Memory(path)
     return Memory(path, index=EdgeProjection(path / "index", child_build_at=0))
@@ -74,6 +74,8 @@ def test_rebuilt_index_answers_like_the_live_one(
         _apply(memory, operations, reference)
         live = _answers(memory, queries)
         memory.rebuild(progress=False)
+        assert _answers(memory, queries) == live
+        memory.optimize()  # in place; "a child process": on a copy, swapped in
         assert _answers(memory, queries) == live
         for namespace in ("n1", "n2"):
             expected = sorted(mid for (ns, mid) in reference if ns == namespace)
