@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,24 +85,23 @@ def child_ingest(items: int) -> dict[str, float]:
     return {"per_second": items / seconds, "staging_us": staging / items * 1e6}
 
 
-def _rebuild_under_searches(memory: object, queries: np.ndarray, pause: float) -> dict[str, float]:
-    """Rebuild on a thread while this thread searches (``pause`` seconds between searches); time
-    every search that started while the rebuild ran. (Before issue 9 the first such search waited
-    for the whole rebuild.)"""
+def under_searches(memory: object, action: Callable[[], object], queries: np.ndarray, pause: float) -> dict[str, float]:
+    """Run ``action`` on a thread while this thread searches (``pause`` seconds between searches);
+    time every search that started while it ran."""
     done = threading.Event()
     spent: list[float] = []
 
-    def rebuild() -> None:
+    def run() -> None:
         started = time.perf_counter()
-        memory.rebuild(progress=False)  # type: ignore[attr-defined]
+        action()
         spent.append(time.perf_counter() - started)
         done.set()
 
     latencies: list[float] = []
-    worker = threading.Thread(target=rebuild)
+    worker = threading.Thread(target=run)
     worker.start()
     i = 0
-    while not done.is_set():  # every search that started while the rebuild ran (it may end after)
+    while not done.is_set():  # every search that started while the action ran (it may end after)
         started = time.perf_counter()
         memory.search(queries[i % len(queries)], namespace=f"ns{i % 10}", limit=10)  # type: ignore[attr-defined]
         latencies.append(time.perf_counter() - started)
@@ -111,12 +111,19 @@ def _rebuild_under_searches(memory: object, queries: np.ndarray, pause: float) -
     worker.join()
     nan = float("nan")
     return {
-        "rebuild_s": spent[0],
+        "seconds": spent[0],
         "searches": len(latencies),
         "p50_ms": float(np.percentile(latencies, 50)) * 1e3 if latencies else nan,
         "p99_ms": float(np.percentile(latencies, 99)) * 1e3 if latencies else nan,
         "max_ms": max(latencies) * 1e3 if latencies else nan,
     }
+
+
+def _rebuild_under_searches(memory: object, queries: np.ndarray, pause: float) -> dict[str, float]:
+    """Rebuild while searching (see :func:`under_searches`). Before issue 9 the first search
+    issued during a rebuild waited for the whole of it."""
+    measured = under_searches(memory, lambda: memory.rebuild(progress=False), queries, pause)  # type: ignore[attr-defined]
+    return {"rebuild_s": measured.pop("seconds"), **measured}
 
 
 def child_rebuild(items: int, do_verify: bool) -> dict[str, object]:

@@ -23,13 +23,11 @@ import argparse
 import shutil
 import statistics
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from _common import markdown_table, print_footer, print_header, random_vectors
+from integrity import under_searches
 from throughput import by_transactions
 
 from omega_memory_plugin import Memory
@@ -43,38 +41,6 @@ WAYS: dict[str, Callable[[Memory], None]] = {
     "in place (before)": _in_place,
     "on a copy, in a child process": Memory.optimize,
 }
-
-
-def _optimize_under_searches(
-    memory: Memory, optimize: Callable[[Memory], None], queries: np.ndarray
-) -> dict[str, float]:
-    done = threading.Event()
-    spent: list[float] = []
-
-    def run() -> None:
-        started = time.perf_counter()
-        optimize(memory)
-        spent.append(time.perf_counter() - started)
-        done.set()
-
-    latencies: list[float] = []
-    worker = threading.Thread(target=run)
-    worker.start()
-    i = 0
-    while not done.is_set():
-        started = time.perf_counter()
-        memory.search(queries[i % len(queries)], namespace=f"ns{i % 10}", limit=10)
-        latencies.append(time.perf_counter() - started)
-        i += 1
-        time.sleep(0.01)
-    worker.join()
-    return {
-        "seconds": spent[0],
-        "searches": len(latencies),
-        "p50_ms": float(np.percentile(latencies, 50)) * 1e3,
-        "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
-        "max_ms": max(latencies) * 1e3,
-    }
 
 
 def main() -> None:
@@ -94,7 +60,7 @@ def main() -> None:
                 here = Path(tmp) / "run"
                 shutil.copytree(loaded, here)
                 with Memory(here) as memory:
-                    runs[way].append(_optimize_under_searches(memory, optimize, queries))
+                    runs[way].append(under_searches(memory, lambda m=memory, o=optimize: o(m), queries, pause=0.01))
                 shutil.rmtree(here)
     rows = []
     for way, measured in runs.items():
