@@ -213,6 +213,7 @@ class Memory:
         self._waited_in_vain = 0  # the last of those the worker did not reach in time
         self._owns_engine = True
         self._at: datetime | None = None  # a point-in-time view's time (reads decide expiry at it)
+        self._indexing: asyncio.Task[None] | None = None  # a copy building wanted payload indexes
         self._closed = False
         # Each collection's state (spaces, the one served, its stream version), as of the log
         # position this Memory reads at; kept current by its own commits and by what its projector applies.
@@ -311,6 +312,8 @@ class Memory:
                 if self._external:  # before the index opens: an embedded one would take its lock
                     check_shared(None if index else self.settings.resolved_index_url(), index)
                 self.projection = index or self.plugins.projection(self.settings.resolved_index_url())
+                # This process then owns the index and can swap a copy in (see _index_wanted).
+                self.projection.index_on_copies = self.projection.blocking and not self._external
                 self.projector = self._projector(self.projection)
         except BaseException:
             await self.log.close()  # a Memory that failed to open must not hold its files
@@ -1150,6 +1153,7 @@ class Memory:
             started = time.perf_counter()
             hits = await index.search(query)
             self.plugins.timed("search", time.perf_counter() - started, index=kind(index.name), mode=mode)
+            self._index_wanted()
             return self._logical(hits, collection)
 
         return run()
@@ -1203,16 +1207,15 @@ class Memory:
 
         async def run() -> list[MemoryRecord]:
             index = await self._current_index()
-            return self._logical(
-                await index.scan(
-                    self._physical(collection),
-                    namespace,
-                    node if include_expired else unexpired(node, self._now()),
-                    limit,
-                    offset,
-                ),
-                collection,
+            found = await index.scan(
+                self._physical(collection),
+                namespace,
+                node if include_expired else unexpired(node, self._now()),
+                limit,
+                offset,
             )
+            self._index_wanted()
+            return self._logical(found, collection)
 
         return run()
 
@@ -1233,7 +1236,9 @@ class Memory:
         async def run() -> int:
             index = await self._current_index()
             scope = None if all_namespaces else namespace
-            return await index.count(self._physical(collection), scope, unexpired(node, self._now()))
+            counted = await index.count(self._physical(collection), scope, unexpired(node, self._now()))
+            self._index_wanted()
+            return counted
 
         return run()
 
@@ -1594,19 +1599,58 @@ class Memory:
             if not self.projection.blocking or self._external:
                 return await self.projection.optimize()  # a server optimizes in its own process
             self._check_writable()
-            async with self._rebuild_lock:
-                async with self.projector._lock:  # nothing is applied between the flush and the copy
-                    await self.projection.flush()
-                    position = self.projector.position
-                    copy = self.projection.copy
-                    copied = await asyncio.to_thread(lambda: asyncio.run(copy(events=position)))
-                if copied is None:
-                    return await self.projection.optimize()
-                await self._build_and_swap(copied, position, progress=False, offload=True)
+            await self._optimize_on_a_copy()
 
         return run()
 
     optimize, aoptimize = twins(_optimize)
+
+    async def _optimize_on_a_copy(self, *, if_indexes_wanted: bool = False) -> None:
+        """Optimize a copy of the (embedded) index while it serves and swap the copy in; in place
+        if the projection makes no copy (a small index). ``if_indexes_wanted``: only if the index
+        still wants payload indexes once its turn comes (a rebuild meanwhile starts afresh)."""
+        async with self._rebuild_lock:
+            if if_indexes_wanted and not self.projection.wanted_indexes:
+                return
+            async with self.projector._lock:  # nothing is applied between the flush and the copy
+                await self.projection.flush()
+                position = self.projector.position
+                copy = self.projection.copy
+                copying = asyncio.ensure_future(asyncio.to_thread(lambda: asyncio.run(copy(events=position))))
+                try:
+                    copied = await asyncio.shield(copying)
+                except asyncio.CancelledError:
+                    # A thread copying files cannot be stopped: drop the copy once it is made.
+                    with contextlib.suppress(Exception):
+                        made = await copying
+                        if made is not None:
+                            await made.drop()
+                    raise
+            if copied is None:
+                return await self.projection.optimize()
+            await self._build_and_swap(copied, position, progress=False, offload=True)
+
+    def _index_wanted(self) -> None:
+        """Build the payload indexes this read asked for in the background, on a copy of the
+        index swapped in once built (see Projection.wanted_indexes), unless that runs already."""
+        if self.projection.wanted_indexes and self._indexing is None:
+            self._indexing = asyncio.get_running_loop().create_task(self._index_on_a_copy())
+
+    async def _index_on_a_copy(self) -> None:
+        try:
+            # Again while searches asked for more during the last copy (promote() carries them over).
+            while self.projection.wanted_indexes:
+                await self._optimize_on_a_copy(if_indexes_wanted=True)
+        except Exception as exc:  # searches answer without the indexes meanwhile, as exactly
+            logger.warning(
+                "could not build the payload indexes searches asked for on a copy of %s; the next searches "
+                "that ask build them in place instead: %s",
+                self._index_name,
+                exc,
+            )
+            self.projection.index_on_copies = False
+        finally:
+            self._indexing = None
 
     def _health(self) -> Coroutine[Any, Any, dict[str, Any]]:
         """Both sides' state and the projection lag, for monitoring. In external projector mode
@@ -1664,6 +1708,10 @@ class Memory:
             self._engine.stop()
 
     async def _shutdown(self) -> None:
+        if self._indexing is not None:  # a copy being indexed is dropped; it would be swapped in a closed Memory
+            self._indexing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._indexing
         try:
             if self.projector.error is None and self.projector.started:
                 await self.projector.checkpoint()

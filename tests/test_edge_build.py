@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,13 +66,24 @@ def _answers(memory: Memory) -> list[Any]:
                 hits = memory.search(q, namespace=namespace, limit=5, filter=flt)
                 answers.append([(h.id, h.version, h.metadata, round(h.score or 0.0, 5)) for h in hits])
         answers.append([(r.id, r.text, r.metadata) for r in memory.scan(namespace=namespace, limit=None)])
+    _settled(memory)
     return answers
+
+
+def _settled(memory: Memory) -> None:
+    """Wait until the payload indexes these filters asked for are built (on a copy, by a child
+    process, in the background: tests/test_background_indexes.py)."""
+    deadline = time.monotonic() + 120
+    while memory._indexing is not None:
+        assert time.monotonic() < deadline, "the background index build did not end"
+        time.sleep(0.05)
 
 
 def test_a_rebuild_in_a_child_process_answers_like_the_live_index(tmp_path: Path, builds: list[EdgeBuild]) -> None:
     with _child_built(tmp_path) as memory:
         _write(memory)
         live = _answers(memory)
+        builds.clear()  # those that built the payload indexes these searches asked for
         memory.rebuild(progress=False)
         assert len(builds) == 1
         assert builds[0]._process.returncode == 0  # taken over: the child flushed, closed and exited
@@ -97,6 +109,7 @@ def test_a_child_that_dies_fails_the_rebuild_and_the_live_index_keeps_serving(
     with _child_built(tmp_path) as memory:
         _write(memory)
         live = _answers(memory)
+        builds.clear()
         monkeypatch.setattr(EdgeBuild, "send", killed_after_the_first_write)
         with pytest.raises(IndexUnavailableError, match="child process"):
             memory.rebuild(progress=False)
@@ -203,6 +216,7 @@ def test_an_index_of_an_older_layout_is_rebuilt_at_open_in_a_child_process(
     with _child_built(tmp_path) as memory:
         _write(memory)
         live = _answers(memory)
+    builds.clear()
     generation = (tmp_path / "index" / "CURRENT").read_text().strip()
     state_file = tmp_path / "index" / generation / "STATE.json"
     state = json.loads(state_file.read_text())

@@ -117,6 +117,16 @@ class Projection(abc.ABC):
     #: compacts them (Qdrant's segments do): ``Memory.forget`` then rebuilds the index, so that
     #: no file holds a forgotten memory's text.
     keeps_deleted: bool = False
+    #: Set by a Memory that builds the payload indexes searches ask for on a copy (see
+    #: :attr:`wanted_indexes`); False: a projection builds them when a search first asks.
+    index_on_copies: bool = False
+
+    @property
+    def wanted_indexes(self) -> bool:
+        """True when searches asked for payload indexes this projection left to a :meth:`copy`
+        (only while :attr:`index_on_copies`): ``Memory`` then optimizes a copy, which builds
+        them, and swaps it in; meanwhile those searches answer without the index, as exactly."""
+        return False
 
     @property
     def rebuild_flush_every(self) -> int | None:
@@ -189,8 +199,9 @@ class Projection(abc.ABC):
     async def copy(self, *, events: int = 0) -> Projection | None:
         """A new projection holding what this one held at its last flush, not yet the current one
         (``Memory.optimize()`` optimizes it while this one serves, then swaps it in); the caller
-        flushes first and applies nothing until this returns. ``events``: about how many events
-        it holds. None: ``optimize()`` works in place (not supported, or not worth a copy)."""
+        flushes first and applies nothing until this returns. The copy also builds the
+        :attr:`wanted_indexes`. ``events``: about how many events it holds. None: ``optimize()``
+        works in place (not supported, or not worth a copy)."""
         return None
 
     @abc.abstractmethod

@@ -75,8 +75,8 @@ from .qdrant_filters import FilterVocabulary, scoped_filter
 
 logger = logging.getLogger(__name__)
 
-# Every query is scoped to one namespace. Vectors are also kept as int8 (scalar quantization, in
-# RAM: a quarter of their float32 size, built by optimize()), and a search scores its namespace's
+# Every query is scoped to one namespace. Vectors are also kept as int8 (scalar quantization: a
+# quarter of their float32 size, built by optimize()), and a search scores its namespace's
 # quantized vectors, then rescores the best 2 x limit with the originals. Measured on 100,000
 # random 384-d vectors in one namespace (random vectors: the hardest case for a graph): 8.7 ms at
 # recall@10 1.000, against 22 ms for exact float32 search; quantizing took 1.6 s in optimize().
@@ -85,7 +85,15 @@ logger = logging.getLogger(__name__)
 # graph, as Qdrant advises for multitenancy). Before, namespaces above 32k got graphs: at
 # 10 x 100,000 they took 930 s to build on 2 cores and found 0.13 of the true top 10 (benchmarks/README.md).
 _HNSW = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=200_000, payload_m=16)
-_QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, always_ram=True)
+# Vectors, originals and quantized, are read through mmap (Memory.Cold): the OS page cache holds
+# them, not this process's heap. Kept in RAM (always_ram, and Edge's default for originals),
+# loading a shard copied them all in while holding the GIL, so every search of this process
+# waited: 1.4 s at 100,000 384-d memories, 1.7-2.3 s at 1M, which is the take-over of every
+# rebuild and optimize done by a child process. Cold: 0.05 s and 0.3 s. A namespace's first
+# search after the load then faults its vectors in (35 ms at 100k, 0.3-0.5 s at 1M in 10
+# namespaces), and later searches are as fast (p50 0.77 against 0.95 ms at 100k; 6.1 ms either
+# way at 1M; recall@10 1.000 both; benchmarks/vector_memory.py).
+_QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, memory=qe.Memory.Cold)
 _RESCORED = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
 # A namespace with a graph is searched with ef 128 (Qdrant's default is ef_construct, 100).
 # Measured on 150,000 embedding-like vectors in one namespace (a 32-d latent through a random
@@ -148,8 +156,9 @@ _RETURNED = "r"
 _PACKED = (TEXT, METADATA_JSON, POSITION, EMBEDDING_MODEL, KEY, MEMORY_ID, VERSION)
 #: the shared layout, then Edge's own: 1, the fields of _PACKED in _RETURNED; 2, quantized
 #: vectors and graphs only for namespaces above ~130k (see _HNSW), a shard's config being fixed
-#: when it is made; 3, the memory id and version packed as well
-EDGE_LAYOUT = LAYOUT * 10 + 3
+#: when it is made; 3, the memory id and version packed as well; 4, vectors read through mmap
+#: (see _QUANTIZATION)
+EDGE_LAYOUT = LAYOUT * 10 + 4
 
 
 def _edge_payload(event: MemoryUpsertedEvent) -> dict[str, Any]:
@@ -195,8 +204,8 @@ _GENERATION = re.compile(r"[0-9a-f]{12}")
 #: A write to the shards of one generation, as EdgeProjection.write hands it to EdgeShards here or
 #: to a child process building the generation (edge_build.py), hence plain picklable values:
 #: ("create", collection, {vector name: dimensions}, Distance), ("upsert", collection, [point
-#: parts]), ("delete", collection, [point ids]), ("erase", collection, namespace), and the calls
-#: ("flush",), ("optimize",), ("close",).
+#: parts]), ("delete", collection, [point ids]), ("erase", collection, namespace), ("index",
+#: collection, payload field, IndexKind), and the calls ("flush",), ("optimize",), ("close",).
 EdgeWrite = tuple[Any, ...]
 #: What a point is made of before qdrant-edge-py converts it: the point id, the dense vectors as
 #: raw float32 bytes, the text's BM25 terms (indices, values), the payload. Everything but the
@@ -267,6 +276,8 @@ class EdgeShards:
         elif kind == "erase":
             condition = qe.Filter(must=[qe.FieldCondition(NAMESPACE, match=qe.MatchValue(write[2]))])
             self._shard(write[1]).update(qe.UpdateOperation.delete_points_by_filter(condition))
+        elif kind == "index":
+            self._shard(write[1]).update(qe.UpdateOperation.create_field_index(write[2], _INDEX_PARAMS[write[3]]))
         elif kind == "flush":
             for shard in self.shards.values():
                 shard.flush()
@@ -300,7 +311,8 @@ class EdgeShards:
             return
         config = qe.EdgeConfig(
             vectors={
-                name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance]) for name, dim in vectors.items()
+                name: qe.EdgeVectorParams(size=dim, distance=_DISTANCES[distance], memory=qe.Memory.Cold)
+                for name, dim in vectors.items()
             },
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=_HNSW,
@@ -357,6 +369,8 @@ class EdgeProjection(Projection):
         #: from this many events on, fresh() builds in a child process (None: never)
         self.child_build_at = child_build_at
         self._indexed: dict[str, set[str]] = {}  # collection -> payload fields with an index
+        #: collection -> payload fields searches asked to index, left to a copy (index_on_copies)
+        self._wanted: dict[str, dict[str, IndexKind]] = {}
         self._copying = threading.Lock()  # held by copy() while it copies the shards' files
         try:
             current = self.root / _CURRENT
@@ -441,12 +455,32 @@ class EdgeProjection(Projection):
             indexed = self._indexed.get(collection)
             if indexed is None:
                 indexed = self._indexed[collection] = set(shard.info().payload_schema)
-            for field, kind in wanted.items():
-                if field not in indexed:
+            missing = {field: kind for field, kind in wanted.items() if field not in indexed}
+            if missing and self._leaves_indexes_to_copies(shard):
+                with self._copying:
+                    self._wanted.setdefault(collection, {}).update(missing)
+            else:
+                for field, kind in missing.items():
                     with self._copying:
                         shard.update(qe.UpdateOperation.create_field_index(field, _INDEX_PARAMS[kind]))
                     indexed.add(field)
         return scoped_filter(VOCABULARY, namespace, node)
+
+    def _leaves_indexes_to_copies(self, shard: qe.EdgeShard) -> bool:
+        """Whether a payload index this shard lacks is left to a copy built in a child process.
+        qdrant-edge-py holds the GIL while it builds one, so building it here stops every call of
+        this process (770 ms at 100,000 memories, 8.75 s at 1M); from child_build_at points on,
+        searches answer without it (Qdrant then checks each candidate's payload: the same answer)
+        until the copy that has it is swapped in."""
+        return (
+            self.index_on_copies
+            and self.child_build_at is not None
+            and shard.info().points_count >= self.child_build_at
+        )
+
+    @property
+    def wanted_indexes(self) -> bool:
+        return self.index_on_copies and bool(self._wanted)
 
     def held(self, collection: str) -> Iterable[str]:
         return sorted(self._collections())
@@ -501,11 +535,21 @@ class EdgeProjection(Projection):
         return entries
 
     async def optimize(self) -> None:
+        """Build the payload indexes searches asked for (wanted_indexes), then optimize."""
+        with self._copying:
+            wanted, self._wanted = self._wanted, {}
+        held = self._collections()  # a rebuild wants those of the index it replaces, which may hold more
+        writes = [
+            ("index", c, field, kind) for c, fields in wanted.items() if c in held for field, kind in fields.items()
+        ]
         build = self._builder()
         if build is None:
-            self._local.carry_out(("optimize",))
+            for write in [*writes, ("optimize",)]:
+                self._local.carry_out(write)
             return
-        # A build's last step: optimized in the child, then taken over here to serve.
+        # A build's last step: indexed and optimized in the child, then taken over here to serve.
+        for write in writes:
+            build.send(write)
         build.call(("optimize",))
         self._take_over()
 
@@ -589,14 +633,33 @@ class EdgeProjection(Projection):
             return 0
         return shard.count(qe.CountRequest(exact=True, filter=self._filter(collection, namespace, filter)))
 
-    async def fresh(self, *, events: int = 0) -> EdgeProjection:
-        """A new generation; one to be built from at least ``child_build_at`` events is written by
-        a child process (edge_build.py) until its :meth:`optimize` or first read."""
+    def _generation(self) -> EdgeProjection:
+        """A new generation of this index, under the same lock and settings."""
         if self._lock is None:
             raise IndexUnavailableError(f"the Qdrant Edge index at {self.dir} is closed; open it again")
         fresh = EdgeProjection(
             self.root, generation=_new_generation(), child_build_at=self.child_build_at, _lock=self._lock
         )
+        fresh.index_on_copies = self.index_on_copies
+        return fresh
+
+    def _metadata_indexes(self) -> dict[str, dict[str, IndexKind]]:
+        """The payload indexes searches had made on this generation's shards (see _filter)."""
+        kinds: dict[Any, IndexKind] = {qe.PayloadSchemaType.Keyword: "keyword", qe.PayloadSchemaType.Float: "float"}
+        made: dict[str, dict[str, IndexKind]] = {}
+        for collection, shard in self._local.shards.items():
+            for field, info in shard.info().payload_schema.items():
+                kind: IndexKind | None = "bool" if field == _BOOLEANS else kinds.get(info.data_type)
+                if field not in (NAMESPACE, EXPIRES_AT) and kind is not None:
+                    made.setdefault(collection, {})[field] = kind
+        return made
+
+    async def fresh(self, *, events: int = 0) -> EdgeProjection:
+        """A new generation; one to be built from at least ``child_build_at`` events is written by
+        a child process (edge_build.py) until its :meth:`optimize` or first read. Its optimize()
+        builds the payload indexes searches had made on this one."""
+        fresh = self._generation()
+        fresh._wanted = self._metadata_indexes()
         if self.child_build_at is not None and events >= self.child_build_at:
             try:
                 fresh._build = EdgeBuild.start(fresh.dir)
@@ -608,19 +671,18 @@ class EdgeProjection(Projection):
         """A new generation holding this one's shards as last flushed, which a child process
         optimizes while this one serves; None below ``child_build_at`` events: optimized in this
         process, a copy would only add to the wait (Edge holds the GIL optimizing either way, and
-        the first flush of a loaded copy took 0.24 s at 3,000 memories that optimized in no time)."""
-        if self._lock is None:
-            raise IndexUnavailableError(f"the Qdrant Edge index at {self.dir} is closed; open it again")
+        the first flush of a loaded copy took 0.24 s at 3,000 memories that optimized in no time).
+        The child also builds the payload indexes searches asked for (wanted_indexes)."""
         if self.child_build_at is None or events < self.child_build_at:
             return None
-        fresh = EdgeProjection(
-            self.root, generation=_new_generation(), child_build_at=self.child_build_at, _lock=self._lock
-        )
+        fresh = self._generation()
         try:
             with self._copying:  # no search adds a payload index to a shard while its files are copied
                 for name in self._shards:
                     shutil.copytree(self.dir / name, fresh.dir / name)
             fresh._build = EdgeBuild.start(fresh.dir)  # which loads the copies
+            with self._copying:  # built by the copy's optimize(), in the generation that serves next
+                fresh._wanted, self._wanted = self._wanted, {}
         except BaseException:
             await fresh.drop()
             raise
@@ -630,6 +692,15 @@ class EdgeProjection(Projection):
         await self.flush()
         self._take_over()  # it serves from now on
         write_atomically(self.root / _CURRENT, self.generation)
+        if isinstance(replaced, EdgeProjection):  # what searches asked for while this one was built
+            with replaced._copying:
+                wanted, replaced._wanted = replaced._wanted, {}
+            for collection, fields in wanted.items():
+                shard = self._local.shards.get(collection)
+                indexed = set(shard.info().payload_schema) if shard is not None else set()
+                missing = {field: kind for field, kind in fields.items() if field not in indexed}
+                if missing:
+                    self._wanted.setdefault(collection, {}).update(missing)
         await replaced.drop()
 
     async def drop(self) -> None:

@@ -92,7 +92,9 @@ class EdgeBuild:
             # A write is about 1.8 KB a point, more than the default 64 KB pipe holds for a batch:
             # a larger pipe lets this process go on reading the log while the child is busy.
             fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process, errors)
+        build = cls(process, errors)
+        build.collections = {p.name for p in directory.iterdir() if p.is_dir()}  # the child loads those (a copy's)
+        return build
 
     def started(self) -> bool:
         """Whether the child runs (waiting, the first time, for it to say it has started): False
