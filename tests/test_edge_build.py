@@ -133,7 +133,9 @@ def test_a_write_the_child_cannot_carry_out_fails_the_build_and_nothing_after_it
         build.call(("flush",))
     with pytest.raises(IndexUnavailableError, match="lost collection 'gone'"):
         build.call(("flush",))  # every later answer is the first error
-    build.kill()
+    with pytest.raises(IndexUnavailableError, match="lost collection 'gone'"):
+        build.finish()
+    assert build._process.poll() is not None  # stopped, though it could not close cleanly
     shards = EdgeShards(tmp_path)
     try:
         assert shards.shards["c"].info().points_count == 0

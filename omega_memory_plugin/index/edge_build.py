@@ -131,8 +131,13 @@ class EdgeBuild:
             self._answer()
 
     def finish(self) -> None:
-        """Have the child flush and close its shards and exit: they are then this process's to load."""
-        self.call(("close",))
+        """Have the child flush and close its shards and exit: they are then this process's to load.
+        A child that cannot is stopped all the same (its build has failed)."""
+        try:
+            self.call(("close",))
+        except BaseException:
+            self.kill()
+            raise
         self._process.wait()
         for stream in (self._to, self._from, self._errors):
             stream.close()
