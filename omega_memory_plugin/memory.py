@@ -1420,6 +1420,8 @@ class Memory:
         projector = self._projector(fresh, offload=offload)
         try:
             await fresh.open()
+            # What it records at flush, or the next open would replay the log into it from 0.
+            fresh.applied_position = max(fresh.applied_position, position)
             projector.position = position
             projector.started = True
             await projector.catch_up(progress=progress)

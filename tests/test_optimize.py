@@ -4,6 +4,7 @@ those writes, is swapped in. A small one is optimized in place."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,18 @@ def test_searches_and_writes_go_on_while_the_index_is_optimized(tmp_path: Path, 
         assert not optimizing.is_alive()
         assert len(memory.scan(namespace="n0", limit=None)) == 110  # every write, those made meanwhile too
         assert memory.verify().ok
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+def test_an_optimized_index_records_the_log_position_it_holds(tmp_path: Path, way: str) -> None:
+    # Else the next open would replay the whole log into it again (harmless, but a full rebuild's time).
+    with _memory(tmp_path, WAYS[way]) as memory:
+        _write(memory, 0, 300)
+        memory.optimize()
+        head = memory._ready_engine().run(memory.log.last_position())
+    index = EdgeProjection(tmp_path / "index")
+    try:
+        state = asyncio.run(index.state())
+    finally:
+        asyncio.run(index.close())
+    assert state is not None and state.position == head

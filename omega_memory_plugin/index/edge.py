@@ -90,9 +90,9 @@ _HNSW = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=200_000, p
 # loading a shard copied them all in while holding the GIL, so every search of this process
 # waited: 1.4 s at 100,000 384-d memories, 1.7-2.3 s at 1M, which is the take-over of every
 # rebuild and optimize done by a child process. Cold: 0.05 s and 0.3 s. A namespace's first
-# search after the load then faults its vectors in (35 ms at 100k, 0.3-0.5 s at 1M in 10
-# namespaces), and later searches are as fast (p50 0.77 against 0.95 ms at 100k; 6.1 ms either
-# way at 1M; recall@10 1.000 both; benchmarks/vector_memory.py).
+# search after the load then faults its vectors in (35 ms at 100k, 0.4-0.5 s at 1M in 10
+# namespaces), and later searches are as fast (p50 0.98 against 0.96 ms at 100k; 6-9 ms either
+# way at 1M, within noise; recall@10 1.000 both; benchmarks/vector_memory.py).
 _QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, memory=qe.Memory.Cold)
 _RESCORED = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
 # A namespace with a graph is searched with ef 128 (Qdrant's default is ef_construct, 100).
