@@ -347,7 +347,13 @@ class Memory:
             try:
                 await self.projection.open()
                 try:
-                    await self._resume(self.projector)
+                    if await self._holds_nothing_of_the_log():
+                        # Built as a rebuild is (in a child process if large, then optimized),
+                        # rather than caught up from 0 in place and left unoptimized.
+                        logger.info("building the index %s from the log", self.projection.name)
+                        await self._replay_into_fresh(progress=None, offload=False)
+                    else:
+                        await self._resume(self.projector)
                 except IndexNeedsRebuild as why:
                     logger.warning("rebuilding the index %s from the log: %s", self.projection.name, why)
                     await self._replay_into_fresh(progress=None, offload=False)
@@ -355,6 +361,15 @@ class Memory:
             except IndexUnavailableError as exc:
                 self.projector.error = exc
                 logger.warning("the index is unavailable; writes go to the log and it catches up later: %s", exc)
+
+    async def _holds_nothing_of_the_log(self) -> bool:
+        """Whether an embedded index that this process applies to is new (no state, no checkpoint:
+        its directory was deleted, or it is a first open over a log made elsewhere) while the log
+        holds events."""
+        if self._external or not self.projection.blocking or await self.projection.state() is not None:
+            return False
+        checkpoint = await self.log.get_checkpoint(self.projection.name)
+        return checkpoint == 0 and await self.log.last_position() > 0
 
     async def _resume(self, projector: Projector) -> None:
         """Start a projector on an opened index: inline, resume it and catch up with the log;

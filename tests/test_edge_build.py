@@ -227,3 +227,17 @@ def test_an_index_of_an_older_layout_is_rebuilt_at_open_in_a_child_process(
         assert len(builds) == 1 and builds[0]._process.returncode == 0
         assert (tmp_path / "index" / "CURRENT").read_text().strip() != generation
         assert _answers(memory) == live
+
+
+def test_an_index_lost_at_open_is_built_in_a_child_process(tmp_path: Path, builds: list[EdgeBuild]) -> None:
+    with _child_built(tmp_path) as memory:
+        _write(memory)
+        live = _answers(memory)
+    builds.clear()
+    shutil.rmtree(tmp_path / "index")  # no state and no checkpoint: as if never built
+    with _child_built(tmp_path) as memory:  # built as rebuild() builds, before it serves
+        assert len(builds) == 1 and builds[0]._process.returncode == 0
+        assert _answers(memory) == live
+    assert [p.name for p in (tmp_path / "index").iterdir() if p.is_dir()] == [
+        (tmp_path / "index" / "CURRENT").read_text().strip()
+    ]
