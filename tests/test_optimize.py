@@ -5,6 +5,8 @@ those writes, is swapped in. A small one is optimized in place."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +120,18 @@ def test_an_optimized_index_records_the_log_position_it_holds(tmp_path: Path, wa
     finally:
         asyncio.run(index.close())
     assert state is not None and state.position == head
+
+
+def test_an_optimize_whose_child_cannot_start_is_done_here_on_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _memory(tmp_path, 0) as memory:
+        _write(memory, 0, 300)
+        before = _answers(memory)
+        generation = memory.projection.generation  # type: ignore[attr-defined]
+        monkeypatch.setattr(sys, "executable", shutil.which("false"))  # a frozen application's
+        memory.optimize()
+        assert memory.projection.generation != generation  # type: ignore[attr-defined]
+        assert _answers(memory) == before
+        assert memory.verify().ok
+    assert "its child process did not start" in caplog.text

@@ -428,6 +428,8 @@ class EdgeProjection(Projection):
             )
             self._build = None
             build.kill()
+            self._local.close()
+            self._local = EdgeShards(self.dir)  # the shards the child was to load (a copy's)
         return self._build
 
     def _collections(self) -> set[str]:
