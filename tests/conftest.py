@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child_builds import Gate, hold_children
 
 from omega_memory_plugin import Memory, Settings
 
@@ -70,3 +71,11 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
         "index_url": qdrant,
         "settings": Settings(qdrant_prefix=f"p{uuid.uuid4().hex[:8]}_"),
     }
+
+
+@pytest.fixture
+def held_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    """A child build (rebuild, optimize, payload indexes) waits until ``held_child.release`` is set."""
+    gate = hold_children(monkeypatch)
+    yield gate
+    gate.release.set()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from child_builds import Gate, settled
 
 from omega_memory_plugin import Memory
 from omega_memory_plugin.index.edge import EdgeProjection
@@ -52,14 +52,6 @@ def _indexed(memory: Memory) -> set[str]:
     return set(memory.projection._shards["default"].info().payload_schema)  # type: ignore[attr-defined]
 
 
-def _settled(memory: Memory) -> None:
-    """Wait until no copy is being indexed in the background."""
-    deadline = time.monotonic() + 120
-    while memory._indexing is not None:
-        assert time.monotonic() < deadline, "the background index build did not end"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def reference(tmp_path: Path) -> list[Any]:
     """The answers of an index that builds every payload index in place, when first asked."""
@@ -69,30 +61,8 @@ def reference(tmp_path: Path) -> list[Any]:
         return _answers(memory)
 
 
-class _Gate:
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-
-@pytest.fixture
-def held_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Gate]:
-    """A child build waits, once its copy is made and before it builds anything, until released."""
-    gate = _Gate()
-    started = EdgeBuild.started
-
-    def held(build: EdgeBuild) -> bool:
-        gate.entered.set()
-        assert gate.release.wait(60)
-        return started(build)
-
-    monkeypatch.setattr(EdgeBuild, "started", held)
-    yield gate
-    gate.release.set()
-
-
 def test_a_new_filter_answers_at_once_and_its_index_is_built_on_a_copy(
-    tmp_path: Path, held_child: _Gate, reference: list[Any]
+    tmp_path: Path, held_child: Gate, reference: list[Any]
 ) -> None:
     with _memory(tmp_path / "memory", 0) as memory:
         _write(memory, 0, 300)
@@ -104,11 +74,11 @@ def test_a_new_filter_answers_at_once_and_its_index_is_built_on_a_copy(
         assert len(memory.search(np.ones(16), namespace="n1", limit=3, filter={"topic": "t1"})) == 3
         _write(memory, 300, 20)  # lands in the live index, then in the copy from the log
         held_child.release.set()
-        _settled(memory)
+        settled(memory)
         assert memory.projection.generation != generation  # type: ignore[attr-defined]
         assert "metadata.topic" in _indexed(memory)
         assert _answers(memory) == reference  # asks for more indexes: built on another copy
-        _settled(memory)
+        settled(memory)
         assert {"metadata.topic", "metadata.i", "_booleans"} <= _indexed(memory)
         assert _answers(memory) == reference
         assert memory.verify().ok
@@ -143,7 +113,7 @@ def test_a_copy_that_cannot_be_made_leaves_the_index_to_the_next_search_in_place
         generation = memory.projection.generation  # type: ignore[attr-defined]
         with caplog.at_level(logging.WARNING, logger="omega_memory_plugin"):
             memory.search(np.ones(16), namespace="n1", limit=3, filter={"topic": "t1"})
-            _settled(memory)
+            settled(memory)
         assert "could not build the payload indexes" in caplog.text
         assert "no interpreter to start" in caplog.text
         assert "metadata.topic" not in _indexed(memory)
@@ -154,7 +124,7 @@ def test_a_copy_that_cannot_be_made_leaves_the_index_to_the_next_search_in_place
         assert [p.name for p in (tmp_path / "memory" / "index").iterdir() if p.is_dir()] == [generation]
 
 
-def test_closing_while_a_copy_is_indexed_drops_the_copy(tmp_path: Path, held_child: _Gate) -> None:
+def test_closing_while_a_copy_is_indexed_drops_the_copy(tmp_path: Path, held_child: Gate) -> None:
     memory = _memory(tmp_path, 0)
     _write(memory, 0, 300)
     generation = memory.projection.generation  # type: ignore[attr-defined]
@@ -176,7 +146,7 @@ def test_a_rebuild_keeps_the_payload_indexes_searches_made(tmp_path: Path, refer
         _write(memory, 0, 300)
         _write(memory, 300, 20)
         assert _answers(memory) == reference
-        _settled(memory)
+        settled(memory)
         made = _indexed(memory)
         assert {"metadata.topic", "metadata.i", "_booleans"} <= made
         memory.rebuild(progress=False)  # in a child process, which builds them too

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from child_builds import settled
 
 from omega_memory_plugin import IndexUnavailableError, Memory, Settings
 from omega_memory_plugin.events import Distance
@@ -66,17 +66,8 @@ def _answers(memory: Memory) -> list[Any]:
                 hits = memory.search(q, namespace=namespace, limit=5, filter=flt)
                 answers.append([(h.id, h.version, h.metadata, round(h.score or 0.0, 5)) for h in hits])
         answers.append([(r.id, r.text, r.metadata) for r in memory.scan(namespace=namespace, limit=None)])
-    _settled(memory)
+    settled(memory)
     return answers
-
-
-def _settled(memory: Memory) -> None:
-    """Wait until the payload indexes these filters asked for are built (on a copy, by a child
-    process, in the background: tests/test_background_indexes.py)."""
-    deadline = time.monotonic() + 120
-    while memory._indexing is not None:
-        assert time.monotonic() < deadline, "the background index build did not end"
-        time.sleep(0.05)
 
 
 def test_a_rebuild_in_a_child_process_answers_like_the_live_index(tmp_path: Path, builds: list[EdgeBuild]) -> None:

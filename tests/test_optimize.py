@@ -8,16 +8,15 @@ import asyncio
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from child_builds import Gate
 
 from omega_memory_plugin import Memory
 from omega_memory_plugin.index.edge import EdgeProjection
-from omega_memory_plugin.index.edge_build import EdgeBuild
 
 WAYS = {"in place": None, "on a copy, in a child process": 0}
 
@@ -69,29 +68,7 @@ def generation_of(path: Path) -> str:
     return (path / "index" / "CURRENT").read_text().strip()
 
 
-class _Gate:
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-
-@pytest.fixture
-def held_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Gate]:
-    """The optimize waits, once its copy is made and before the child builds on it, until released."""
-    gate = _Gate()
-    started = EdgeBuild.started
-
-    def held(build: EdgeBuild) -> bool:
-        gate.entered.set()
-        assert gate.release.wait(60)
-        return started(build)
-
-    monkeypatch.setattr(EdgeBuild, "started", held)
-    yield gate
-    gate.release.set()
-
-
-def test_searches_and_writes_go_on_while_the_index_is_optimized(tmp_path: Path, held_child: _Gate) -> None:
+def test_searches_and_writes_go_on_while_the_index_is_optimized(tmp_path: Path, held_child: Gate) -> None:
     with _memory(tmp_path, 0) as memory:
         _write(memory, 0, 300)
         optimizing = threading.Thread(target=memory.optimize)
