@@ -1470,6 +1470,7 @@ class Memory:
         view.__dict__.update(self.__dict__)
         view._owns_engine = False
         view._follow_log = False
+        view._indexing = None  # the live Memory's background work is not the view's
         view._external = False  # it applies the log to its own in-memory index, up to `until`
         view._read_only = f"this is a point-in-time view (as of {until}); write to the live Memory instead"
         view.projection = InMemoryProjection()
