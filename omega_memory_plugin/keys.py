@@ -54,6 +54,10 @@ class KeyStore(abc.ABC):
     async def key_ids(self, subject: str) -> list[str]:
         """The ids of the subject's keys (none if it has none or was forgotten)."""
 
+    #: Answered from this process's own storage (a local file, process memory), with no network
+    #: and no socket on the Memory's event loop (see ``EventLog.local``).
+    local: bool = False
+
     #: False if the last ``destroy`` could not also overwrite the store's copies (e.g. a SQLite
     #: WAL a reader held open): the key is gone from every read, its bytes may linger on disk.
     scrubbed: bool = True
@@ -67,6 +71,8 @@ class KeyStore(abc.ABC):
 
 class InMemoryKeyStore(KeyStore):
     """Keys in a dict: the store of ``memory://`` logs."""
+
+    local = True
 
     def __init__(self) -> None:
         self._keys: dict[str, DataKey] = {}  # subject -> key

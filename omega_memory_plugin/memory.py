@@ -315,6 +315,8 @@ class Memory:
                 # This process then owns the index and can swap a copy in (see _index_wanted).
                 self.projection.index_on_copies = self.projection.blocking and not self._external
                 self.projector = self._projector(self.projection)
+            # Every call's work is then in this process: a sync call may run it in its own thread.
+            self._engine.lendable = self.log.local and self.projection.blocking
         except BaseException:
             await self.log.close()  # a Memory that failed to open must not hold its files
             raise
@@ -943,11 +945,13 @@ class Memory:
         """The index, caught up with writes made by other processes since the last read (external
         projector mode: with this process's own writes, as far as the worker has applied them)."""
         if not self.projector.started:
+            await self._engine.own_thread()  # a read that writes (see Engine.run's lend)
             await self._start_index()  # it was down at open (or since): try again now
         elif self._follow_log and not self._external:
             await self._follow_generation()
             head = await self._log_head()
             if head is not None and head > self.projector.position:
+                await self._engine.own_thread()
                 try:
                     await self.projector.wait_for(head)
                     self.projector.error = None
@@ -978,6 +982,7 @@ class Memory:
             return
         if successor is None:
             return
+        await self._engine.own_thread()
         async with self._rebuild_lock:
             projector = self._projector(successor)
             try:
@@ -1173,7 +1178,7 @@ class Memory:
 
         return run()
 
-    search, asearch = twins(_search)
+    search, asearch = twins(_search, lend=True)
 
     def _get(
         self,
@@ -1198,7 +1203,7 @@ class Memory:
 
         return run()
 
-    get, aget = twins(_get)
+    get, aget = twins(_get, lend=True)
 
     def _scan(
         self,
@@ -1234,7 +1239,7 @@ class Memory:
 
         return run()
 
-    scan, ascan = twins(_scan)
+    scan, ascan = twins(_scan, lend=True)
 
     def _count(
         self,
@@ -1257,7 +1262,7 @@ class Memory:
 
         return run()
 
-    count, acount = twins(_count)
+    count, acount = twins(_count, lend=True)
 
     def _history(
         self, memory_id: str, *, namespace: str | None = None, collection: str | None = None

@@ -24,13 +24,17 @@ class HasEngine(Protocol):
 
 def twins(
     stage: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+    *,
+    lend: bool = False,
 ) -> tuple[Callable[Concatenate[Any, P], T], Callable[Concatenate[Any, P], Awaitable[T]]]:
+    """``lend``: the stage is a read, which the sync twin may run in the caller's thread while
+    the engine is idle (:meth:`Engine.run`)."""
     name = stage.__name__.lstrip("_")
 
     @functools.wraps(stage)
     def sync(self: HasEngine, *args: P.args, **kwargs: P.kwargs) -> T:
         engine = self._ready_engine()
-        return engine.run(stage(self, *args, **kwargs))
+        return engine.run(stage(self, *args, **kwargs), lend=lend)
 
     @functools.wraps(stage)
     async def async_(self: HasEngine, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -44,7 +44,7 @@ class SealedLog(EventLog):
         self.keys = keys
         self.encrypt = encrypt
         self.name = inner.name
-        self.local = inner.local
+        self.local = inner.local and (keys is None or keys.local)  # unsealing reads the keys
 
     def __getattr__(self, name: str) -> Any:  # what a backend offers beyond the contract (tests, tools)
         if name == "inner":  # not set yet (a copy being built): no recursion

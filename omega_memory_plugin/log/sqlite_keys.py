@@ -31,6 +31,8 @@ _CHECKPOINT_TRIES = 50  # a reader in another process may hold the WAL for a mom
 class SQLiteKeyStore(KeyStore):
     """Example: ``SQLiteKeyStore("/data/memory/log.db")`` (the log's own file)."""
 
+    local = True
+
     def __init__(self, path: str | Path, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
         self._busy_timeout = busy_timeout_ms / 1000
