@@ -191,11 +191,14 @@ def check_vector(name: str, values: object, dimension: int | None) -> np.ndarray
                 raise InvalidVectorError(f"vector {name!r} must contain only numbers, got {bad!r}")
     else:
         raise InvalidVectorError(f"vector {name!r} must be a list of numbers, got {type(values).__name__}")
-    try:
-        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
-            array = np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidVectorError(f"vector {name!r} must be a flat list of numbers: {exc}") from exc
+    if isinstance(values, np.ndarray) and values.dtype == np.float32:
+        array = values  # a query's vector, most often: nothing to convert
+    else:
+        try:
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
+                array = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidVectorError(f"vector {name!r} must be a flat list of numbers: {exc}") from exc
     if array.ndim != 1 or array.size == 0:
         raise InvalidVectorError(f"vector {name!r} must be a flat, non-empty list of numbers")
     if dimension is not None and array.size != dimension:

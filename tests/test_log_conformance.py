@@ -54,6 +54,18 @@ class TestSQLiteEventLog(EventLogConformance):
         await one.close()
         await two.close()
 
+    async def test_the_last_position_follows_every_connections_commits(self, tmp_path: Path) -> None:
+        # last_position answers from what it last read while no other connection committed
+        # (SQLite's data_version): its own commits and the others' must both move it on.
+        one, two = SQLiteEventLog(tmp_path / "shared.db"), SQLiteEventLog(tmp_path / "shared.db")
+        seen = []
+        for i in range(6):
+            await (one if i % 3 else two).append([upserted(str(i), [i, 0, 0, 1])])
+            seen.append((await one.last_position(), await two.last_position(), await one.last_position()))
+        assert seen == [(i, i, i) for i in range(1, 7)]
+        await one.close()
+        await two.close()
+
     async def test_a_delete_and_an_erase_see_another_connections_upsert(self, tmp_path: Path) -> None:
         one, two = SQLiteEventLog(tmp_path / "shared.db"), SQLiteEventLog(tmp_path / "shared.db")
         await one.append([upserted("x", [1, 0, 0, 0])])

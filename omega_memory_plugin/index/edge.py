@@ -181,8 +181,13 @@ def _record(
 ) -> MemoryRecord:
     """A record from a point's payload, the packed fields unpacked."""
     packed = payload.get(_RETURNED)
-    full = payload if packed is None else {**payload, **json_text.loads(packed)}
-    return to_record(collection, full, score, vectors)
+    if packed is None:
+        return to_record(collection, payload, score, vectors)
+    fields = json_text.loads(packed)  # all but the two fields filters read, kept beside it
+    fields[NAMESPACE] = payload[NAMESPACE]
+    if EXPIRES_AT in payload:
+        fields[EXPIRES_AT] = payload[EXPIRES_AT]
+    return to_record(collection, fields, score, vectors)
 
 
 VOCABULARY = FilterVocabulary(

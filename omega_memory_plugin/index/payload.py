@@ -174,17 +174,17 @@ def to_record(
             f"the index (before layout {LAYOUT}); rebuild the index from the log with Memory.rebuild() "
             "or `omega-memory replay`"
         )
-    return MemoryRecord(
-        id=payload[MEMORY_ID],
-        text=payload[TEXT],
-        metadata=pydantic_core.from_json(exact),
-        namespace=payload[NAMESPACE],
-        collection=collection,
-        version=payload[VERSION],
-        position=payload[POSITION],
-        score=score,
-        embedding_model=payload.get(EMBEDDING_MODEL),
-        vectors=vectors,
-        expires_at=None if (expires := payload.get(EXPIRES_AT)) is None else datetime.fromtimestamp(expires, UTC),
-        key=payload.get(KEY),
+    return MemoryRecord(  # positional (the fields' order): a tenth cheaper, ten times a search
+        payload[MEMORY_ID],
+        payload[TEXT],
+        pydantic_core.from_json(exact),
+        payload[NAMESPACE],
+        collection,
+        payload[VERSION],
+        payload[POSITION],
+        score,
+        payload.get(EMBEDDING_MODEL),
+        vectors,
+        None if (expires := payload.get(EXPIRES_AT)) is None else datetime.fromtimestamp(expires, UTC),
+        payload.get(KEY),
     )

