@@ -64,6 +64,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes); results go in benchmarks/READM
 	$(PY) benchmarks/optimize.py
 	$(PY) benchmarks/payload_index.py
 	$(PY) benchmarks/vector_memory.py
+	$(PY) benchmarks/search_overhead.py
 
 bench-million: $(STAMP)  ## 1,000,000 memories: ingest, optimize, search, reopen (about 15 minutes, 8 GB of disk)
 	$(PY) benchmarks/million.py
