@@ -9,6 +9,9 @@ namespace. Per query, in turn (so that the machine's drift hits every row alike)
 - ``memory.search``, engine not lent: the same call with one hop to the engine's thread;
 - ``memory.asearch``: awaited from an asyncio loop in the caller's thread (one hop each way).
 
+``--metadata`` gives every memory five metadata keys (strings, a number, a list, a bool), as
+memories written by agents carry; the index keeps copies of them for filters.
+
 Three repetitions; the table gives each row's median p50 and the overhead above the floor.
 
 Run::
@@ -45,7 +48,11 @@ K = 10
 ROWS = ("Edge query (floor)", "memory.search", "memory.search, engine not lent", "memory.asearch")
 
 
-def measure(size: int, queries: int, repetitions: int) -> dict[str, list[float]]:
+def metadata_of(i: int) -> dict[str, object]:
+    return {"user": f"u{i % 50}", "topic": f"t{i % 7}", "score": i * 0.5, "tags": ["a", "b"], "done": i % 2 == 0}
+
+
+def measure(size: int, queries: int, repetitions: int, metadata: bool) -> dict[str, list[float]]:
     """Each row's p50 (ms) per repetition."""
     vectors = random_vectors(size)
     asked = random_vectors(queries, seed=7)
@@ -53,7 +60,13 @@ def measure(size: int, queries: int, repetitions: int) -> dict[str, list[float]]
     with scratch_dir("omega-bench-overhead-") as path, Memory(path) as memory:
         with memory.writer(batch_size=1000) as writer:
             for i, vector in enumerate(vectors):
-                writer.upsert(f"memory {i}", id=str(i), vectors=vector, namespace=namespace_of(i))
+                writer.upsert(
+                    f"memory {i}",
+                    id=str(i),
+                    vectors=vector,
+                    namespace=namespace_of(i),
+                    metadata=metadata_of(i) if metadata else None,
+                )
         memory.optimize()
         projection = memory.projection
         assert isinstance(projection, EdgeProjection)
@@ -108,12 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="numbers of memories")
     parser.add_argument("--queries", type=int, default=1500, help="timed queries per row and repetition")
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--metadata", action="store_true", help="five metadata keys on every memory")
     args = parser.parse_args(argv)
-    print_header(f"A search's own overhead: top-10 in one of {NAMESPACES} namespaces, 384-d, optimized")
+    carrying = ", five metadata keys each" if args.metadata else ""
+    print_header(f"A search's own overhead: top-10 in one of {NAMESPACES} namespaces, 384-d, optimized{carrying}")
     rows = []
     for size in args.sizes:
         print(f"N={size:,} ...", file=sys.stderr, flush=True)
-        p50s = measure(size, args.queries, args.repetitions)
+        p50s = measure(size, args.queries, args.repetitions, args.metadata)
         floor = statistics.median(p50s[ROWS[0]])
         for row in ROWS:
             p50 = statistics.median(p50s[row])

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from omega_memory_plugin import Memory
+from omega_memory_plugin.index.edge import EdgeProjection
 from omega_memory_plugin.index.edge_build import EdgeBuild
+
+
+def small_memory(path: Path, child_build_at: int | None) -> Memory:
+    """A Memory whose Edge index hands builds of ``child_build_at`` events or more to a child."""
+    return Memory(path, index=EdgeProjection(path / "index", child_build_at=child_build_at), embedder="hash:16")
 
 
 class Gate:

@@ -13,17 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from child_builds import Gate, settled
+from child_builds import Gate, settled, small_memory
 
 from omega_memory_plugin import Memory
-from omega_memory_plugin.index.edge import EdgeProjection
 from omega_memory_plugin.index.edge_build import EdgeBuild
 
 FILTERS: list[dict[str, Any]] = [{"topic": "t1"}, {"i": {"$gte": 100}}, {"topic": {"$in": ["t2", "t3"]}, "odd": True}]
-
-
-def _memory(path: Path, child_build_at: int | None) -> Memory:
-    return Memory(path, index=EdgeProjection(path / "index", child_build_at=child_build_at), embedder="hash:16")
 
 
 def _write(memory: Memory, start: int, n: int) -> None:
@@ -55,7 +50,7 @@ def _indexed(memory: Memory) -> set[str]:
 @pytest.fixture
 def reference(tmp_path: Path) -> list[Any]:
     """The answers of an index that builds every payload index in place, when first asked."""
-    with _memory(tmp_path / "reference", None) as memory:
+    with small_memory(tmp_path / "reference", None) as memory:
         _write(memory, 0, 300)
         _write(memory, 300, 20)
         return _answers(memory)
@@ -64,7 +59,7 @@ def reference(tmp_path: Path) -> list[Any]:
 def test_a_new_filter_answers_at_once_and_its_index_is_built_on_a_copy(
     tmp_path: Path, held_child: Gate, reference: list[Any]
 ) -> None:
-    with _memory(tmp_path / "memory", 0) as memory:
+    with small_memory(tmp_path / "memory", 0) as memory:
         _write(memory, 0, 300)
         generation = memory.projection.generation  # type: ignore[attr-defined]
         hits = memory.search(np.ones(16), namespace="n1", limit=200, filter={"topic": "t1"})
@@ -82,7 +77,7 @@ def test_a_new_filter_answers_at_once_and_its_index_is_built_on_a_copy(
         assert {"metadata.topic", "metadata.i", "_booleans"} <= _indexed(memory)
         assert _answers(memory) == reference
         assert memory.verify().ok
-    with _memory(tmp_path / "memory", 0) as again:
+    with small_memory(tmp_path / "memory", 0) as again:
         assert {"metadata.topic", "metadata.i", "_booleans"} <= _indexed(again)
         assert _answers(again) == reference
         assert again._indexing is None  # nothing more was wanted
@@ -91,7 +86,7 @@ def test_a_new_filter_answers_at_once_and_its_index_is_built_on_a_copy(
 
 
 def test_below_the_threshold_the_first_search_builds_the_index_in_place(tmp_path: Path) -> None:
-    with _memory(tmp_path, 10_000) as memory:
+    with small_memory(tmp_path, 10_000) as memory:
         _write(memory, 0, 300)
         generation = memory.projection.generation  # type: ignore[attr-defined]
         memory.search(np.ones(16), namespace="n1", limit=3, filter={"topic": "t1"})
@@ -107,7 +102,7 @@ def test_a_copy_that_cannot_be_made_leaves_the_index_to_the_next_search_in_place
         raise OSError("no interpreter to start")
 
     monkeypatch.setattr(EdgeBuild, "start", no_child)
-    with _memory(tmp_path / "memory", 0) as memory:
+    with small_memory(tmp_path / "memory", 0) as memory:
         _write(memory, 0, 300)
         _write(memory, 300, 20)
         generation = memory.projection.generation  # type: ignore[attr-defined]
@@ -125,7 +120,7 @@ def test_a_copy_that_cannot_be_made_leaves_the_index_to_the_next_search_in_place
 
 
 def test_closing_while_a_copy_is_indexed_drops_the_copy(tmp_path: Path, held_child: Gate) -> None:
-    memory = _memory(tmp_path, 0)
+    memory = small_memory(tmp_path, 0)
     _write(memory, 0, 300)
     generation = memory.projection.generation  # type: ignore[attr-defined]
     memory.search(np.ones(16), namespace="n1", limit=3, filter={"topic": "t1"})
@@ -137,12 +132,12 @@ def test_closing_while_a_copy_is_indexed_drops_the_copy(tmp_path: Path, held_chi
     closing.join(60)
     assert not closing.is_alive()
     assert [p.name for p in (tmp_path / "index").iterdir() if p.is_dir()] == [generation]
-    with _memory(tmp_path, None) as again:
+    with small_memory(tmp_path, None) as again:
         assert len(again.scan(namespace="n1", filter={"topic": "t1"}, limit=None)) == 30
 
 
 def test_a_rebuild_keeps_the_payload_indexes_searches_made(tmp_path: Path, reference: list[Any]) -> None:
-    with _memory(tmp_path, 0) as memory:
+    with small_memory(tmp_path, 0) as memory:
         _write(memory, 0, 300)
         _write(memory, 300, 20)
         assert _answers(memory) == reference

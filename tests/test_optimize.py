@@ -13,16 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from child_builds import Gate
+from child_builds import Gate, small_memory
 
 from omega_memory_plugin import Memory
 from omega_memory_plugin.index.edge import EdgeProjection
 
 WAYS = {"in place": None, "on a copy, in a child process": 0}
-
-
-def _memory(path: Path, child_build_at: int | None) -> Memory:
-    return Memory(path, index=EdgeProjection(path / "index", child_build_at=child_build_at), embedder="hash:16")
 
 
 def _write(memory: Memory, start: int, n: int) -> None:
@@ -47,7 +43,7 @@ def _answers(memory: Memory) -> list[Any]:
 
 @pytest.mark.parametrize("way", list(WAYS))
 def test_an_optimized_index_answers_as_before_and_is_the_one_kept(tmp_path: Path, way: str) -> None:
-    with _memory(tmp_path, WAYS[way]) as memory:
+    with small_memory(tmp_path, WAYS[way]) as memory:
         _write(memory, 0, 500)
         memory.delete("7", namespace="n1")
         before = _answers(memory)
@@ -69,7 +65,7 @@ def generation_of(path: Path) -> str:
 
 
 def test_searches_and_writes_go_on_while_the_index_is_optimized(tmp_path: Path, held_child: Gate) -> None:
-    with _memory(tmp_path, 0) as memory:
+    with small_memory(tmp_path, 0) as memory:
         _write(memory, 0, 300)
         optimizing = threading.Thread(target=memory.optimize)
         optimizing.start()
@@ -87,7 +83,7 @@ def test_searches_and_writes_go_on_while_the_index_is_optimized(tmp_path: Path, 
 @pytest.mark.parametrize("way", list(WAYS))
 def test_an_optimized_index_records_the_log_position_it_holds(tmp_path: Path, way: str) -> None:
     # Else the next open would replay the whole log into it again (harmless, but a full rebuild's time).
-    with _memory(tmp_path, WAYS[way]) as memory:
+    with small_memory(tmp_path, WAYS[way]) as memory:
         _write(memory, 0, 300)
         memory.optimize()
         head = memory._ready_engine().run(memory.log.last_position())
@@ -102,7 +98,7 @@ def test_an_optimized_index_records_the_log_position_it_holds(tmp_path: Path, wa
 def test_an_optimize_whose_child_cannot_start_is_done_here_on_the_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with _memory(tmp_path, 0) as memory:
+    with small_memory(tmp_path, 0) as memory:
         _write(memory, 0, 300)
         before = _answers(memory)
         generation = memory.projection.generation  # type: ignore[attr-defined]

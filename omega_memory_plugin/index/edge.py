@@ -154,6 +154,9 @@ def _range(key: str, **bounds: float) -> qe.FieldCondition:
 # point went from 67 to 59 µs (medians over 40,000 points, alternating batches).
 _RETURNED = "r"
 _PACKED = (TEXT, METADATA_JSON, POSITION, EMBEDDING_MODEL, KEY, MEMORY_ID, VERSION)
+#: What a read fetches of a point to make its record: not the metadata's filter copies, which
+#: Edge would convert to Python for nothing (with 5 metadata keys, 95 µs of a 372 µs search).
+_RECORD_FIELDS = [_RETURNED, NAMESPACE, EXPIRES_AT]
 #: the shared layout, then Edge's own: 1, the fields of _PACKED in _RETURNED; 2, quantized
 #: vectors and graphs only for namespaces above ~130k (see _HNSW), a shard's config being fixed
 #: when it is made; 3, the memory id and version packed as well; 4, vectors read through mmap
@@ -592,7 +595,7 @@ class EdgeProjection(Projection):
                 prefetches=prefetches,
                 query=fusion,
                 filter=condition,
-                with_payload=True,
+                with_payload=_RECORD_FIELDS,
                 with_vector=[query.using] if query.with_vectors else False,
                 score_threshold=query.score_threshold,
             )
@@ -602,7 +605,7 @@ class EdgeProjection(Projection):
                 limit=query.limit,
                 query=one,
                 filter=condition,
-                with_payload=True,
+                with_payload=_RECORD_FIELDS,
                 with_vector=[query.using] if query.with_vectors else False,
                 score_threshold=query.score_threshold,
                 params=params,
@@ -617,7 +620,7 @@ class EdgeProjection(Projection):
         if shard is None or not ids:
             return []
         records = shard.retrieve(
-            [point_id(collection, namespace, i) for i in ids], with_payload=True, with_vector=with_vectors
+            [point_id(collection, namespace, i) for i in ids], with_payload=_RECORD_FIELDS, with_vector=with_vectors
         )
         found = [_record(collection, r.payload, None, own_vectors(r.vector)) for r in records if r.payload]
         by_id = {record.id: record for record in found}
@@ -630,7 +633,7 @@ class EdgeProjection(Projection):
         if shard is None:
             return []
         condition = self._filter(collection, namespace, filter)
-        records = [_record(collection, payload) for payload in _scroll(shard, condition, True)]
+        records = [_record(collection, payload) for payload in _scroll(shard, condition, _RECORD_FIELDS)]
         records.sort(key=lambda r: r.id)
         return records[offset:] if limit is None else records[offset : offset + limit]
 
